@@ -1,0 +1,40 @@
+"""The interface every GZSL model (AVCA, baselines, ablations) implements.
+
+The training loop, the GZSL evaluation, the SavedModel export and the TFX
+components only talk to this interface, so a new model plugs into all of them.
+"""
+import keras
+from keras import ops
+
+
+def pairwise_l2(x, y):
+    """Euclidean distances between the rows of x [B, D] and y [C, D] -> [B, C]."""
+    sq = (ops.sum(x * x, axis=1, keepdims=True) - 2.0 * ops.matmul(x, ops.transpose(y))
+          + ops.transpose(ops.sum(y * y, axis=1, keepdims=True)))
+    return ops.sqrt(ops.maximum(sq, 0.0))
+
+
+class GZSLModel(keras.Model):
+    """A model scoring audio-visual samples against class label embeddings.
+
+    Batches are dicts from avca_tf.sampling: `audio`, `video`, `text` (label
+    embedding of the sample's class), `label`, and the same keys prefixed
+    with `neg_` for a sample of another class.
+    """
+
+    def compute_losses(self, batch, training=True):
+        """Returns a dict of scalar loss terms, including "total"."""
+        raise NotImplementedError
+
+    def embed(self, audio, video, training=False):
+        """The audio-visual embedding [B, D] that is compared with classes."""
+        raise NotImplementedError
+
+    def embed_classes(self, class_embeddings, training=False):
+        """Class label embeddings [C, 300] projected into the joint space [C, D]."""
+        raise NotImplementedError
+
+    def class_distances(self, audio, video, class_embeddings, training=False):
+        """Distances [B, C] (smaller = more likely); prediction is the argmin."""
+        return pairwise_l2(self.embed(audio, video, training=training),
+                           self.embed_classes(class_embeddings, training=training))
