@@ -1,0 +1,431 @@
+"""Reader of the published AVCA-GZSL benchmark layout (SPEC §2, §3).
+
+`load_benchmark` turns `<root>/<dataset>/...` into typed arrays for every stage
+folder and validates everything it reads: a problem raises `BenchmarkError`
+naming the file, the class and what was expected. Nothing is dropped
+silently; files that are deliberately not loaded (an h5 file of a class the
+stage list does not name, as the cls split leaves behind) are listed in
+`Benchmark.notes`.
+
+Facts of the authors' reader that we keep: label = index of the class in
+sorted `all_class.txt`; class names are matched case-insensitively (the split
+files say `HandStandPushups`, all_class.txt `HandstandPushups`); stage 2
+trains on the three stage-1 folders, never on `stage_2_train`.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from avca_tf.errors import BenchmarkError
+
+log = logging.getLogger(__name__)
+
+STAGES = ("stage_1_train", "stage_1_val_seen", "stage_1_val_unseen",
+          "stage_2_train", "stage_2_test_seen", "stage_2_test_unseen")
+MODALITIES = ("audio", "video")
+EMBED_DIM = 300
+TEXT_PAIRINGS = ("own", "reference")
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    name: str
+    audio_dim: int
+    video_dim: int
+    split_folder: str
+
+
+FEATURE_SETS = {
+    "main_features": FeatureSet("main_features", 512, 512, "main_split"),
+    "cls_features": FeatureSet("cls_features", 128, 4096, "cls_split"),
+}
+
+
+@dataclass(frozen=True)
+class DatasetFiles:
+    """Per-dataset file names of the name mapping and the embedding dict."""
+    name: str
+    names_csv: str
+    embeddings_npy: str
+
+
+DATASETS = {
+    "UCF": DatasetFiles("UCF", "ucf_w2v_class_names.csv", "word_embeddings_ucf_normed.npy"),
+    "ActivityNet": DatasetFiles("ActivityNet", "activitynet_w2v_class_names.csv",
+                                "word_embeddings_activity_normed.npy"),
+    "VGGSound": DatasetFiles("VGGSound", "vggsound_w2v_class_names.csv",
+                             "word_embeddings_vggsound_normed.npy"),
+    # The self-contained synthetic benchmark written by `avca synth` without --splits.
+    "Toy": DatasetFiles("Toy", "toy_w2v_class_names.csv", "word_embeddings_toy_normed.npy"),
+}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths of one dataset / feature set inside a benchmark root."""
+    root: Path
+    dataset: str
+    feature_set: str
+
+    @property
+    def dataset_dir(self) -> Path:
+        return Path(self.root) / self.dataset
+
+    @property
+    def class_split_dir(self) -> Path:
+        return self.dataset_dir / "class-split"
+
+    @property
+    def all_class_file(self) -> Path:
+        return self.class_split_dir / "all_class.txt"
+
+    @property
+    def names_csv(self) -> Path:
+        return self.class_split_dir / DATASETS[self.dataset].names_csv
+
+    @property
+    def split_dir(self) -> Path:
+        return self.class_split_dir / FEATURE_SETS[self.feature_set].split_folder
+
+    def stage_txt(self, stage: str) -> Path:
+        return self.split_dir / f"{stage}.txt"
+
+    def stage_csv(self, stage: str) -> Path:
+        return self.split_dir / f"{stage}.csv"
+
+    @property
+    def features_dir(self) -> Path:
+        return self.dataset_dir / "features" / self.feature_set
+
+    def stage_dir(self, modality: str, stage: str) -> Path:
+        return self.features_dir / modality / stage
+
+    @property
+    def embeddings_file(self) -> Path:
+        return self.features_dir / "text" / DATASETS[self.dataset].embeddings_npy
+
+
+@dataclass(frozen=True)
+class Split:
+    """The samples of one stage folder."""
+    name: str
+    audio: np.ndarray      # float32 [n, d_a]
+    video: np.ndarray      # float32 [n, d_v]
+    labels: np.ndarray     # int64 [n], index into Benchmark.class_names
+    video_ids: np.ndarray  # object (str) [n]
+    class_ids: np.ndarray  # int64 [k], the classes the stage's .txt lists, sorted
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def concat_splits(name: str, parts: list[Split]) -> Split:
+    """One Split holding the samples of `parts` in order."""
+    return Split(
+        name=name,
+        audio=np.concatenate([p.audio for p in parts]),
+        video=np.concatenate([p.video for p in parts]),
+        labels=np.concatenate([p.labels for p in parts]),
+        video_ids=np.concatenate([p.video_ids for p in parts]),
+        class_ids=np.unique(np.concatenate([p.class_ids for p in parts])).astype(np.int64),
+    )
+
+
+@dataclass(frozen=True)
+class ProtocolData:
+    """Everything one protocol stage needs (SPEC §3)."""
+    train: Split
+    eval_seen: Split
+    eval_unseen: Split
+    seen_class_ids: np.ndarray    # int64
+    unseen_class_ids: np.ndarray  # int64
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    dataset: str
+    feature_set: str
+    class_names: tuple[str, ...]   # sorted all_class.txt ("original" names)
+    label_embeddings: np.ndarray   # float32 [C, 300], row i = class i's vector
+    splits: dict[str, Split]
+    text_pairing: str = "own"
+    notes: tuple[str, ...] = field(default=())  # files read but deliberately not loaded
+
+    def protocol(self, stage: int) -> ProtocolData:
+        """Stage 1: train on stage_1_train, evaluate on the validation folders.
+        Stage 2: train on all stage-1 folders (as the authors do; the
+        stage_2_train folders are not used), evaluate on the test folders."""
+        s = self.splits
+        if stage == 1:
+            train = s["stage_1_train"]
+            seen, unseen = s["stage_1_val_seen"], s["stage_1_val_unseen"]
+        elif stage == 2:
+            train = concat_splits("stage_2_train", [s["stage_1_train"], s["stage_1_val_seen"],
+                                                    s["stage_1_val_unseen"]])
+            seen, unseen = s["stage_2_test_seen"], s["stage_2_test_unseen"]
+        else:
+            raise ValueError(f"protocol stage must be 1 or 2, got {stage!r}")
+        return ProtocolData(train=train, eval_seen=seen, eval_unseen=unseen,
+                            seen_class_ids=seen.class_ids, unseen_class_ids=unseen.class_ids)
+
+
+def read_name_list(path: Path) -> list[str]:
+    """Non-empty stripped lines of a class list; error if missing or duplicated."""
+    if not path.is_file():
+        raise BenchmarkError(f"missing file {path}")
+    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    names = [n for n in names if n]
+    seen: dict[str, str] = {}
+    for n in names:
+        if n.lower() in seen:
+            raise BenchmarkError(f"{path}: class {n!r} is listed twice "
+                                 f"(as {seen[n.lower()]!r} and {n!r}; names are case-insensitive)")
+        seen[n.lower()] = n
+    if not names:
+        raise BenchmarkError(f"{path}: lists no classes")
+    return names
+
+
+def read_name_mapping(path: Path) -> dict[str, str]:
+    """`original,manual` csv -> {original.lower(): manual}."""
+    if not path.is_file():
+        raise BenchmarkError(f"missing file {path}")
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or not {"original", "manual"} <= set(reader.fieldnames):
+            raise BenchmarkError(f"{path}: expected columns 'original' and 'manual', "
+                                 f"got {reader.fieldnames}")
+        mapping: dict[str, str] = {}
+        for row in reader:
+            key = row["original"].strip().lower()
+            if key in mapping:
+                raise BenchmarkError(f"{path}: class {row['original']!r} has two rows")
+            mapping[key] = row["manual"].strip()
+    return mapping
+
+
+def read_embedding_dict(path: Path) -> dict[str, np.ndarray]:
+    """The benchmark's pickled dict manual name -> 300-d vector."""
+    if not path.is_file():
+        raise BenchmarkError(f"missing file {path} (label embeddings)")
+    try:
+        obj = np.load(path, allow_pickle=True)
+        obj = obj.item() if obj.dtype == object and obj.shape == () else obj
+    except Exception as e:  # numpy/pickle raise many types for corrupt files
+        raise BenchmarkError(f"unreadable label-embedding file {path}: {e}") from e
+    if not isinstance(obj, dict):
+        raise BenchmarkError(f"{path}: expected a pickled dict name -> vector, "
+                             f"got {type(obj).__name__}")
+    return obj
+
+
+def _embedding_vector(path: Path, key: str, value, cls: str) -> np.ndarray:
+    vec = np.asarray(value)
+    if vec.shape != (EMBED_DIM,) or not np.issubdtype(vec.dtype, np.floating):
+        raise BenchmarkError(f"{path}: label embedding of class {cls!r} (key {key!r}) has shape "
+                             f"{vec.shape} dtype {vec.dtype}, expected float ({EMBED_DIM},)")
+    if not np.all(np.isfinite(vec)):
+        raise BenchmarkError(f"{path}: label embedding of class {cls!r} (key {key!r}) "
+                             f"contains NaN or Inf")
+    return vec.astype(np.float32)
+
+
+def label_embeddings(layout: Layout, class_names: tuple[str, ...],
+                     text_pairing: str = "own") -> tuple[np.ndarray, list[str]]:
+    """[C, 300] label embeddings in class-id order, plus notes.
+
+    "own": row i is the vector of class i, found through the
+    original -> manual name mapping. "reference": the authors' defect: rows
+    are the dict's vectors in sorted manual-name order, indexed by class id,
+    so classes whose sorted manual and original positions differ get another
+    class's vector.
+    """
+    if text_pairing not in TEXT_PAIRINGS:
+        raise BenchmarkError(f"text pairing must be one of {TEXT_PAIRINGS}, got {text_pairing!r}")
+    mapping = read_name_mapping(layout.names_csv)
+    emb = read_embedding_dict(layout.embeddings_file)
+    notes: list[str] = []
+    rows = []
+    for name in class_names:
+        manual = mapping.get(name.lower())
+        if manual is None:
+            raise BenchmarkError(f"{layout.names_csv}: class {name!r} of {layout.all_class_file} "
+                                 f"has no row (no label embedding can be found for it)")
+        if manual not in emb:
+            raise BenchmarkError(f"{layout.embeddings_file}: no label embedding for class {name!r} "
+                                 f"(expected key {manual!r} from {layout.names_csv})")
+        rows.append(_embedding_vector(layout.embeddings_file, manual, emb[manual], name))
+    manual_names = {mapping[n.lower()] for n in class_names}
+    extra = sorted(k for k in emb if k not in manual_names)
+    if text_pairing == "own":
+        if extra:
+            notes.append(f"{layout.embeddings_file}: {len(extra)} vectors belong to no class of "
+                         f"all_class.txt and are not used: {extra[:5]}")
+        return np.stack(rows), notes
+    if extra:  # the authors' reader would fail on these keys
+        raise BenchmarkError(f"{layout.embeddings_file}: keys {extra[:5]} map to no class; the "
+                             f"reference pairing needs exactly one vector per class")
+    if len(emb) != len(class_names):
+        raise BenchmarkError(f"{layout.names_csv}: {len(class_names)} classes share "
+                             f"{len(emb)} manual names; the reference pairing needs one each")
+    keys = sorted(emb)
+    return np.stack([_embedding_vector(layout.embeddings_file, k, emb[k], k) for k in keys]), notes
+
+
+def reference_mispaired(class_names: tuple[str, ...], own: np.ndarray,
+                        reference: np.ndarray) -> list[str]:
+    """Classes the reference pairing gives another class's vector."""
+    return [n for n, a, b in zip(class_names, own, reference) if not np.array_equal(a, b)]
+
+
+def _open_h5(path: Path):
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise BenchmarkError(f"unreadable h5 file {path}: {e}") from e
+
+
+def read_feature_file(path: Path, expected_dim: int, cls: str) -> tuple[np.ndarray, np.ndarray]:
+    """(data float32 [n, d], video ids object [n]) of one class h5 file, validated."""
+    with _open_h5(path) as f:
+        for key in ("data", "video_urls"):
+            if key not in f:
+                raise BenchmarkError(f"{path} (class {cls!r}): missing dataset {key!r}; "
+                                     f"expected 'data' [n, d] and 'video_urls' [n]")
+        try:
+            data = f["data"][()]
+            urls = f["video_urls"][()]
+        except OSError as e:
+            raise BenchmarkError(f"unreadable h5 file {path}: {e}") from e
+    if data.ndim != 2 or not np.issubdtype(data.dtype, np.floating):
+        raise BenchmarkError(f"{path} (class {cls!r}): 'data' has shape {data.shape} dtype "
+                             f"{data.dtype}, expected float [n, {expected_dim}]")
+    if data.shape[0] == 0:
+        raise BenchmarkError(f"{path}: class {cls!r} has no samples (empty class)")
+    if data.shape[1] != expected_dim:
+        raise BenchmarkError(f"{path} (class {cls!r}): feature width {data.shape[1]}, "
+                             f"expected {expected_dim}")
+    if urls.ndim != 1 or urls.shape[0] != data.shape[0]:
+        raise BenchmarkError(f"{path} (class {cls!r}): 'video_urls' has shape {urls.shape}, "
+                             f"expected [{data.shape[0]}] (one id per row of 'data')")
+    finite = np.isfinite(data)
+    if not finite.all():
+        bad = np.flatnonzero(~finite.all(axis=1))
+        raise BenchmarkError(f"{path} (class {cls!r}): {bad.size} rows contain NaN or Inf "
+                             f"(first row {int(bad[0])})")
+    ids = np.array([u.decode("utf-8") if isinstance(u, bytes) else str(u) for u in urls],
+                   dtype=object)
+    return data.astype(np.float32, copy=False), ids
+
+
+def _stage_files(folder: Path, index: dict[str, int], class_names, layout: Layout):
+    """{class id: h5 path} of a stage folder; error on files of unknown classes."""
+    if not folder.is_dir():
+        raise BenchmarkError(f"missing folder {folder}")
+    files: dict[int, Path] = {}
+    others: list[str] = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        p = Path(entry.path)
+        if p.suffix != ".h5":
+            others.append(p.name)
+            continue
+        cid = index.get(p.stem.lower())
+        if cid is None:
+            raise BenchmarkError(f"{p}: file name matches no class of {layout.all_class_file}")
+        if cid in files:
+            raise BenchmarkError(f"{folder}: two files for class {class_names[cid]!r}: "
+                                 f"{files[cid].name} and {p.name}")
+        files[cid] = p
+    return files, others
+
+
+def read_split(layout: Layout, stage: str, class_names: tuple[str, ...],
+               index: dict[str, int]) -> tuple[Split, list[str]]:
+    """Loads one stage folder (both modalities) for the classes its .txt lists."""
+    txt = layout.stage_txt(stage)
+    listed = read_name_list(txt)
+    ids = []
+    for n in listed:
+        if n.lower() not in index:
+            raise BenchmarkError(f"{txt}: class {n!r} is not in {layout.all_class_file}")
+        ids.append(index[n.lower()])
+    class_ids = np.array(sorted(ids), dtype=np.int64)
+    fs = FEATURE_SETS[layout.feature_set]
+    dims = {"audio": fs.audio_dim, "video": fs.video_dim}
+    notes: list[str] = []
+    found = {}
+    for m in MODALITIES:
+        files, others = _stage_files(layout.stage_dir(m, stage), index, class_names, layout)
+        unlisted = sorted(set(files) - set(ids))
+        if unlisted:
+            notes.append(f"{layout.stage_dir(m, stage)}: not loaded, class not in {txt.name}: "
+                         + ", ".join(files[c].name for c in unlisted))
+        if others:
+            notes.append(f"{layout.stage_dir(m, stage)}: ignored non-h5 files {others[:5]}")
+        found[m] = files
+    arrays = {m: [] for m in MODALITIES}
+    labels, vids = [], []
+    for cid in class_ids:
+        per = {}
+        for m in MODALITIES:
+            path = found[m].get(int(cid))
+            if path is None:
+                raise BenchmarkError(f"missing file {layout.stage_dir(m, stage)}/"
+                                     f"{class_names[cid]}.h5 for class {class_names[cid]!r} "
+                                     f"listed in {txt}")
+            per[m] = (path, *read_feature_file(path, dims[m], class_names[cid]))
+        (pa, a, ida), (pv, v, idv) = per["audio"], per["video"]
+        if ida.shape != idv.shape or not np.array_equal(ida, idv):
+            if ida.shape != idv.shape:
+                why = f"{ida.shape[0]} vs {idv.shape[0]} samples"
+            else:
+                k = int(np.flatnonzero(ida != idv)[0])
+                why = f"row {k}: {ida[k]!r} vs {idv[k]!r}"
+            raise BenchmarkError(f"class {class_names[cid]!r}: video ids of {pa} and {pv} "
+                                 f"disagree ({why}); both must list the same videos in order")
+        arrays["audio"].append(a)
+        arrays["video"].append(v)
+        labels.append(np.full(a.shape[0], cid, dtype=np.int64))
+        vids.append(ida)
+    split = Split(name=stage, audio=np.concatenate(arrays["audio"]),
+                  video=np.concatenate(arrays["video"]), labels=np.concatenate(labels),
+                  video_ids=np.concatenate(vids), class_ids=class_ids)
+    return split, notes
+
+
+def load_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "own") -> Benchmark:
+    """Reads and validates `<root>/<dataset>` for one feature set (all six stages)."""
+    if dataset not in DATASETS:
+        raise BenchmarkError(f"unknown dataset {dataset!r}; expected one of {sorted(DATASETS)}")
+    if feature_set not in FEATURE_SETS:
+        raise BenchmarkError(f"unknown feature set {feature_set!r}; "
+                             f"expected one of {sorted(FEATURE_SETS)}")
+    layout = Layout(Path(root), dataset, feature_set)
+    if not layout.dataset_dir.is_dir():
+        raise BenchmarkError(f"missing folder {layout.dataset_dir} (dataset {dataset!r} "
+                             f"under benchmark root {root})")
+    class_names = tuple(sorted(read_name_list(layout.all_class_file)))
+    index = {n.lower(): i for i, n in enumerate(class_names)}
+    embeddings, notes = label_embeddings(layout, class_names, text_pairing)
+    splits = {}
+    for stage in STAGES:
+        splits[stage], stage_notes = read_split(layout, stage, class_names, index)
+        notes.extend(stage_notes)
+    for a, b in (("stage_1_val_seen", "stage_1_val_unseen"),
+                 ("stage_2_test_seen", "stage_2_test_unseen")):
+        both = np.intersect1d(splits[a].class_ids, splits[b].class_ids)
+        if both.size:
+            raise BenchmarkError(f"{layout.split_dir}: classes {[class_names[i] for i in both]} "
+                                 f"are both in {a}.txt and {b}.txt (seen and unseen must differ)")
+    for note in notes:
+        log.warning(note)
+    return Benchmark(dataset=dataset, feature_set=feature_set, class_names=class_names,
+                     label_embeddings=embeddings, splits=splits, text_pairing=text_pairing,
+                     notes=tuple(notes))

@@ -1,0 +1,38 @@
+"""`avca export RUN_DIR --out SERVING_BASE`: a TF Serving SavedModel of a finished run."""
+
+
+def add_arguments(parser):
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished `avca train` run")
+    parser.add_argument("--out", required=True, metavar="SERVING_BASE",
+                        help="serving base directory; writes SERVING_BASE/<name>/<version>/ "
+                             "and SERVING_BASE/models.config")
+    parser.add_argument("--model-name", default="avca", help="TF Serving model name (default avca)")
+    parser.add_argument("--version", type=int, default=None,
+                        help="version number (default: next free one); never overwritten")
+    parser.add_argument("--word-vectors", default=None, metavar="PATH",
+                        help="word2vec/GloVe text file for the classify_open signature "
+                             "(default: the file the run's label embeddings came from, if known)")
+    parser.add_argument("--max-words", type=int, default=None, metavar="N",
+                        help="keep only the first N words of the word-vector file "
+                             "(word2vec/GloVe files are sorted by frequency)")
+    parser.add_argument("--top-k", type=int, default=5, metavar="K",
+                        help="classes returned by serving_default (default 5)")
+
+
+def run(args) -> int:
+    from avca_tf.export import export_run, load_export_info
+    path = export_run(args.run_dir, args.out, model_name=args.model_name, version=args.version,
+                      word_vectors=args.word_vectors, max_words=args.max_words,
+                      top_k=args.top_k)
+    info = load_export_info(path)
+    print(f"exported {path}")
+    print(f"  signatures: {', '.join(info['signatures'])}")
+    print(f"  classes: {len(info['class_names'])} ({sum(info['seen'])} seen, "
+          f"beta {info['beta']:.4g}), top-k {info['top_k']}")
+    if info["word_vectors"]:
+        print(f"  word vectors: {info['word_vectors']['words']} words from "
+              f"{info['word_vectors']['source']}")
+    else:
+        print("  classify_open: not exported (no word-vector file; pass --word-vectors PATH)")
+    print(f"  models.config: {args.out}/models.config")
+    return 0

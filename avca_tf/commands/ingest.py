@@ -1,0 +1,42 @@
+"""`avca ingest`: Beam job, h5 features -> TFRecords (pipelines/ingest.py).
+
+Beam pipeline options follow a `--`:
+  avca ingest --root R --dataset UCF --features main_features --out T \
+      -- --runner=DirectRunner --direct_running_mode=multi_processing --direct_num_workers=2
+"""
+import argparse
+
+BEAM_ARGS_HELP = ("Apache Beam pipeline options after `--` (e.g. -- --runner=DataflowRunner "
+                  "--project=P --region=R --temp_location=gs://B/tmp); DirectRunner by default")
+
+
+def add_beam_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("beam_args", nargs="*", metavar="-- BEAM_OPTION", help=BEAM_ARGS_HELP)
+
+
+def check_beam_args(args) -> list:
+    """Options before `--` would be swallowed silently by argparse: refuse them."""
+    from avca_tf.errors import ConfigError
+    stray = [a for a in args.beam_args if not a.startswith("--")]
+    if stray:
+        raise ConfigError(f"unexpected arguments {stray}: Beam options look like --name=value "
+                          "and go after `--`")
+    return list(args.beam_args)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", required=True, help="benchmark root (holds <dataset>/)")
+    parser.add_argument("--dataset", required=True, help="UCF, ActivityNet, VGGSound or Toy")
+    parser.add_argument("--features", required=True, choices=["main_features", "cls_features"],
+                        help="feature set")
+    parser.add_argument("--out", required=True, help="output directory (local, gs://, ...)")
+    parser.add_argument("--skip-invalid", action="store_true",
+                        help="write invalid rows to OUT/rejects.jsonl instead of failing")
+    add_beam_args(parser)
+
+
+def run(args) -> int:
+    from pipelines.ingest import run_ingest
+    run_ingest(args.root, args.dataset, args.features, args.out,
+               beam_args=check_beam_args(args), skip_invalid=args.skip_invalid)
+    return 0

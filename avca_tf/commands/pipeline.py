@@ -1,0 +1,247 @@
+"""`avca pipeline run|compile|show`: the TFX pipeline locally, for Kubeflow, and its MLMD history.
+
+  avca pipeline run                       # toy benchmark, quick preset, ./avca_work
+  avca pipeline run --root R --dataset UCF --features main_features --preset UCF-main
+  avca pipeline compile --kubeflow p.json --image example/avca:1
+  avca pipeline show
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+
+from avca_tf.errors import ConfigError
+
+DEFAULT_WORK = "avca_work"
+QUICK = "quick"
+
+
+def _data_args(p: argparse.ArgumentParser, root_help: str) -> None:
+    p.add_argument("--root", default=None, help=root_help)
+    p.add_argument("--dataset", default=None, help="UCF, ActivityNet, VGGSound or Toy "
+                   "(default Toy without --root, UCF with it)")
+    p.add_argument("--features", default="main_features",
+                   choices=["main_features", "cls_features"], help="feature set")
+    p.add_argument("--vectors", default=None, metavar="PATH",
+                   help="word vectors for the class-embedding job (word2vec/GloVe text or the "
+                        "benchmark's npy dict; default: the toy vocabulary or the benchmark's npy)")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="ingestion skips invalid feature rows (listed in rejects.jsonl)")
+
+
+def _trainer_args(p: argparse.ArgumentParser) -> None:
+    from avca_tf.presets import PRESETS
+    p.add_argument("--preset", default=None, metavar="NAME",
+                   help=f"'{QUICK}' (a smoke run, the default on the toy benchmark) or one of "
+                        f"{', '.join(PRESETS)} (default: the dataset's own)")
+    p.add_argument("--model", default="avca", help="model name (avca or a baseline)")
+    p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
+    p.add_argument("--batches", type=int, default=None, help="override batches per epoch")
+    p.add_argument("--batch-size", type=int, default=None, help="override the batch size")
+    p.add_argument("--lr", type=float, default=None, help="override the learning rate")
+    p.add_argument("--seed", type=int, default=None, help="override the seed")
+    p.add_argument("--text-pairing", default="own", choices=["own", "reference"],
+                   help="'reference' reproduces the authors' class/vector mis-pairing")
+    p.add_argument("--hm-threshold", type=float, default=0.0, metavar="PERCENT",
+                   help="bless (and push) only models with test HM >= this (default 0)")
+    p.add_argument("--model-name", default="avca", help="serving model name (default avca)")
+    p.add_argument("--pipeline-name", default="", help="default avca-<dataset>-<features>")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from avca_tf.commands.ingest import add_beam_args
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    run = sub.add_parser("run", help="run the pipeline locally (LocalDagRunner, sqlite MLMD)",
+                         description="Runs ingestion -> class embeddings -> training -> "
+                                     "evaluation -> push; unchanged steps come from the cache.")
+    _data_args(run, "benchmark root holding <dataset>/ (default: the toy benchmark, "
+                    "synthesized into WORK_DIR/benchmark on first use)")
+    _trainer_args(run)
+    run.add_argument("--work-dir", default=DEFAULT_WORK,
+                     help=f"default home of every output below (default ./{DEFAULT_WORK})")
+    run.add_argument("--pipeline-root", default=None, help="artifacts (default WORK_DIR/pipeline_root)")
+    run.add_argument("--metadata", default=None, help="sqlite MLMD (default WORK_DIR/metadata.sqlite)")
+    run.add_argument("--serving-dir", default=None,
+                     help="TF Serving base; pushes to <dir>/<model-name>/<version> (default WORK_DIR/serving)")
+    run.add_argument("--no-cache", action="store_true", help="re-run every component")
+    add_beam_args(run)
+
+    comp = sub.add_parser("compile", help="write a Kubeflow Pipelines V2 spec (KubeflowV2DagRunner)")
+    comp.add_argument("--kubeflow", required=True, metavar="OUT.json", help="spec file to write")
+    comp.add_argument("--image", required=True, help="container image built from the Dockerfile")
+    from pipelines.kubeflow_runner import DEFAULT_PIPELINE_ROOT, IMAGE_TOY_ROOT
+    comp.add_argument("--pipeline-root", default=DEFAULT_PIPELINE_ROOT,
+                      help=f"artifact store all tasks share (default {DEFAULT_PIPELINE_ROOT})")
+    comp.add_argument("--serving-dir", default=None,
+                      help="TF Serving base the Pusher writes to (default PIPELINE_ROOT/serving)")
+    _data_args(comp, f"benchmark root as the tasks see it (default {IMAGE_TOY_ROOT}, "
+                     "the toy benchmark inside the image)")
+    _trainer_args(comp)
+    add_beam_args(comp)
+
+    show = sub.add_parser("show", help="list runs, artifacts and evaluation numbers from MLMD")
+    show.add_argument("--metadata", default=os.path.join(DEFAULT_WORK, "metadata.sqlite"),
+                      help=f"sqlite MLMD store (default ./{DEFAULT_WORK}/metadata.sqlite)")
+    show.add_argument("--pipeline", default=None, help="only this pipeline (default: all)")
+    show.add_argument("--last", type=int, default=0, metavar="N", help="only the last N runs")
+
+
+def _trainer_params(args, dataset: str, feature_set: str):
+    from avca_tf.presets import PRESETS, preset_name
+    from pipelines.pipeline_config import TrainerParams
+    own = preset_name(dataset, feature_set) if feature_set in ("main_features", "cls_features") \
+        else None
+    base = own if own in PRESETS else ("UCF-main" if feature_set == "main_features" else "UCF-cls")
+    name = args.preset or (QUICK if dataset == "Toy" else base)
+    if name != QUICK and name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; expected {QUICK!r} or one of {list(PRESETS)}")
+    from avca_tf.presets import get_preset, quick
+    cfg = quick(get_preset(base)) if name == QUICK else get_preset(name)
+    t = cfg.train
+    return TrainerParams(
+        preset=cfg.preset, model=args.model,
+        epochs=args.epochs if args.epochs is not None else t.epochs,
+        n_batches=args.batches if args.batches is not None else t.n_batches,
+        batch_size=args.batch_size if args.batch_size is not None else t.batch_size,
+        learning_rate=args.lr if args.lr is not None else t.lr,
+        seed=args.seed if args.seed is not None else t.seed,
+        text_pairing=args.text_pairing).validate(), name
+
+
+def _inputs(args, root: str, dataset: str):
+    """(classes file, word-vector path) for the class-embedding job."""
+    from avca_tf.benchmark import Layout
+    from avca_tf.synth import TOY, toy_word_vectors_path
+    layout = Layout(root, dataset, args.features)
+    vectors = args.vectors or str(toy_word_vectors_path(root) if dataset == TOY
+                                  else layout.embeddings_file)
+    return str(layout.all_class_file), vectors
+
+
+def _config(args, root: str, dataset: str, **paths):
+    from pipelines.pipeline_config import DataSource, PipelineConfig, absolute
+    from avca_tf.commands.ingest import check_beam_args
+    trainer, preset = _trainer_params(args, dataset, args.features)
+    classes_file, vectors = _inputs(args, root, dataset)
+    cfg = PipelineConfig(
+        data=DataSource(root=absolute(root), dataset=dataset, feature_set=args.features,
+                        vectors_path=absolute(vectors), skip_invalid=args.skip_invalid),
+        trainer=trainer, hm_threshold=args.hm_threshold, model_name=args.model_name,
+        pipeline_name=args.pipeline_name, beam_pipeline_args=tuple(check_beam_args(args)),
+        **{k: absolute(v) if v else v for k, v in paths.items()})
+    return cfg, absolute(classes_file), absolute(vectors), preset
+
+
+def _toy_root(work: str) -> str:
+    """The toy benchmark under WORK_DIR/benchmark, synthesized once (a re-synthesis would
+    touch every file and defeat the ingestion cache)."""
+    from avca_tf.synth import TOY, synthesize
+    root = os.path.join(work, "benchmark")
+    if not os.path.isfile(os.path.join(root, TOY, "synth_main_features.json")):
+        print(f"[pipeline] synthesizing the toy benchmark into {root}", flush=True)
+        synthesize(root, seed=0)
+    return root
+
+
+def _run(args) -> int:
+    from pipelines.local_runner import run_local
+    work = args.work_dir
+    if args.root is None:
+        if args.dataset not in (None, "Toy") or args.features != "main_features":
+            raise ConfigError("without --root the pipeline runs on the toy benchmark "
+                              "(dataset Toy, main_features); pass --root for other data")
+        root, dataset = _toy_root(work), "Toy"
+    else:
+        root, dataset = args.root, args.dataset or "UCF"
+    cfg, classes_file, vectors, preset = _config(
+        args, root, dataset,
+        pipeline_root=args.pipeline_root or os.path.join(work, "pipeline_root"),
+        metadata_path=args.metadata or os.path.join(work, "metadata.sqlite"),
+        serving_dir=args.serving_dir or os.path.join(work, "serving"))
+    cfg = cfg.replace(enable_cache=not args.no_cache)
+    t = cfg.trainer
+    print(f"[pipeline] {cfg.name}: {dataset}/{cfg.data.feature_set} from {cfg.data.root}; preset "
+          f"{preset} ({t.epochs} epochs x {t.n_batches} batches of {t.batch_size})", flush=True)
+    summary = run_local(cfg, classes_file, vectors)
+    _print_summary(cfg, summary)
+    return 0
+
+
+def _print_summary(cfg, s) -> None:
+    print(f"\npipeline {cfg.name}, run {s.run.run_id} ({s.seconds:.0f}s)")
+    for n in s.run.nodes:
+        what = {"CACHED": "from cache", "COMPLETE": "ran"}.get(n.state, n.state.lower())
+        print(f"  {n.node_id:32s} {what:10s} execution {n.execution_id}")
+    if s.metrics:
+        print("\n" + format_metrics(s.metrics))
+        b = s.metrics["blessing"]
+        print(f"\nblessing: {'BLESSED' if b['blessed'] else 'not blessed'} ({b['reason']})")
+    print(f"pushed model:     {s.pushed_to or 'nothing pushed in this run'}")
+    run = s.run.output("AvcaTrainer", "model_run")
+    if run:
+        print(f"TensorBoard logs: tensorboard --logdir {run.uri}")
+    print(f"MLMD store:       {cfg.metadata_path}  (avca pipeline show --metadata "
+          f"{cfg.metadata_path})")
+    print(f"pipeline root:    {cfg.pipeline_root}")
+
+
+def format_metrics(m: dict) -> str:
+    lines = [f"{'split':6s} {'S':>7s} {'U':>7s} {'HM':>7s} {'ZSL':>7s}   (percent, beta "
+             f"{m['beta']:.2f})"]
+    for split in ("val", "test"):
+        r = m[split]
+        lines.append(f"{split:6s} " + " ".join(f"{r[k]:7.2f}" for k in ("S", "U", "HM", "ZSL")))
+    return "\n".join(lines)
+
+
+def _compile(args) -> int:
+    from pipelines.kubeflow_runner import IMAGE_TOY_ROOT, compile_kubeflow
+    root = args.root or IMAGE_TOY_ROOT
+    dataset = args.dataset or ("Toy" if args.root is None else "UCF")
+    serving = args.serving_dir or args.pipeline_root.rstrip("/") + "/serving"
+    cfg, classes_file, vectors, preset = _config(args, root, dataset,
+                                                 pipeline_root=args.pipeline_root,
+                                                 serving_dir=serving, metadata_path="")
+    spec = compile_kubeflow(cfg, classes_file, vectors, args.image, args.kubeflow)
+    tasks = sorted(spec["pipelineSpec"]["root"]["dag"]["tasks"])
+    print(f"wrote {args.kubeflow}: pipeline {cfg.name}, image {args.image}, preset {preset}")
+    print(f"  tasks: {', '.join(tasks)}")
+    print(f"  pipeline root: {cfg.pipeline_root}; pushes to {serving}/{cfg.model_name}/<version>")
+    return 0
+
+
+def _show(args) -> int:
+    from pipelines import mlmd_report as mr
+    store = mr.open_store(args.metadata)
+    names = [args.pipeline] if args.pipeline else mr.pipeline_names(store)
+    if not names:
+        print(f"{args.metadata}: no pipeline runs recorded")
+    for name in names:
+        runs = mr.pipeline_runs(store, name)
+        if args.last > 0:
+            runs = runs[-args.last:]
+        print(f"pipeline {name}: {len(runs)} run(s) shown")
+        for run in runs:
+            print(f"\nrun {run.run_id}")
+            for n in run.nodes:
+                print(f"  {n.node_id:32s} {n.state:9s} execution {n.execution_id}")
+                for a in n.outputs:
+                    print(f"      {a.key:18s} {a.type:20s} #{a.id:<4d} {a.uri}")
+                    shown = {k: v for k, v in a.properties.items()
+                             if k not in ("tfx_version", "is_external", "split_names",
+                                          "current_model")}
+                    if shown:
+                        print("          " + ", ".join(
+                            f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in sorted(shown.items())))
+            ev = run.output("GZSLEvaluator", "evaluation")
+            if ev:
+                print("\n" + "\n".join("  " + line
+                                       for line in format_metrics(mr.evaluation_metrics(ev))
+                                       .splitlines()))
+    return 0
+
+
+def run(args) -> int:
+    return {"run": _run, "compile": _compile, "show": _show}[args.action](args)

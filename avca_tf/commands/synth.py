@@ -1,0 +1,28 @@
+"""`avca synth`: write a synthetic benchmark in the published layout."""
+from avca_tf.benchmark import DATASETS, FEATURE_SETS
+
+
+def add_arguments(parser):
+    parser.add_argument("--out", required=True, help="benchmark root to write <out>/<dataset> into")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default=None,
+                        help="default: Toy without --splits, UCF with --splits")
+    parser.add_argument("--features", dest="feature_set", choices=sorted(FEATURE_SETS),
+                        default="main_features")
+    parser.add_argument("--splits", default=None,
+                        help="folder laid out like avgzsl_benchmark: use its real class splits, "
+                             "per-class counts, video ids and label embeddings")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="multiplies every per-class sample count (rounded, at least 1)")
+
+
+def run(args) -> int:
+    from avca_tf.benchmark import load_benchmark
+    from avca_tf.commands.inspect import print_table
+    from avca_tf.synth import synthesize
+
+    dest = synthesize(args.out, dataset=args.dataset, feature_set=args.feature_set,
+                      splits=args.splits, seed=args.seed, scale=args.scale, progress=True)
+    print(f"wrote {dest}")
+    print_table(load_benchmark(args.out, dest.name, args.feature_set))
+    return 0

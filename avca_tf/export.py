@@ -1,0 +1,350 @@
+"""Exports a finished run as a TF Serving SavedModel with open-vocabulary classes.
+
+Layout written (the one TF Serving watches):
+```
+SERVING_BASE/models.config                 model_config_list of every model under SERVING_BASE
+SERVING_BASE/<model_name>/<version>/       SavedModel, tag "serve"
+    saved_model.pb, variables/, assets/word_vocab.txt
+    assets.extra/avca_export.json          what was exported (vocabulary, beta, ops, sources)
+```
+Signatures (inputs -> outputs):
+- `serving_default`: audio [B, d_a] f32, video [B, d_v] f32 -> `classes` [B, k]
+  string, `scores` [B, k] f32, `embedding` [B, D] f32. The candidates are the
+  run's test vocabulary (seen + unseen classes); seen classes get the run's
+  calibrated-stacking beta added to their distance; score = -distance.
+- `embed`: audio, video -> `embedding` [B, D].
+- `classify_open`: audio, video, class_names [C] string -> `scores` [B, C],
+  `best_class` [B], `best_score` [B], and per name `token_count` [C],
+  `known_token_count` [C], `oov_tokens` [C, T] (padded with ""),
+  `calibrated` [C] (the name is a seen class of the run, so beta was added).
+  Names are embedded in the graph: `avca_tf.text.normalize_class_names` ->
+  word lookup in a table stored in the SavedModel -> mean over known tokens ->
+  L2 normalisation -> the model's text projection. A name without any known
+  token scores -inf and is never the best class.
+
+The graph needs only TensorFlow plus the tensorflow-text ops of the
+normalisation (`import tensorflow_text` before loading; TF Serving links them).
+"""
+import dataclasses
+import json
+import os
+import re
+import tempfile
+from typing import Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from avca_tf.errors import AvcaError
+from avca_tf.io_utils import atomic_path, write_json
+from avca_tf.models.base import GZSLModel, pairwise_l2
+
+SIGNATURES = ("serving_default", "embed", "classify_open")
+VOCAB_ASSET = "word_vocab.txt"
+EXPORT_INFO = os.path.join("assets.extra", "avca_export.json")
+# tensorflow-text kernels the classify_open graph runs (checked by the tests).
+TF_TEXT_OPS = ("NormalizeUTF8", "CaseFoldUTF8", "TFText>WhitespaceTokenizeWithOffsetsV2")
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class ExportError(AvcaError, ValueError):
+    """The run cannot be exported as asked (bad target, bad inputs)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingVocabulary:
+    """The fixed class vocabulary of `serving_default`."""
+    class_names: tuple            # str [C]
+    label_embeddings: np.ndarray  # float32 [C, text_dim]
+    seen: np.ndarray              # bool [C]: calibrated stacking adds beta here
+    beta: float
+
+    @classmethod
+    def from_run(cls, class_names, label_embeddings, seen_ids, unseen_ids, beta):
+        seen_ids = np.asarray(seen_ids, np.int64)
+        ids = np.union1d(seen_ids, np.asarray(unseen_ids, np.int64))
+        if ids.size == 0:
+            raise ExportError("the run has no seen or unseen test classes to serve")
+        return cls(class_names=tuple(str(class_names[i]) for i in ids),
+                   label_embeddings=np.asarray(label_embeddings, np.float32)[ids],
+                   seen=np.isin(ids, seen_ids), beta=float(beta))
+
+
+@dataclasses.dataclass(frozen=True)
+class WordVectors:
+    """A word-vector table for classify_open."""
+    words: tuple        # str [V], unique
+    vectors: np.ndarray  # float32 [V, text_dim]
+    source: str
+
+    @classmethod
+    def load(cls, path: str, max_words: Optional[int] = None):
+        from avca_tf.word_vectors import load_word_vectors
+        words, vectors = load_word_vectors(path, max_words=max_words)
+        bad = [w for w in words if "\n" in w or "\r" in w or not w]
+        if bad:
+            raise ExportError(f"{path}: word {bad[0]!r} is empty or contains a line break")
+        return cls(words=tuple(words), vectors=vectors, source=os.path.abspath(path))
+
+
+class ClassNameEncoder(tf.Module):
+    """Class names [C] -> label embeddings [C, text_dim] plus an OOV report.
+
+    The vocabulary is a SavedModel asset (one word per line, the line number is
+    the row of `vectors`), so large word lists do not bloat the graph.
+    """
+
+    def __init__(self, word_vectors: WordVectors, vocab_file: str):
+        super().__init__(name="class_name_encoder")
+        with open(vocab_file, "w", encoding="utf-8") as f:
+            f.writelines(w + "\n" for w in word_vectors.words)
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.TextFileInitializer(
+                vocab_file, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+                tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER),
+            default_value=-1)
+        self.vectors = tf.Variable(word_vectors.vectors, trainable=False, name="word_vectors")
+
+    def __call__(self, names):
+        from avca_tf.text import normalize_class_names
+        tokens = normalize_class_names(names)
+        ids = tf.ragged.map_flat_values(self.table.lookup, tokens)
+        known = ids >= 0
+        known_f = tf.cast(known, tf.float32)
+        rows = tf.ragged.map_flat_values(
+            lambda i, k: tf.gather(self.vectors, tf.maximum(i, 0)) * k[:, None],
+            ids, known_f)
+        total = tf.reduce_sum(rows, axis=1)
+        count = tf.reduce_sum(known_f, axis=1)
+        mean = total / tf.maximum(count, 1.0)[:, None]
+        oov = tf.ragged.boolean_mask(tokens, tf.logical_not(known)).to_tensor(default_value="")
+        return {
+            "tokens": tokens,
+            "embeddings": tf.math.l2_normalize(mean, axis=1, epsilon=1e-12),
+            "token_count": tf.cast(tokens.row_lengths(), tf.int32),
+            "known_token_count": tf.cast(count, tf.int32),
+            "oov_tokens": oov,
+        }
+
+
+def _check_inputs(audio, video, d_a, d_v):
+    """Runtime checks, so servers that skip the signature's shape check fail clearly."""
+    return [
+        tf.debugging.assert_equal(tf.shape(audio)[1], d_a, message=(
+            f"audio: expected shape [batch, {d_a}] float32")),
+        tf.debugging.assert_equal(tf.shape(video)[1], d_v, message=(
+            f"video: expected shape [batch, {d_v}] float32")),
+        tf.debugging.assert_equal(tf.shape(audio)[0], tf.shape(video)[0], message=(
+            "audio and video: expected the same batch size")),
+    ]
+
+
+class ServingGraph:
+    """Builds the three signature functions around a GZSLModel.
+
+    The functions close over the model (inference mode: batch-norm moving
+    statistics, no dropout) and over the tables; `archive()` tracks them all.
+    """
+
+    def __init__(self, model, d_a: int, d_v: int, vocab: ServingVocabulary,
+                 word_vectors: Optional[WordVectors], asset_dir: str, top_k: int = 5):
+        if top_k < 1:
+            raise ExportError(f"top_k must be >= 1, got {top_k}")
+        self.model, self.d_a, self.d_v, self.vocab = model, d_a, d_v, vocab
+        self.top_k = min(top_k, len(vocab.class_names))
+        self.class_names = tf.constant(vocab.class_names, tf.string)
+        self.label_embeddings = tf.Variable(vocab.label_embeddings, trainable=False,
+                                            name="vocabulary_label_embeddings")
+        self.seen_penalty = tf.constant(np.where(vocab.seen, vocab.beta, 0.0), tf.float32)
+        # With the interface's plain L2 scoring the fixed vocabulary is projected
+        # once here, and serving_default runs the audio-visual branch once.
+        self.class_projection = None
+        if type(model).class_distances is GZSLModel.class_distances:
+            self.class_projection = tf.Variable(
+                model.embed_classes(vocab.label_embeddings, training=False),
+                trainable=False, name="vocabulary_class_projection")
+        self.encoder = None
+        if word_vectors is not None:
+            text_dim = vocab.label_embeddings.shape[1]
+            if word_vectors.vectors.shape[1] != text_dim:
+                raise ExportError(
+                    f"{word_vectors.source}: word vectors have {word_vectors.vectors.shape[1]} "
+                    f"dimensions, the model's label embeddings have {text_dim}")
+            self.encoder = ClassNameEncoder(word_vectors, os.path.join(asset_dir, VOCAB_ASSET))
+            self.seen_table = self._seen_name_table()
+
+    def _seen_name_table(self):
+        from avca_tf.text import normalized_strings
+        seen = [n for n, s in zip(self.vocab.class_names, self.vocab.seen) if s]
+        keys = sorted(set(normalized_strings(seen)))
+        if not keys:  # a table needs at least one key; "" never matches a name with tokens
+            keys = [""]
+        return tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(keys, tf.string), tf.ones([len(keys)], tf.bool)),
+            default_value=False)
+
+    def _specs(self):
+        return (tf.TensorSpec([None, self.d_a], tf.float32, name="audio"),
+                tf.TensorSpec([None, self.d_v], tf.float32, name="video"))
+
+    def serving_default(self, audio, video):
+        with tf.control_dependencies(_check_inputs(audio, video, self.d_a, self.d_v)):
+            audio, video = tf.identity(audio), tf.identity(video)
+        embedding = self.model.embed(audio, video, training=False)
+        if self.class_projection is not None:
+            distances = pairwise_l2(embedding, self.class_projection)
+        else:
+            distances = self.model.class_distances(audio, video, self.label_embeddings,
+                                                   training=False)
+        scores, idx = tf.math.top_k(-(distances + self.seen_penalty), k=self.top_k)
+        return {"classes": tf.gather(self.class_names, idx), "scores": scores,
+                "embedding": embedding}
+
+    def embed(self, audio, video):
+        with tf.control_dependencies(_check_inputs(audio, video, self.d_a, self.d_v)):
+            audio, video = tf.identity(audio), tf.identity(video)
+        return {"embedding": self.model.embed(audio, video, training=False)}
+
+    def classify_open(self, audio, video, class_names):
+        checks = _check_inputs(audio, video, self.d_a, self.d_v) + [
+            tf.debugging.assert_greater(tf.size(class_names), 0, message=(
+                "class_names: expected a non-empty list of class names"))]
+        with tf.control_dependencies(checks):
+            audio, video = tf.identity(audio), tf.identity(video)
+            class_names = tf.identity(class_names)
+        enc = self.encoder(class_names)
+        calibrated = self.seen_table.lookup(
+            tf.strings.reduce_join(enc["tokens"], axis=1, separator=" "))
+        distances = self.model.class_distances(audio, video, enc["embeddings"], training=False)
+        distances = distances + self.vocab.beta * tf.cast(calibrated, tf.float32)
+        known = enc["known_token_count"] > 0
+        scores = tf.where(known[None, :], -distances, tf.constant(-np.inf, tf.float32))
+        best = tf.argmax(scores, axis=1)
+        best_score = tf.reduce_max(scores, axis=1)
+        best_class = tf.where(tf.math.is_finite(best_score),
+                              tf.gather(class_names, best), tf.constant("", tf.string))
+        return {"scores": scores, "best_class": best_class, "best_score": best_score,
+                "token_count": enc["token_count"],
+                "known_token_count": enc["known_token_count"],
+                "oov_tokens": enc["oov_tokens"], "calibrated": calibrated}
+
+    def archive(self):
+        """A keras.export.ExportArchive holding the model, tables and signatures."""
+        archive = keras.export.ExportArchive()  # tracks the variables the endpoints use
+        audio, video = self._specs()
+        archive.add_endpoint("serving_default", self.serving_default, [audio, video])
+        archive.add_endpoint("embed", self.embed, [audio, video])
+        if self.encoder is not None:
+            archive.track(self.encoder)
+            archive.track(self.seen_table)
+            archive.add_endpoint("classify_open", self.classify_open, [
+                audio, video, tf.TensorSpec([None], tf.string, name="class_names")])
+        return archive
+
+
+def export_model(model, d_a: int, d_v: int, vocab: ServingVocabulary, out_dir: str,
+                 word_vectors: Optional[WordVectors] = None, top_k: int = 5,
+                 info: Optional[dict] = None) -> dict:
+    """Writes the SavedModel of `model` to `out_dir` (must not exist); returns its info."""
+    with tempfile.TemporaryDirectory(prefix="avca-export-assets-") as asset_dir:
+        graph = ServingGraph(model, d_a, d_v, vocab, word_vectors, asset_dir, top_k)
+        graph.archive().write_out(out_dir, verbose=False)
+    info = dict(info or {})
+    info.update({
+        "signatures": [s for s in SIGNATURES if s != "classify_open" or word_vectors],
+        "audio_dim": d_a, "video_dim": d_v, "top_k": graph.top_k,
+        "class_names": list(vocab.class_names),
+        "seen": [bool(s) for s in vocab.seen], "beta": vocab.beta,
+        "word_vectors": None if word_vectors is None else {
+            "source": word_vectors.source, "words": len(word_vectors.words)},
+        "tf_text_ops": list(TF_TEXT_OPS) if word_vectors else [],
+        "tensorflow": tf.__version__,
+    })
+    write_json(os.path.join(out_dir, EXPORT_INFO), info)
+    return info
+
+
+def next_version(model_dir: str) -> int:
+    """1 + the largest numeric version under model_dir (1 if none)."""
+    if not os.path.isdir(model_dir):
+        return 1
+    versions = [int(d) for d in os.listdir(model_dir) if d.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def write_models_config(serving_base: str, container_base: str = "/models") -> str:
+    """Writes SERVING_BASE/models.config listing every exported model below it.
+
+    Base paths are as seen inside the tensorflow/serving container, where
+    SERVING_BASE is mounted at `container_base`.
+    """
+    names = sorted(
+        d for d in os.listdir(serving_base)
+        if os.path.isdir(os.path.join(serving_base, d)) and any(
+            v.isdigit() and os.path.exists(os.path.join(serving_base, d, v, "saved_model.pb"))
+            for v in os.listdir(os.path.join(serving_base, d))))
+    entries = "".join(
+        f'  config {{\n    name: "{n}"\n    base_path: "{container_base}/{n}"\n'
+        f'    model_platform: "tensorflow"\n  }}\n' for n in names)
+    path = os.path.join(serving_base, "models.config")
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            f.write(f"model_config_list {{\n{entries}}}\n")
+    return path
+
+
+def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
+               version: Optional[int] = None, word_vectors: Optional[str] = None,
+               max_words: Optional[int] = None, top_k: int = 5) -> str:
+    """Exports the run at `run_dir`; returns SERVING_BASE/<model_name>/<version>.
+
+    `word_vectors` is a word2vec/GloVe text file for classify_open; by default
+    the one the run's label embeddings were built from, if the run records it.
+    Without any, the export has serving_default and embed only.
+    """
+    from avca_tf.protocol import load_run
+    if not _MODEL_NAME.match(model_name):
+        raise ExportError(f"model name {model_name!r}: expected letters, digits, '_', '-', '.'")
+    model_dir = os.path.join(os.path.abspath(serving_base), model_name)
+    if version is None:
+        version = next_version(model_dir)
+    if version < 1:
+        raise ExportError(f"version must be a positive integer, got {version}")
+    out_dir = os.path.join(model_dir, str(version))
+    if os.path.exists(out_dir):
+        raise ExportError(f"{out_dir} already exists; versions are never overwritten "
+                          "(pick another --version or leave it out for the next one)")
+    run = load_run(run_dir)
+    vocab = ServingVocabulary.from_run(run.class_names, run.label_embeddings,
+                                       run.seen_ids, run.unseen_ids, run.beta)
+    path = word_vectors or _recorded_word_vectors(run)
+    vectors = WordVectors.load(path, max_words) if path else None
+    d_a, d_v = run.run_config.model.audio_dim, run.run_config.model.video_dim
+    info = {"run_dir": os.path.abspath(run_dir), "model_name": model_name,
+            "version": version}
+    with atomic_path(out_dir) as tmp:
+        export_model(run.model, d_a, d_v, vocab, tmp, vectors, top_k, info)
+    write_models_config(os.path.abspath(serving_base))
+    return out_dir
+
+
+def _recorded_word_vectors(run) -> Optional[str]:
+    """The word-vector file the run's label embeddings were built from, if it has one.
+
+    Only the toy benchmark ships word vectors; the published benchmarks ship
+    class-level vectors, which cannot embed new names.
+    """
+    from avca_tf.synth import TOY, toy_word_vectors_path
+    data = run.run_config.data
+    if data.dataset != TOY or not data.root:
+        return None
+    path = toy_word_vectors_path(data.root)
+    return str(path) if path.exists() else None
+
+
+def load_export_info(version_dir: str) -> dict:
+    """The assets.extra/avca_export.json written beside an export."""
+    with open(os.path.join(version_dir, EXPORT_INFO)) as f:
+        return json.load(f)

@@ -1,0 +1,215 @@
+"""Keras 3 building blocks of AVCA (and of the baselines that reuse them).
+
+The cross-modal attention works on exactly two tokens (audio, video). Instead
+of a [B, 2, D] tensor through keras.layers.MultiHeadAttention (whose einsums
+and transposes dominate a CPU training step) the tokens are kept as two 2-D
+tensors: q/k/v come from one 2-D matmul over the tokens stacked along the
+batch, and the 2x2 attention scores per head are elementwise products summed
+over the head width. The parameters are those of the reference's pre-norm
+block (to_qkv without bias, to_out with bias).
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers, ops
+
+
+def _torch_uniform(fan_in: int):
+    """PyTorch nn.Linear's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    bound = 1.0 / math.sqrt(fan_in)
+    return keras.initializers.RandomUniform(-bound, bound)
+
+
+@keras.saving.register_keras_serializable(package="avca_tf")
+class TorchDense(layers.Dense):
+    """Dense initialised as PyTorch's nn.Linear (kernel and bias uniform in ±1/sqrt(fan_in))."""
+
+    def build(self, input_shape):
+        self.kernel_initializer = _torch_uniform(int(input_shape[-1]))
+        self.bias_initializer = _torch_uniform(int(input_shape[-1]))
+        super().build(input_shape)
+
+
+@keras.saving.register_keras_serializable(package="avca_tf")
+class DenseBlock(layers.Layer):
+    """Dense -> BatchNorm -> ReLU -> Dropout (the reference's EmbeddingNet stage)."""
+
+    def __init__(self, units, dropout=0.0, momentum=0.9, epsilon=1e-5, use_bn=True, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.dropout, self.momentum, self.epsilon, self.use_bn = (
+            units, dropout, momentum, epsilon, use_bn)
+        self.dense = TorchDense(units, name="dense")
+        self.bn = (layers.BatchNormalization(momentum=momentum, epsilon=epsilon, name="bn")
+                   if use_bn else None)
+        self.drop = layers.Dropout(dropout, name="dropout")
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+        if self.bn is not None:
+            self.bn.build(tuple(input_shape[:-1]) + (self.units,))
+
+    def call(self, x, training=False):
+        x = self.dense(x)
+        if self.bn is not None:
+            x = self.bn(x, training=training)
+        return self.drop(ops.relu(x), training=training)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "dropout": self.dropout,
+                "momentum": self.momentum, "epsilon": self.epsilon, "use_bn": self.use_bn}
+
+
+@keras.saving.register_keras_serializable(package="avca_tf")
+class EmbeddingMLP(layers.Layer):
+    """[DenseBlock(hidden)] -> DenseBlock(units): the reference's EmbeddingNet.
+
+    As in the reference, the hidden block's batch norm uses the default
+    momentum and only the output block of a two-layer net uses `momentum`.
+    """
+
+    def __init__(self, units, hidden=None, dropout=0.0, momentum=0.9, default_momentum=0.9,
+                 epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.hidden, self.dropout = units, hidden, dropout
+        self.momentum, self.default_momentum, self.epsilon = momentum, default_momentum, epsilon
+        self.blocks = []
+        if hidden:
+            self.blocks.append(DenseBlock(hidden, dropout, default_momentum, epsilon, name="hidden"))
+        self.blocks.append(DenseBlock(units, dropout, momentum if hidden else default_momentum,
+                                      epsilon, name="out"))
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for block in self.blocks:
+            block.build(shape)
+            shape = block.compute_output_shape(shape)
+
+    def call(self, x, training=False):
+        for block in self.blocks:
+            x = block(x, training=training)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "hidden": self.hidden,
+                "dropout": self.dropout, "momentum": self.momentum,
+                "default_momentum": self.default_momentum, "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="avca_tf")
+class PositionEmbedding(layers.Layer):
+    """Learned embeddings of the audio and video token (standard normal init, like torch.randn)."""
+
+    def __init__(self, dim, **kwargs):
+        super().__init__(**kwargs)
+        self.dim = dim
+
+    def build(self, input_shape=None):
+        self.embeddings = self.add_weight(
+            shape=(2, self.dim), initializer=keras.initializers.RandomNormal(stddev=1.0),
+            trainable=self.trainable, name="embeddings")
+
+    def call(self, audio, video):
+        emb = ops.cast(self.embeddings, audio.dtype)
+        return audio + emb[0], video + emb[1]
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim}
+
+
+@keras.saving.register_keras_serializable(package="avca_tf")
+class TwoTokenAttentionBlock(layers.Layer):
+    """One pre-norm transformer block over the two tokens (audio, video).
+
+    x <- x + Drop(W_o · MHA(LN(x)));  x <- x + FFN(LN(x)),
+    FFN = Linear(dim->mlp) GELU Drop Linear(mlp->dim) Drop.
+    """
+
+    def __init__(self, dim=300, heads=3, head_dim=100, mlp_dim=64, dropout=0.0,
+                 epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.dim, self.heads, self.head_dim, self.mlp_dim = dim, heads, head_dim, mlp_dim
+        self.dropout, self.epsilon = dropout, epsilon
+        inner = heads * head_dim
+        self.norm_attn = layers.LayerNormalization(epsilon=epsilon, name="norm_attn")
+        self.to_qkv = TorchDense(3 * inner, use_bias=False, name="to_qkv")
+        self.to_out = TorchDense(dim, name="to_out")
+        self.drop_attn = layers.Dropout(dropout, name="drop_attn")
+        self.norm_ff = layers.LayerNormalization(epsilon=epsilon, name="norm_ff")
+        self.ff_in = TorchDense(mlp_dim, name="ff_in")
+        self.drop_ff_hidden = layers.Dropout(dropout, name="drop_ff_hidden")
+        self.ff_out = TorchDense(dim, name="ff_out")
+        self.drop_ff = layers.Dropout(dropout, name="drop_ff")
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        inner = self.heads * self.head_dim
+        self.norm_attn.build(shape)
+        self.to_qkv.build(shape)
+        self.to_out.build(shape[:-1] + (inner,))
+        self.norm_ff.build(shape)
+        self.ff_in.build(shape)
+        self.ff_out.build(shape[:-1] + (self.mlp_dim,))
+
+    def _heads(self, t):
+        return ops.reshape(t, (-1, self.heads, self.head_dim))
+
+    def call(self, audio, video, training=False):
+        n = ops.shape(audio)[0]
+        x = ops.concatenate([audio, video], axis=0)            # [2B, dim]
+        q, k, v = ops.split(self.to_qkv(self.norm_attn(x)), 3, axis=-1)
+        qa, qv = self._heads(q[:n]), self._heads(q[n:])          # [B, H, hd]
+        ka, kv = self._heads(k[:n]), self._heads(k[n:])
+        va, vv = self._heads(v[:n]), self._heads(v[n:])
+        scale = self.head_dim ** -0.5
+        # softmax over two keys == sigmoid of the score difference
+        w_aa = ops.sigmoid(ops.sum(qa * (ka - kv), axis=-1, keepdims=True) * scale)
+        w_vv = ops.sigmoid(ops.sum(qv * (kv - ka), axis=-1, keepdims=True) * scale)
+        out_a = vv + w_aa * (va - vv)                             # w_aa*va + (1-w_aa)*vv
+        out_v = va + w_vv * (vv - va)
+        att = ops.concatenate([out_a, out_v], axis=0)
+        att = ops.reshape(att, (-1, self.heads * self.head_dim))
+        x = x + self.drop_attn(self.to_out(att), training=training)
+        h = ops.gelu(self.ff_in(self.norm_ff(x)), approximate=False)
+        h = self.ff_out(self.drop_ff_hidden(h, training=training))
+        x = x + self.drop_ff(h, training=training)
+        return x[:n], x[n:]
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim, "heads": self.heads,
+                "head_dim": self.head_dim, "mlp_dim": self.mlp_dim,
+                "dropout": self.dropout, "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="avca_tf")
+class CrossModalTransformer(layers.Layer):
+    """`depth` TwoTokenAttentionBlocks; returns the transformed (audio, video) tokens."""
+
+    def __init__(self, depth=1, dim=300, heads=3, head_dim=100, mlp_dim=64, dropout=0.0,
+                 epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.depth, self.dim, self.heads, self.head_dim = depth, dim, heads, head_dim
+        self.mlp_dim, self.dropout, self.epsilon = mlp_dim, dropout, epsilon
+        self.blocks = [TwoTokenAttentionBlock(dim, heads, head_dim, mlp_dim, dropout, epsilon,
+                                              name=f"block_{i}") for i in range(depth)]
+
+    def build(self, input_shape):
+        for block in self.blocks:
+            block.build(input_shape)
+
+    def call(self, audio, video, training=False):
+        for block in self.blocks:
+            audio, video = block(audio, video, training=training)
+        return audio, video
+
+    def get_config(self):
+        return {**super().get_config(), "depth": self.depth, "dim": self.dim,
+                "heads": self.heads, "head_dim": self.head_dim, "mlp_dim": self.mlp_dim,
+                "dropout": self.dropout, "epsilon": self.epsilon}

@@ -1,0 +1,128 @@
+"""AVCA: audio-visual cross-modal attention with language (SPEC §5).
+
+Deliberate differences from the reference implementation (documented in
+docs/training.md): the positive and negative tokens share one pass through the
+transformer (it has no batch norm, so only the dropout draws differ), and
+forward passes whose outputs no loss uses (A_proj/V_proj of the
+reconstructions, D of the negative text, the extra train-mode get_embeddings
+call after each step) are not run, so they do not move batch-norm statistics.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+from keras import ops
+
+from avca_tf.config import LossConfig, ModelConfig
+from avca_tf.layers import CrossModalTransformer, EmbeddingMLP, PositionEmbedding
+from avca_tf.losses import avca_loss_terms
+from avca_tf.models.base import GZSLModel
+
+
+class AVCA(GZSLModel):
+    """Encoders, cross-modal attention, projections, decoder and reconstruction heads."""
+
+    def __init__(self, model_config: ModelConfig, loss_config: LossConfig | None = None, **kwargs):
+        super().__init__(name=kwargs.pop("name", "avca"), **kwargs)
+        c = self.model_config = model_config
+        self.loss_config = loss_config or LossConfig()
+        mlp = lambda units, hidden, dropout, name: EmbeddingMLP(  # noqa: E731
+            units, hidden=hidden, dropout=dropout, momentum=c.bn_momentum,
+            default_momentum=c.bn_default_momentum, epsilon=c.bn_epsilon, name=name)
+        self.a_enc = mlp(c.embed_dim, c.encoder_hidden, c.dropout_encoder, "A_enc")
+        self.v_enc = mlp(c.embed_dim, c.encoder_hidden, c.dropout_encoder, "V_enc")
+        self.position = PositionEmbedding(c.embed_dim, trainable=not c.freeze_position_embeddings,
+                                          name="pos_emb")
+        self.cross_attention = CrossModalTransformer(
+            c.depth, c.embed_dim, c.heads, c.head_dim, c.mlp_dim, c.dropout_encoder,
+            name="cross_attention")
+        self.w_proj = mlp(c.output_dim, None, c.dropout_additional, "W_proj")
+        self.decoder = mlp(c.text_dim, None, c.dropout_additional, "D")
+        self.a_proj = mlp(c.output_dim, c.decoder_hidden, c.dropout_decoder, "A_proj")
+        self.v_proj = mlp(c.output_dim, c.decoder_hidden, c.dropout_decoder, "V_proj")
+        self.a_rec = mlp(c.embed_dim, None, c.dropout_additional, "A_rec")
+        self.v_rec = mlp(c.embed_dim, None, c.dropout_additional, "V_rec")
+        self.build()
+
+    def build(self, input_shape=None):
+        c = self.model_config
+        self.a_enc.build((None, c.audio_dim))
+        self.v_enc.build((None, c.video_dim))
+        self.position.build()
+        self.cross_attention.build((None, c.embed_dim))
+        self.w_proj.build((None, c.text_dim))
+        self.decoder.build((None, c.output_dim))
+        self.a_proj.build((None, c.embed_dim))
+        self.v_proj.build((None, c.embed_dim))
+        self.a_rec.build((None, c.output_dim))
+        self.v_rec.build((None, c.output_dim))
+        self.built = True
+
+    def _attend(self, phi_a, phi_v, training):
+        """phi + transformer(phi + position) for both modalities."""
+        tok_a, tok_v = self.position(phi_a, phi_v)
+        out_a, out_v = self.cross_attention(tok_a, tok_v, training=training)
+        return phi_a + out_a, phi_v + out_v
+
+    def call(self, inputs, training=False):
+        """(audio, video) -> (theta_a, theta_v)."""
+        audio, video = inputs
+        att_a, att_v = self._attend(self.a_enc(audio, training=training),
+                                    self.v_enc(video, training=training), training)
+        return self.a_proj(att_a, training=training), self.v_proj(att_v, training=training)
+
+    def compute_losses(self, batch, training=True):
+        lc = self.loss_config
+        n = ops.shape(batch["audio"])[0]
+        t = {"w": batch["text"]}
+        t["phi_a"] = self.a_enc(batch["audio"], training=training)
+        t["phi_v"] = self.v_enc(batch["video"], training=training)
+        phi_a_neg = self.a_enc(batch["neg_audio"], training=training)
+        phi_v_neg = self.v_enc(batch["neg_video"], training=training)
+        t["theta_w"] = self.w_proj(batch["text"], training=training)
+        t["theta_w_neg"] = self.w_proj(batch["neg_text"], training=training)
+        att_a, att_v = self._attend(ops.concatenate([t["phi_a"], phi_a_neg], axis=0),
+                                    ops.concatenate([t["phi_v"], phi_v_neg], axis=0), training)
+        t["theta_a"] = self.a_proj(att_a[:n], training=training)
+        t["theta_a_neg"] = self.a_proj(att_a[n:], training=training)
+        t["theta_v"] = self.v_proj(att_v[:n], training=training)
+        t["theta_v_neg"] = self.v_proj(att_v[n:], training=training)
+        if lc.regression:
+            t["phi_v_rec"] = self.v_rec(t["theta_v"], training=training)
+            t["phi_a_rec"] = self.a_rec(t["theta_a"], training=training)
+        if lc.reconstruction or lc.reconstruction_triplets:
+            for key in ("w", "a", "v"):
+                t[f"rho_{key}"] = self.decoder(t[f"theta_{key}"], training=training)
+        if lc.reconstruction_triplets:
+            t["rho_a_neg"] = self.decoder(t["theta_a_neg"], training=training)
+            t["rho_v_neg"] = self.decoder(t["theta_v_neg"], training=training)
+        t = {k: ops.cast(v, "float32") for k, v in t.items()}  # losses in fp32 under mixed precision
+        return avca_loss_terms(t, lc)
+
+    def embed(self, audio, video, training=False):
+        """The visual-branch projection theta_v, which the reference scores (SPEC §4)."""
+        return ops.cast(self((audio, video), training=training)[1], "float32")
+
+    def embed_modalities(self, audio, video, training=False):
+        """(theta_a, theta_v), e.g. for t-SNE figures."""
+        theta_a, theta_v = self((audio, video), training=training)
+        return ops.cast(theta_a, "float32"), ops.cast(theta_v, "float32")
+
+    def embed_classes(self, class_embeddings, training=False):
+        return ops.cast(self.w_proj(class_embeddings, training=training), "float32")
+
+    def get_config(self):
+        return {"model_config": dataclasses.asdict(self.model_config),
+                "loss_config": dataclasses.asdict(self.loss_config)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(ModelConfig(**config["model_config"]), LossConfig(**config["loss_config"]))
+
+
+def build(model_config: ModelConfig, loss_config: LossConfig | None = None) -> AVCA:
+    return AVCA(model_config, loss_config)
+
+
+keras.saving.register_keras_serializable(package="avca_tf")(AVCA)

@@ -1,0 +1,96 @@
+"""The baselines of the seed's Table 1 and their run presets.
+
+Each builder maps the shared ModelConfig onto the baseline's own arguments
+(field meanings for baselines are listed in docs/baselines.md); each preset
+reproduces the authors' run script run_scripts/<DS>-GZSL/<model>.sh.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from avca_tf.config import DataConfig, LossConfig, ModelConfig, RunConfig, TrainConfig
+from avca_tf.errors import ConfigError
+from avca_tf.models.apn import APN
+from avca_tf.models.avgzslnet import AVGZSLNet
+from avca_tf.models.cjme import CJME
+from avca_tf.models.linear_compat import LinearCompatibility
+from avca_tf.presets import FEATURE_WIDTHS
+
+
+def _normalize_inputs(c: ModelConfig) -> bool:
+    # The reference's --norm_inputs (L2-normalised [video, audio] input), set
+    # by its scripts for the image-ZSL baselines on cls features.
+    return bool(getattr(c, "normalize_inputs", False))
+
+
+def _linear(kind):
+    def build(c: ModelConfig, loss_config: LossConfig | None = None):
+        return LinearCompatibility(c.audio_dim, c.video_dim, loss=kind, dropout=c.dropout_encoder,
+                                   norm_inputs=_normalize_inputs(c), text_dim=c.text_dim,
+                                   name=kind)
+    return build
+
+
+def build_apn(c: ModelConfig, loss_config: LossConfig | None = None):
+    return APN(c.audio_dim, c.video_dim, norm_inputs=_normalize_inputs(c), text_dim=c.text_dim,
+               name="apn")
+
+
+def build_cjme(c: ModelConfig, loss_config: LossConfig | None = None):
+    return CJME(c.audio_dim, c.video_dim, hidden_dim=c.encoder_hidden, embed_dim=c.output_dim,
+                dropout=c.dropout_encoder, margin=(loss_config or LossConfig()).margin,
+                text_dim=c.text_dim, bn_momentum=c.bn_default_momentum, bn_epsilon=c.bn_epsilon,
+                name="cjme")
+
+
+def build_avgzslnet(c: ModelConfig, loss_config: LossConfig | None = None):
+    return AVGZSLNet(c.audio_dim, c.video_dim, hidden_dim=c.encoder_hidden,
+                     embed_dim=c.output_dim, decoder_hidden=c.decoder_hidden,
+                     embedding_dropout=c.dropout_encoder, decoder_dropout=c.dropout_decoder,
+                     margin=(loss_config or LossConfig()).margin, text_dim=c.text_dim,
+                     bn_momentum=c.bn_default_momentum, bn_epsilon=c.bn_epsilon,
+                     name="avgzslnet")
+
+
+BASELINES = {
+    "ale": _linear("ale"),
+    "sje": _linear("sje"),
+    "devise": _linear("devise"),
+    "apn": build_apn,
+    "cjme": build_cjme,
+    "avgzslnet": build_avgzslnet,
+}
+
+
+def _baseline_dropout(dataset: str) -> float:
+    """The scripts' --dropout_baselines (ale/sje/devise/cjme): 0.0 on VGGSound, 0.2 on UCF
+    and ActivityNet (and, like the AVCA presets, UCF's value for other datasets)."""
+    return 0.0 if dataset == "VGGSound" else 0.2
+
+
+def model_config(model: str, dataset: str, feature_set: str) -> ModelConfig:
+    """The ModelConfig of baseline `model` in the authors' script for dataset/feature set."""
+    if model not in BASELINES:
+        raise ConfigError(f"unknown baseline '{model}'; expected one of {sorted(BASELINES)}")
+    if feature_set not in FEATURE_WIDTHS:
+        raise ConfigError(f"unknown feature set '{feature_set}'; "
+                          f"expected one of {sorted(FEATURE_WIDTHS)}")
+    audio_dim, video_dim = FEATURE_WIDTHS[feature_set]
+    cfg = ModelConfig(name=model, audio_dim=audio_dim, video_dim=video_dim)
+    if model == "avgzslnet":   # reference defaults: hidden 1024/64, dropout 0.8/0.5, 64-d space
+        return dataclasses.replace(cfg, encoder_hidden=1024, decoder_hidden=64, output_dim=64,
+                                   dropout_encoder=0.8, dropout_decoder=0.5)
+    dropout = 0.0 if model == "apn" else _baseline_dropout(dataset)
+    cfg = dataclasses.replace(cfg, encoder_hidden=1024, output_dim=64, dropout_encoder=dropout)
+    if model != "cjme" and feature_set == "cls_features" and hasattr(cfg, "normalize_inputs"):
+        cfg = dataclasses.replace(cfg, normalize_inputs=True)
+    return cfg
+
+
+def preset(model: str, dataset: str, feature_set: str, root: str = "") -> RunConfig:
+    """The authors' run configuration: Adam lr 1e-3 without weight decay, batch 256,
+    500 batches x 50 epochs, LR reduced on plateau of validation HM."""
+    return RunConfig(data=DataConfig(root=root, dataset=dataset, feature_set=feature_set),
+                     model=model_config(model, dataset, feature_set), loss=LossConfig(),
+                     train=TrainConfig(batch_size=256, weight_decay=0.0),
+                     preset=f"{dataset}-{model}-{feature_set}")

@@ -1,0 +1,272 @@
+"""The two-stage GZSL protocol (SPEC §3) with resumable, atomic run directories.
+
+RUN_DIR layout:
+  config.json                     the RunConfig (a different one is refused)
+  checkpoints/stage{1,2}/ckpt-N   after every epoch: model, optimizer, schedule, history
+  logs/stage{1,2}/                TensorBoard scalars (loss terms, lr, val S/U/HM/ZSL)
+  model/                          final weights + class names, label embeddings, test ids, beta
+  results.json                    stage 1 per-epoch validation, best epoch and beta, test metrics
+
+Stage 2 retrains from scratch on all stage-1 data for the best stage-1 epoch
+count and replays the stage-1 learning-rate schedule of those epochs (it has
+no held-out data to schedule on). Batches are stateless functions of (seed,
+epoch, step) and every variable (dropout RNG states included) is
+checkpointed, so a resumed run ends with the same results.json.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from avca_tf.config import RunConfig
+from avca_tf.errors import ConfigError
+from avca_tf.io_utils import atomic_path, write_json
+from avca_tf.models import build_model
+from avca_tf.training import (DistanceFn, PlateauScheduler, Trainer, evaluate_gzsl,
+                              get_learning_rate, set_learning_rate)
+
+CONFIG_FILE = "config.json"
+RESULTS_FILE = "results.json"
+MODEL_DIR = "model"
+WEIGHTS_FILE = "model.weights.h5"
+CLASSES_FILE = "classes.json"
+EMBEDDINGS_FILE = "label_embeddings.npy"
+
+
+def _metrics_dict(res) -> dict:
+    return {"S": float(res.S), "U": float(res.U), "HM": float(res.HM), "ZSL": float(res.ZSL)}
+
+
+def validate_benchmark(benchmark, cfg: RunConfig) -> None:
+    """Feature widths match the model; both stages have training samples and unseen classes."""
+    train = benchmark.splits["stage_1_train"]
+    for modality, width, field in (("audio", train.audio.shape[1], "audio_dim"),
+                                   ("video", train.video.shape[1], "video_dim")):
+        expected = getattr(cfg.model, field)
+        if width != expected:
+            raise ConfigError(
+                f"{modality} features of {benchmark.dataset}/{benchmark.feature_set} are {width}-d "
+                f"but the model expects {field}={expected} (preset {cfg.preset!r}); use the preset "
+                f"of this feature set")
+    for stage, (seen_name, unseen_name) in ((1, ("stage_1_val_seen", "stage_1_val_unseen")),
+                                            (2, ("stage_2_test_seen", "stage_2_test_unseen"))):
+        data = benchmark.protocol(stage)
+        if len(data.train) == 0:
+            raise ConfigError(f"stage {stage} of {benchmark.dataset}/{benchmark.feature_set} has an "
+                              f"empty training set ({data.train.name})")
+        if len(data.unseen_class_ids) == 0 or len(data.eval_unseen) == 0:
+            raise ConfigError(f"stage {stage} of {benchmark.dataset}/{benchmark.feature_set} has no "
+                              f"unseen classes/samples in {unseen_name}: GZSL needs unseen classes")
+        if len(data.seen_class_ids) == 0 or len(data.eval_seen) == 0:
+            raise ConfigError(f"stage {stage} of {benchmark.dataset}/{benchmark.feature_set} has no "
+                              f"seen classes/samples in {seen_name}")
+
+
+def _diff(a: dict, b: dict, prefix="") -> list[str]:
+    out = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _diff(va, vb, f"{prefix}{key}.")
+        elif va != vb:
+            out.append(f"{prefix}{key}: {va!r} (in run dir) vs {vb!r} (requested)")
+    return out
+
+
+def prepare_run_dir(run_dir: str, cfg: RunConfig, resume: bool) -> None:
+    """Creates RUN_DIR/config.json, or checks that RUN_DIR holds this same config."""
+    path = os.path.join(run_dir, CONFIG_FILE)
+    if os.path.exists(path):
+        with open(path) as f:
+            existing = json.load(f)
+        diff = _diff(existing, cfg.to_dict())
+        if diff:
+            raise ConfigError(f"{run_dir} already holds a run with a different configuration "
+                              f"({'; '.join(diff)}); choose another --out")
+        if not resume:
+            raise ConfigError(f"{run_dir} already holds a run with this configuration; pass "
+                              f"--resume to continue it or choose another --out")
+        return
+    if os.path.isdir(run_dir) and os.listdir(run_dir):
+        raise ConfigError(f"{run_dir} is not empty and holds no {CONFIG_FILE}; refusing to write "
+                          f"a run into it")
+    write_json(path, cfg.to_dict())
+
+
+@contextlib.contextmanager
+def _precision(mixed: bool):
+    """mixed_float16 on a GPU, mixed_bfloat16 on CPU; the previous policy is restored."""
+    previous = keras.mixed_precision.global_policy()
+    if mixed:
+        gpu = bool(tf.config.list_physical_devices("GPU"))
+        keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "mixed_bfloat16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_schedule=None,
+               verbose=1):
+    """Trains one protocol stage; returns (model, history). Stage 1 validates every epoch."""
+    data = benchmark.protocol(stage)
+    emb = benchmark.label_embeddings
+    keras.utils.set_random_seed(cfg.train.seed)
+    model = build_model(cfg.model.name, cfg.model, cfg.loss)
+    trainer = Trainer(model, cfg.train, data.train, emb)
+    distance_fn = DistanceFn(model, cfg.train.eval_batch_size)
+    plateau = PlateauScheduler(cfg.train.lr, cfg.train.lr_factor, cfg.train.lr_patience,
+                               cfg.train.lr_threshold)
+    state = tf.Variable(json.dumps({"epoch": 0, "history": [], "plateau": plateau.state}))
+    ckpt = tf.train.Checkpoint(model=[v.value for v in model.variables],
+                               optimizer=[v.value for v in trainer.optimizer.variables],
+                               state=state)
+    manager = tf.train.CheckpointManager(ckpt, os.path.join(run_dir, "checkpoints", f"stage{stage}"),
+                                         max_to_keep=2, checkpoint_name="ckpt")
+    start, history = 0, []
+    if resume and manager.latest_checkpoint:
+        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        saved = json.loads(state.numpy().decode())
+        start, history, plateau.state = saved["epoch"], saved["history"], saved["plateau"]
+        if verbose:
+            print(f"stage {stage}: resumed after epoch {start} from {manager.latest_checkpoint}")
+    writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs", f"stage{stage}"))
+    for epoch in range(start, epochs):
+        lr = lr_schedule[epoch] if lr_schedule is not None else plateau.state["lr"]
+        set_learning_rate(trainer.optimizer, lr)
+        if verbose:
+            print(f"stage {stage} epoch {epoch + 1}/{epochs} (lr {lr:g})")
+        t0 = time.perf_counter()
+        losses = trainer.train_epoch(epoch, verbose=verbose)
+        t_train = time.perf_counter() - t0
+        entry = {"epoch": epoch + 1, "lr": lr, "loss": losses}
+        with writer.as_default(step=epoch + 1):
+            for key, value in losses.items():
+                tf.summary.scalar(f"loss/{key}", value)
+            tf.summary.scalar("lr", lr)
+            if stage == 1:
+                t0 = time.perf_counter()
+                beta, res = evaluate_gzsl(distance_fn, data, emb)
+                t_eval = time.perf_counter() - t0
+                entry.update(_metrics_dict(res), beta=float(beta))
+                for key in ("S", "U", "HM", "ZSL"):
+                    tf.summary.scalar(f"val/{key}", entry[key])
+                tf.summary.scalar("val/beta", beta)
+                tf.summary.scalar("time/eval_fraction", t_eval / (t_train + t_eval))
+                plateau.step(entry["HM"])
+                if verbose:
+                    print(f"  val S {res.S:.4f} U {res.U:.4f} HM {res.HM:.4f} ZSL {res.ZSL:.4f} "
+                          f"beta {beta:.2f} | train {t_train:.1f}s eval {t_eval:.2f}s")
+            tf.summary.scalar("time/train_epoch_s", t_train)
+        history.append(entry)
+        state.assign(json.dumps({"epoch": epoch + 1, "history": history, "plateau": plateau.state}))
+        manager.save(checkpoint_number=epoch + 1)
+    writer.flush()
+    return model, history
+
+
+def best_epoch(history: list[dict]) -> dict:
+    """The first epoch with the highest validation HM (as the reference's strict '>')."""
+    best = history[0]
+    for entry in history[1:]:
+        if entry["HM"] > best["HM"]:
+            best = entry
+    return best
+
+
+def _save_model(run_dir, model, benchmark, data, beta) -> None:
+    with atomic_path(os.path.join(run_dir, MODEL_DIR)) as tmp:
+        os.makedirs(tmp)
+        model.save_weights(os.path.join(tmp, WEIGHTS_FILE))
+        np.save(os.path.join(tmp, EMBEDDINGS_FILE), benchmark.label_embeddings)
+        with open(os.path.join(tmp, CLASSES_FILE), "w") as f:
+            json.dump({"class_names": list(benchmark.class_names),
+                       "seen_ids": [int(i) for i in data.seen_class_ids],
+                       "unseen_ids": [int(i) for i in data.unseen_class_ids],
+                       "beta": float(beta)}, f, indent=2)
+
+
+def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
+                 verbose: int = 1) -> dict:
+    """Stage 1, stage 2, test; returns (and writes) the results.json content."""
+    run_dir = os.path.abspath(run_dir)
+    validate_benchmark(benchmark, cfg)
+    prepare_run_dir(run_dir, cfg, resume)
+    results_path = os.path.join(run_dir, RESULTS_FILE)
+    if resume and os.path.exists(results_path):
+        with open(results_path) as f:
+            return json.load(f)
+    with _precision(cfg.train.mixed_precision):
+        _, history1 = _run_stage(1, benchmark, cfg, run_dir, cfg.train.epochs, resume,
+                                 verbose=verbose)
+        best = best_epoch(history1)
+        n2 = best["epoch"]
+        schedule = [h["lr"] for h in history1[:n2]]
+        model, history2 = _run_stage(2, benchmark, cfg, run_dir, n2, resume, lr_schedule=schedule,
+                                     verbose=verbose)
+        test_data = benchmark.protocol(2)
+        beta = best["beta"]
+        _, test = evaluate_gzsl(DistanceFn(model, cfg.train.eval_batch_size), test_data,
+                                benchmark.label_embeddings, beta=beta)
+        _save_model(run_dir, model, benchmark, test_data, beta)
+    results = {
+        "dataset": benchmark.dataset, "feature_set": benchmark.feature_set,
+        "text_pairing": benchmark.text_pairing, "model": cfg.model.name, "seed": cfg.train.seed,
+        "stage1": {"best_epoch": n2, "beta": beta,
+                   "best": {k: best[k] for k in ("S", "U", "HM", "ZSL")},
+                   "epochs": history1},
+        "stage2": {"epochs": history2},
+        "test": {**_metrics_dict(test), "beta": beta,
+                 "num_seen_samples": len(test_data.eval_seen),
+                 "num_unseen_samples": len(test_data.eval_unseen)},
+    }
+    write_json(results_path, results)
+    if verbose:
+        print(f"test S {test.S:.4f} U {test.U:.4f} HM {test.HM:.4f} ZSL {test.ZSL:.4f} "
+              f"(beta {beta:.2f}, best stage-1 epoch {n2}) -> {results_path}")
+    return results
+
+
+@dataclass
+class LoadedRun:
+    """A finished run, rebuilt from RUN_DIR without reading the benchmark."""
+    model: object
+    run_config: RunConfig
+    results: dict
+    class_names: tuple
+    label_embeddings: np.ndarray
+    seen_ids: np.ndarray
+    unseen_ids: np.ndarray
+    beta: float
+
+
+def load_run(run_dir: str) -> LoadedRun:
+    """Rebuilds the final (stage-2) model of a finished run with its class data and beta."""
+    missing = [p for p in (CONFIG_FILE, RESULTS_FILE, os.path.join(MODEL_DIR, WEIGHTS_FILE),
+                           os.path.join(MODEL_DIR, CLASSES_FILE),
+                           os.path.join(MODEL_DIR, EMBEDDINGS_FILE))
+               if not os.path.exists(os.path.join(run_dir, p))]
+    if missing:
+        raise ConfigError(f"{run_dir} is not a finished run: missing {missing} "
+                          f"(train it with `avca train --out {run_dir}`)")
+    with open(os.path.join(run_dir, CONFIG_FILE)) as f:
+        cfg = RunConfig.from_dict(json.load(f))
+    with open(os.path.join(run_dir, RESULTS_FILE)) as f:
+        results = json.load(f)
+    with open(os.path.join(run_dir, MODEL_DIR, CLASSES_FILE)) as f:
+        classes = json.load(f)
+    model = build_model(cfg.model.name, cfg.model, cfg.loss)
+    model.load_weights(os.path.join(run_dir, MODEL_DIR, WEIGHTS_FILE))
+    return LoadedRun(model=model, run_config=cfg, results=results,
+                     class_names=tuple(classes["class_names"]),
+                     label_embeddings=np.load(os.path.join(run_dir, MODEL_DIR, EMBEDDINGS_FILE)),
+                     seen_ids=np.asarray(classes["seen_ids"], np.int64),
+                     unseen_ids=np.asarray(classes["unseen_ids"], np.int64),
+                     beta=float(classes["beta"]))

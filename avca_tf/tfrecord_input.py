@@ -1,0 +1,148 @@
+"""tf.data input from the TFRecords of `avca ingest` and `avca embed-classes`.
+
+`load_benchmark_from_tfrecords` rebuilds exactly the arrays `load_benchmark`
+reads from the h5 files (same order: class id, then row of the class file),
+so training from TFRecords feeds the same `ClassAwareSampler` and gives the
+same results.json as training from h5 for the same seed.
+`training_batches` is the class-aware input pipeline as a tf.data.Dataset
+(anchors, negatives of another class, label embeddings, prefetch), for
+consumers that iterate batches instead of gathering inside the train step.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from avca_tf.benchmark import STAGES, TEXT_PAIRINGS, Benchmark, BenchmarkError, Split
+from avca_tf.sampling import ClassAwareSampler, gather_batch
+
+FORMAT = "avca-tfrecords/1"
+METADATA = "metadata.json"
+READ_BATCH = 1024
+
+
+def read_metadata(tfrec_dir: str) -> dict:
+    path = os.path.join(tfrec_dir, METADATA)
+    if not tf.io.gfile.exists(path):
+        raise BenchmarkError(f"missing {path}: not an `avca ingest` output directory "
+                             f"(or the job did not finish)")
+    with tf.io.gfile.GFile(path) as f:
+        meta = json.load(f)
+    if meta.get("format") != FORMAT:
+        raise BenchmarkError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    return meta
+
+
+def feature_spec(widths: dict) -> dict:
+    """tf.io.parse_example spec of one ingested row."""
+    return {
+        "audio": tf.io.FixedLenFeature([widths["audio"]], tf.float32),
+        "video": tf.io.FixedLenFeature([widths["video"]], tf.float32),
+        "label": tf.io.FixedLenFeature([], tf.int64),
+        "class_name": tf.io.FixedLenFeature([], tf.string),
+        "video_id": tf.io.FixedLenFeature([], tf.string),
+        "stage": tf.io.FixedLenFeature([], tf.string),
+        "row": tf.io.FixedLenFeature([], tf.int64),
+    }
+
+
+def stage_files(tfrec_dir: str, stage: str) -> list:
+    return sorted(tf.io.gfile.glob(os.path.join(tfrec_dir, stage, "part-*.tfrecord")))
+
+
+def stage_dataset(tfrec_dir: str, stage: str, metadata: dict | None = None,
+                  batch_size: int = READ_BATCH, cache: bool = True) -> tf.data.Dataset:
+    """Parsed batches (dicts of tensors) of one stage: read, batch, parse, cache, prefetch."""
+    meta = metadata or read_metadata(tfrec_dir)
+    if stage not in STAGES:
+        raise BenchmarkError(f"unknown stage {stage!r}; expected one of {STAGES}")
+    files = stage_files(tfrec_dir, stage)
+    spec = feature_spec(meta["widths"])
+    ds = (tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE if files else None)
+          .batch(batch_size)
+          .map(lambda s: tf.io.parse_example(s, spec), num_parallel_calls=tf.data.AUTOTUNE))
+    if cache:
+        ds = ds.cache()
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def read_split(tfrec_dir: str, stage: str, metadata: dict) -> Split:
+    """One stage as a Split in the reader's order; checks the record count."""
+    widths = metadata["widths"]
+    cols = {k: [] for k in ("audio", "video", "label", "video_id", "row")}
+    for batch in stage_dataset(tfrec_dir, stage, metadata, cache=False):
+        for k in cols:
+            cols[k].append(batch[k].numpy())
+    expected = metadata["stages"][stage]["count"]
+    n = sum(len(x) for x in cols["label"])
+    if n != expected:
+        raise BenchmarkError(f"{tfrec_dir}/{stage}: {n} records, metadata.json says {expected} "
+                             "(files missing or added after ingestion)")
+    if n == 0:
+        audio = np.zeros((0, widths["audio"]), np.float32)
+        video = np.zeros((0, widths["video"]), np.float32)
+        labels, rows, vids = (np.zeros(0, np.int64),) * 2 + (np.zeros(0, object),)
+    else:
+        audio, video, labels, vids, rows = (np.concatenate(cols[k]) for k in
+                                            ("audio", "video", "label", "video_id", "row"))
+    order = np.lexsort((rows, labels))  # class id, then row of the class's h5 file
+    return Split(name=stage, audio=audio[order], video=video[order], labels=labels[order],
+                 video_ids=np.array([v.decode("utf-8") for v in vids[order]], dtype=object),
+                 class_ids=np.asarray(metadata["stages"][stage]["class_ids"], dtype=np.int64))
+
+
+def read_class_embeddings(path: str) -> tuple[tuple[str, ...], np.ndarray]:
+    """(class names, float32 [C, D]) in label order, from a TFRecord file of
+    {class_name, label, embedding} (embed-classes output or ingest's label_embeddings/)."""
+    if tf.io.gfile.isdir(path):
+        files = sorted(tf.io.gfile.glob(os.path.join(path, "*.tfrecord")))
+    else:
+        files = [path] if tf.io.gfile.exists(path) else []
+    if not files:
+        raise BenchmarkError(f"no class-embedding TFRecords at {path}")
+    spec = {"class_name": tf.io.FixedLenFeature([], tf.string),
+            "label": tf.io.FixedLenFeature([], tf.int64),
+            "embedding": tf.io.RaggedFeature(tf.float32)}
+    names, labels, vectors = [], [], []
+    for rec in tf.data.TFRecordDataset(files).map(lambda s: tf.io.parse_single_example(s, spec)):
+        names.append(rec["class_name"].numpy().decode("utf-8"))
+        labels.append(int(rec["label"]))
+        vectors.append(rec["embedding"].numpy())
+    if sorted(labels) != list(range(len(labels))):
+        raise BenchmarkError(f"{path}: labels {sorted(labels)[:5]}... are not 0..{len(labels) - 1}")
+    if len({v.shape for v in vectors}) != 1:
+        raise BenchmarkError(f"{path}: embeddings of different lengths "
+                             f"{sorted({v.shape[0] for v in vectors})}")
+    order = np.argsort(labels)
+    return tuple(names[i] for i in order), np.stack([vectors[i] for i in order]).astype(np.float32)
+
+
+def load_benchmark_from_tfrecords(tfrec_dir: str, text_pairing: str = "own") -> Benchmark:
+    """The Benchmark `load_benchmark` returns for the ingested root, from TFRecords."""
+    meta = read_metadata(tfrec_dir)
+    if text_pairing not in TEXT_PAIRINGS:
+        raise BenchmarkError(f"text pairing must be one of {TEXT_PAIRINGS}, got {text_pairing!r}")
+    emb_file = meta["label_embeddings"].get(text_pairing)
+    if emb_file is None:
+        raise BenchmarkError(f"{tfrec_dir}: no {text_pairing!r} label embeddings were ingested "
+                             f"(see the notes in {METADATA})")
+    names, embeddings = read_class_embeddings(os.path.join(tfrec_dir, emb_file))
+    if list(names) != meta["class_names"]:
+        raise BenchmarkError(f"{tfrec_dir}/{emb_file}: class names differ from {METADATA}")
+    splits = {stage: read_split(tfrec_dir, stage, meta) for stage in STAGES}
+    return Benchmark(dataset=meta["dataset"], feature_set=meta["feature_set"],
+                     class_names=tuple(meta["class_names"]), label_embeddings=embeddings,
+                     splits=splits, text_pairing=text_pairing, notes=tuple(meta["notes"]))
+
+
+def training_batches(split: Split, label_embeddings: np.ndarray, sampler: ClassAwareSampler,
+                     epoch: int) -> tf.data.Dataset:
+    """One epoch of class-aware batches (positives + negatives of another class) as dicts."""
+    arrays = [tf.constant(split.audio), tf.constant(split.video),
+              tf.constant(split.labels), tf.constant(label_embeddings)]
+    return (sampler.epoch_dataset(epoch)
+            .map(lambda idx: gather_batch(*arrays, idx), num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))

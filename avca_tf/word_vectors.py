@@ -1,0 +1,110 @@
+"""Word-vector files: word2vec/GloVe text format and the benchmark's npy dict.
+
+Text format: one `word v1 ... vD` line per word (space separated), with an
+optional first line `N D` (word2vec header). The npy dict is what the
+benchmark ships: `np.save` of a pickled dict name -> vector, loaded with
+`np.load(path, allow_pickle=True).item()`. Files are opened with
+tf.io.gfile, so `gs://` and other TF filesystems work too. When a word occurs
+twice, the first occurrence wins (as in gensim).
+"""
+import gzip
+import io
+import pickle
+from typing import Iterable, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from avca_tf.errors import AvcaError
+
+
+class WordVectorError(AvcaError, ValueError):
+    """A word-vector file is missing or malformed."""
+
+
+def is_npy(path: str) -> bool:
+    return path.endswith(".npy")
+
+
+def load_word_vectors(path: str, max_words: Optional[int] = None,
+                      vocabulary: Optional[Iterable[str]] = None):
+    """Returns `(words, vectors)`: list of str and float32 [n, D].
+
+    `max_words` keeps the first n entries of the file; `vocabulary`, if given,
+    keeps only those words (the file is still streamed once, so memory stays
+    proportional to what is kept).
+    """
+    if not tf.io.gfile.exists(path):
+        raise WordVectorError(f"{path}: word-vector file not found")
+    if max_words is not None and max_words < 1:
+        raise WordVectorError(f"max_words must be >= 1, got {max_words}")
+    wanted = None if vocabulary is None else set(vocabulary)
+    entries = _read_npy(path) if is_npy(path) else _read_text(path)
+    words, vectors, seen, dim = [], [], set(), None
+    for i, (word, vec, where) in enumerate(entries):
+        if max_words is not None and i >= max_words:
+            break
+        if dim is None:
+            dim = vec.shape[0]
+        if vec.shape != (dim,):
+            raise WordVectorError(f"{path}: {where} ({word!r}): expected a vector of "
+                                  f"{dim} values, got shape {vec.shape}")
+        if word in seen or (wanted is not None and word not in wanted):
+            continue
+        if not np.all(np.isfinite(vec)):
+            raise WordVectorError(f"{path}: {where} ({word!r}): non-finite value")
+        seen.add(word)
+        words.append(word)
+        vectors.append(vec)
+    if not words and wanted is None:
+        raise WordVectorError(f"{path}: no word vectors found")
+    out = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, dim or 0), np.float32)
+    return words, out
+
+
+def _read_npy(path):
+    with tf.io.gfile.GFile(path, "rb") as f:
+        try:
+            obj = np.load(io.BytesIO(f.read()), allow_pickle=True)
+        except (ValueError, OSError, pickle.UnpicklingError) as e:
+            raise WordVectorError(f"{path}: not a readable .npy file ({e})") from e
+    if obj.dtype == object and obj.shape == ():
+        obj = obj.item()
+    if not isinstance(obj, dict):
+        raise WordVectorError(f"{path}: expected a pickled dict name -> vector "
+                              f"(np.save of a dict), got {type(obj).__name__}")
+    for key, value in obj.items():
+        if not isinstance(key, str):
+            raise WordVectorError(f"{path}: key {key!r} is not a string")
+        yield key, np.asarray(value, dtype=np.float32).reshape(-1), f"key {key!r}"
+
+
+def _read_text(path):
+    with tf.io.gfile.GFile(path, "rb") as raw:
+        data = raw.read()
+    if path.endswith(".gz"):
+        data = gzip.decompress(data)
+    if path.endswith(".bin") or b"\0" in data[:4096]:
+        raise WordVectorError(f"{path}: binary word2vec is not supported; save it in text "
+                              "format (gensim: save_word2vec_format(..., binary=False))")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise WordVectorError(f"{path}: not UTF-8 text ({e})") from e
+    header_dim = None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        fields = line.rstrip().split(" ")
+        if not line.strip():
+            continue
+        if lineno == 1 and len(fields) == 2 and all(f.isdigit() for f in fields):
+            header_dim = int(fields[1])
+            continue
+        try:
+            vec = np.asarray(fields[1:], dtype=np.float32)
+        except ValueError as e:
+            raise WordVectorError(f"{path}: line {lineno}: expected `word` followed by "
+                                  f"numbers ({e})") from e
+        if header_dim is not None and vec.shape[0] != header_dim:
+            raise WordVectorError(f"{path}: line {lineno} ({fields[0]!r}): header says "
+                                  f"{header_dim} values, line has {vec.shape[0]}")
+        yield fields[0], vec, f"line {lineno}"

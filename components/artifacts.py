@@ -1,0 +1,15 @@
+"""Artifact types of the AVCA pipeline that TFX does not define.
+
+The standard Examples, Model, ModelRun, ModelEvaluation, ModelBlessing and
+PushedModel types cover everything else.
+"""
+from tfx.types.artifact import Artifact
+
+
+class ClassEmbeddings(Artifact):
+    """One L2-normalised label vector per class (written by pipelines.embed_classes).
+
+    Custom properties: `num_classes`, `dim` and `vectors_source` (the word-vector
+    file the vectors came from).
+    """
+    TYPE_NAME = "avca.ClassEmbeddings"  # <namespace>.<Name>, as KFP schema titles must be

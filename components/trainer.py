@@ -1,0 +1,43 @@
+"""AVCA trainer: the two-stage GZSL protocol as a Python-function component.
+
+The standard TFX Trainer imports tensorflow_data_validation, which this
+install does not have (DEVELOPERS.md); this component takes its place with
+the same outputs: `model` (a serving SavedModel under Format-Serving, what
+Pusher pushes) and `model_run` (the run directory: TensorBoard logs,
+results.json, config.json, checkpoints, weights).
+"""
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import standard_artifacts
+
+from components.artifact_io import local_input, local_output
+from components.artifacts import ClassEmbeddings
+from pipelines.pipeline_config import TrainerParams
+
+
+@component
+def AvcaTrainer(
+    examples: InputArtifact[standard_artifacts.Examples],
+    class_embeddings: InputArtifact[ClassEmbeddings],
+    model: OutputArtifact[standard_artifacts.Model],
+    model_run: OutputArtifact[standard_artifacts.ModelRun],
+    preset: Parameter[str],
+    model_name: Parameter[str],
+    epochs: Parameter[int],
+    n_batches: Parameter[int],
+    batch_size: Parameter[int],
+    learning_rate: Parameter[float],
+    seed: Parameter[int],
+    text_pairing: Parameter[str],
+    word_vectors: Parameter[str],
+):
+    from components.train_step import train_and_export
+    params = TrainerParams(preset=preset, model=model_name, epochs=epochs, n_batches=n_batches,
+                           batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                           text_pairing=text_pairing)
+    with local_input(examples.uri) as ex_dir, local_input(class_embeddings.uri) as emb_dir, \
+            local_output(model_run.uri) as run_dir, local_output(model.uri) as model_dir:
+        results = train_and_export(ex_dir, emb_dir, params, run_dir, model_dir, word_vectors)
+    model_run.set_string_custom_property("tensorboard_logdir", model_run.uri)
+    model_run.set_int_custom_property("best_epoch", int(results["stage1"]["best_epoch"]))
+    model_run.set_float_custom_property("trainer_test_HM", 100.0 * results["test"]["HM"])

@@ -1,0 +1,140 @@
+"""Shared pieces of the Beam jobs: pipeline options, example encoding, output commit.
+
+`encode_example` writes the tf.train.Example wire format directly: building
+the protobuf message costs about 1.3 ms for one 4096-d row (protobuf copies
+every float), while packing the float32 bytes takes microseconds. The output
+is a regular tf.train.Example (tests parse it with tf.io.parse_example and
+tf.train.Example.FromString).
+"""
+import contextlib
+import json
+import os
+import shutil
+import uuid
+from typing import Mapping, Sequence, Union
+
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from avca_tf.errors import AvcaError
+
+
+
+class PipelineError(AvcaError):
+    """A Beam job found bad input or cannot write its output."""
+
+
+FeatureValue = Union[np.ndarray, Sequence[int], Sequence[bytes], bytes, int]
+
+
+def pipeline_options(beam_args: Sequence[str] = ()) -> PipelineOptions:
+    """Standard Beam options from command-line style args; DirectRunner unless set."""
+    options = PipelineOptions(list(beam_args))
+    if not options.view_as(StandardOptions).runner:
+        options.view_as(StandardOptions).runner = "DirectRunner"
+    return options
+
+
+def _varint(n: int) -> bytes:
+    n &= (1 << 64) - 1  # negative int64 as two's complement, like protobuf
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _len_field(tag: int, payload: bytes) -> bytes:
+    return bytes([tag]) + _varint(len(payload)) + payload
+
+
+def _feature(value: FeatureValue) -> bytes:
+    """Encodes one tf.train.Feature (bytes_list=1, float_list=2, int64_list=3)."""
+    if isinstance(value, (bytes, str)) or np.ndim(value) == 0:
+        value = [value]
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        packed = np.ascontiguousarray(value, dtype="<f4").tobytes()
+        return _len_field(0x12, _len_field(0x0A, packed))
+    value = list(value)
+    if value and isinstance(value[0], (bytes, str)):
+        items = b"".join(_len_field(0x0A, v.encode("utf-8") if isinstance(v, str) else v)
+                         for v in value)
+        return _len_field(0x0A, items)
+    packed = b"".join(_varint(int(v)) for v in value)
+    return _len_field(0x1A, _len_field(0x0A, packed) if value else b"")
+
+
+def encode_example(features: Mapping[str, FeatureValue]) -> bytes:
+    """Serialized tf.train.Example of float32 arrays, ints and byte strings."""
+    entries = b"".join(
+        _len_field(0x0A, _len_field(0x0A, key.encode("utf-8")) + _len_field(0x12, _feature(v)))
+        for key, v in features.items())
+    return _len_field(0x0A, entries)
+
+
+def is_local(path: str) -> bool:
+    return "://" not in path
+
+
+@contextlib.contextmanager
+def staged_output(out_dir: str):
+    """Yields a staging directory that becomes `out_dir` when the block succeeds.
+
+    Local paths: a hidden sibling renamed into place (atomic; an existing
+    `out_dir` is replaced only then), removed on failure. Remote paths (gs://, s3://, hdfs://): object stores have no atomic
+    directory rename, so the job writes into `out_dir` directly and the
+    metadata file written last marks it complete; on failure what was written
+    is deleted.
+    """
+    if is_local(out_dir):
+        out_dir = os.path.abspath(out_dir)
+        parent = os.path.dirname(out_dir)
+        os.makedirs(parent, exist_ok=True)
+        tmp = os.path.join(parent, f".{os.path.basename(out_dir)}.tmp-{uuid.uuid4().hex[:8]}")
+        os.makedirs(tmp)
+        try:
+            yield tmp
+            if os.path.isdir(out_dir):
+                shutil.rmtree(out_dir)
+            os.replace(tmp, out_dir)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        if FileSystems.exists(out_dir):
+            raise PipelineError(f"{out_dir} already exists; remote outputs must be new paths")
+        try:
+            yield out_dir.rstrip("/")
+        except BaseException:
+            if FileSystems.exists(out_dir):
+                FileSystems.delete([out_dir])
+            raise
+
+
+def join(*parts: str) -> str:
+    return FileSystems.join(*parts)
+
+
+def write_json(path: str, obj) -> None:
+    with FileSystems.create(path) as f:
+        f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def read_json_lines(pattern: str) -> list:
+    """All JSON lines of the files matching `pattern` (Beam text output shards)."""
+    rows = []
+    for match in FileSystems.match([pattern])[0].metadata_list:
+        with FileSystems.open(match.path) as f:
+            rows.extend(json.loads(line) for line in f.read().decode("utf-8").splitlines()
+                        if line.strip())
+    return rows
+
+
+def delete(pattern: str) -> None:
+    paths = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+    if paths:
+        FileSystems.delete(paths)

@@ -1,0 +1,175 @@
+"""Beam job: class names -> label embeddings (TFRecords) + out-of-vocabulary report.
+
+Two lookups, chosen by the vector file (`lookup="auto"`) or explicitly:
+* word (word2vec/GloVe text files): each name is normalised and tokenised
+  with avca_tf.text (tensorflow-text), the case-folded tokens are looked up,
+  averaged and L2-normalised. Unknown tokens are reported; a class with no
+  known token is an error.
+* class (the benchmark's npy dict, keyed by whole class names): the vector of
+  the class's key is used verbatim, so the published vectors come out
+  bit-exact. The key is, in order: the `manual` name from a
+  `*_w2v_class_names.csv` mapping next to the classes file; the class name
+  itself; the one key whose normalised form equals the class's (also with
+  spaces removed). A class with no key is an error.
+
+Output directory: `embeddings.tfrecord` ({class_name, label, embedding},
+label = index in the sorted class list) and `report.json`.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import apache_beam as beam
+import numpy as np
+
+from avca_tf import benchmark as bm
+from avca_tf.word_vectors import is_npy, load_word_vectors
+from pipelines import beam_io
+from pipelines.beam_io import PipelineError
+
+LOOKUPS = ("auto", "class", "word")
+
+
+class Tokenize(beam.DoFn):
+    """Adds the tensorflow-text tokens of the class name."""
+
+    def process(self, element: dict) -> Iterator[dict]:
+        from avca_tf.text import class_name_tokens  # imports TF in the worker only
+        yield {**element, "tokens": class_name_tokens([element["class_name"]])[0]}
+
+
+class Embed(beam.DoFn):
+    """Looks up one class's vector; loads the vector file once per worker."""
+
+    def __init__(self, vectors_path: str, lookup: str):
+        self.vectors_path, self.lookup = vectors_path, lookup
+        self._table = None  # numpy lookup tables, built on the first element
+
+    def _load(self, vocabulary):
+        if self.lookup == "word":
+            words, vectors = load_word_vectors(self.vectors_path, vocabulary=vocabulary)
+            return {"index": {w: i for i, w in enumerate(words)}, "vectors": vectors}
+        from avca_tf.text import normalized_strings
+        words, vectors = load_word_vectors(self.vectors_path)
+        norm, spaceless = {}, {}
+        for key, n in zip(words, normalized_strings(words)):
+            norm.setdefault(n, []).append(key)
+            spaceless.setdefault(n.replace(" ", ""), []).append(key)
+        return {"index": {w: i for i, w in enumerate(words)}, "vectors": vectors,
+                "norm": norm, "spaceless": spaceless}
+
+    def process(self, element: dict, vocabulary) -> Iterator[dict]:
+        if self._table is None:
+            self._table = self._load(set(vocabulary))
+        if self.lookup == "word":
+            yield self._by_tokens(element)
+        else:
+            yield self._by_class_key(element)
+
+    def _by_tokens(self, e: dict) -> dict:
+        index, vectors = self._table["index"], self._table["vectors"]
+        known = [t for t in e["tokens"] if t in index]
+        oov = [t for t in e["tokens"] if t not in index]
+        if not known:
+            return {**e, "oov": oov, "source": None, "vector": None,
+                    "error": f"no known token in {e['tokens']}"}
+        mean = np.mean(vectors[[index[t] for t in known]], axis=0)
+        norm = np.linalg.norm(mean)
+        if not norm > 0:
+            return {**e, "oov": oov, "source": None, "vector": None,
+                    "error": "the mean of its token vectors is zero"}
+        return {**e, "oov": oov, "source": "tokens", "vector": mean / norm, "error": None}
+
+    def _by_class_key(self, e: dict) -> dict:
+        t = self._table
+        norm = " ".join(e["tokens"])
+        candidates = [[e["manual"]] if e["manual"] else [], [e["class_name"]],
+                      t["norm"].get(norm, []), t["spaceless"].get(norm.replace(" ", ""), [])]
+        for keys in candidates:
+            keys = [k for k in keys if k in t["index"]]
+            if len(keys) == 1:
+                return {**e, "oov": [], "source": keys[0],
+                        "vector": t["vectors"][t["index"][keys[0]]], "error": None}
+            if len(keys) > 1:
+                return {**e, "oov": [], "source": None, "vector": None,
+                        "error": f"ambiguous: keys {keys} all match"}
+        tried = ([repr(e["manual"])] if e["manual"] else []) + [repr(e["class_name"]), repr(norm)]
+        return {**e, "oov": [], "source": None, "vector": None,
+                "error": f"no key matches (tried {', '.join(tried)})"}
+
+
+def _mapping(classes_file: Path) -> tuple[dict, str | None]:
+    """original.lower() -> manual from the one *_w2v_class_names.csv beside the list, if any."""
+    found = sorted(classes_file.parent.glob("*_w2v_class_names.csv"))
+    if len(found) > 1:
+        raise PipelineError(f"{classes_file.parent}: several name mappings {[p.name for p in found]}; "
+                            "expected at most one *_w2v_class_names.csv")
+    if not found:
+        return {}, None
+    return bm.read_name_mapping(found[0]), str(found[0])
+
+
+def run_embed_classes(classes_file: str, vectors_path: str, out_dir: str,
+                      beam_args: Sequence[str] = (), lookup: str = "auto") -> dict:
+    """Runs the job; returns the report written to out_dir/report.json."""
+    if lookup not in LOOKUPS:
+        raise PipelineError(f"lookup must be one of {LOOKUPS}, got {lookup!r}")
+    if lookup == "auto":
+        lookup = "class" if is_npy(vectors_path) else "word"
+    classes_file = Path(classes_file)
+    names = sorted(bm.read_name_list(classes_file))
+    mapping, mapping_file = _mapping(classes_file) if lookup == "class" else ({}, None)
+    elements = [{"class_name": n, "label": i, "manual": mapping.get(n.lower())}
+                for i, n in enumerate(names)]
+    print(f"embed-classes: {len(names)} classes from {classes_file}, {lookup} lookup in "
+          f"{vectors_path}", flush=True)
+    with beam_io.staged_output(out_dir) as out:
+        with beam.Pipeline(options=beam_io.pipeline_options(beam_args)) as p:
+            tokens = (p | "Classes" >> beam.Create(elements, reshuffle=False)
+                      | "Tokenize" >> beam.ParDo(Tokenize()))
+            vocab = tokens | "Tokens" >> beam.FlatMap(lambda e: e["tokens"]) | beam.Distinct()
+            rows = tokens | "Embed" >> beam.ParDo(Embed(vectors_path, lookup),
+                                                  vocabulary=beam.pvalue.AsList(vocab))
+            (rows
+             | "Valid" >> beam.Filter(lambda r: r["error"] is None)
+             | "Encode" >> beam.Map(lambda r: beam_io.encode_example({
+                 "class_name": r["class_name"].encode("utf-8"), "label": r["label"],
+                 "embedding": np.asarray(r["vector"], np.float32)}))
+             | "Write" >> beam.io.WriteToTFRecord(beam_io.join(out, "embeddings"),
+                                                  file_name_suffix=".tfrecord",
+                                                  shard_name_template=""))
+            (rows
+             | "ReportRow" >> beam.Map(lambda r: json.dumps(
+                 {**{k: v for k, v in r.items() if k != "vector"},
+                  "dim": None if r["vector"] is None else int(np.shape(r["vector"])[0])}))
+             | "WriteRows" >> beam.io.WriteToText(beam_io.join(out, "_report", "part")))
+        rows = sorted(beam_io.read_json_lines(beam_io.join(out, "_report", "part*")),
+                      key=lambda r: r["label"])
+        beam_io.delete(beam_io.join(out, "_report", "*"))
+        if beam_io.is_local(out):
+            Path(out, "_report").rmdir()
+        failed = [r for r in rows if r["error"]]
+        if failed:
+            listing = "\n".join(f"  {r['class_name']}: {r['error']}" for r in failed)
+            raise PipelineError(f"{len(failed)} of {len(rows)} classes of {classes_file} have no "
+                                f"vector in {vectors_path} ({lookup} lookup); nothing was written:\n"
+                                f"{listing}")
+        dims = sorted({r["dim"] for r in rows})
+        if len(dims) != 1:
+            raise PipelineError(f"{vectors_path}: vectors of different lengths {dims}")
+        report = {
+            "classes_file": str(classes_file), "vectors": vectors_path, "lookup": lookup,
+            "name_mapping": mapping_file, "n_classes": len(rows), "dim": dims[0],
+            "normalised": lookup == "word",
+            "oov": {r["class_name"]: r["oov"] for r in rows if r["oov"]},
+            "oov_tokens": sorted({t for r in rows for t in r["oov"]}),
+            "classes": [{k: r[k] for k in ("class_name", "label", "tokens", "source", "oov")}
+                        for r in rows],
+        }
+        beam_io.write_json(beam_io.join(out, "report.json"), report)
+    print(f"embed-classes: {report['n_classes']} embeddings of dimension {report['dim']} written "
+          f"to {out_dir}; {len(report['oov_tokens'])} out-of-vocabulary tokens in "
+          f"{len(report['oov'])} classes", flush=True)
+    return report

@@ -1,0 +1,349 @@
+"""Beam job: a benchmark's h5 feature files -> TFRecords of tf.train.Example.
+
+The driver plans the job from the class lists (the reader's own helpers in
+avca_tf.benchmark); the pipeline reads every (stage, class) pair of audio and
+video h5 files in parallel, validates each row, and writes sharded TFRecords
+per stage. Only small per-class counts and the rejected rows come back to
+the driver, so the features never need to fit in one machine's memory.
+
+Output directory:
+  metadata.json                  widths, class lists, counts, sources, schema
+  <stage>/part-SSSSS-of-NNNNN.tfrecord   one Example per valid h5 row
+  label_embeddings/<pairing>.tfrecord    {class_name, label, embedding}
+  rejects.jsonl                  with skip_invalid only: file, row, reason
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import apache_beam as beam
+import h5py
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+
+from avca_tf import benchmark as bm
+from pipelines import beam_io
+from pipelines.beam_io import PipelineError
+
+FORMAT = "avca-tfrecords/1"
+REJECTS = "rejects"
+SUMMARY_ROWS = 10
+# Example features: name -> (dtype, "fixed" width key in metadata or scalar)
+FEATURES = {
+    "audio": "float32 [widths.audio]",
+    "video": "float32 [widths.video]",
+    "label": "int64 scalar: index in sorted all_class.txt",
+    "class_name": "bytes scalar: all_class.txt name",
+    "video_id": "bytes scalar",
+    "stage": "bytes scalar",
+    "row": "int64 scalar: row in the source h5 files",
+}
+
+
+def _class_index(class_names) -> dict:
+    return {n.lower(): i for i, n in enumerate(class_names)}
+
+
+def plan(root, dataset: str, feature_set: str) -> dict:
+    """File pairs to read and what metadata.json needs besides counts.
+
+    Structural problems (missing lists, folders, or the file of a listed
+    class) raise BenchmarkError before the job starts; row problems are the
+    job's to find.
+    """
+    if dataset not in bm.DATASETS:
+        raise bm.BenchmarkError(f"unknown dataset {dataset!r}; expected one of {sorted(bm.DATASETS)}")
+    if feature_set not in bm.FEATURE_SETS:
+        raise bm.BenchmarkError(f"unknown feature set {feature_set!r}; "
+                                f"expected one of {sorted(bm.FEATURE_SETS)}")
+    layout = bm.Layout(Path(root), dataset, feature_set)
+    if not layout.dataset_dir.is_dir():
+        raise bm.BenchmarkError(f"missing folder {layout.dataset_dir} (dataset {dataset!r} "
+                                f"under benchmark root {root})")
+    fs = bm.FEATURE_SETS[feature_set]
+    class_names = tuple(sorted(bm.read_name_list(layout.all_class_file)))
+    index = _class_index(class_names)
+    tasks, stages, notes = [], {}, []
+    for stage in bm.STAGES:
+        txt = layout.stage_txt(stage)
+        listed = set()
+        for n in bm.read_name_list(txt):
+            if n.lower() not in index:
+                raise bm.BenchmarkError(f"{txt}: class {n!r} is not in {layout.all_class_file}")
+            listed.add(index[n.lower()])
+        files = {m: _h5_files(layout.stage_dir(m, stage)) for m in bm.MODALITIES}
+        for stem in sorted(set(files["audio"]) | set(files["video"])):
+            cid = index.get(stem)
+            if cid is not None and cid not in listed:
+                notes.append(f"{stage}: not ingested, class {class_names[cid]!r} has h5 files "
+                             f"but is not listed in {txt.name}")
+                continue
+            if cid is None:  # rows of an unknown class are rejected by the job
+                name = (files["audio"].get(stem) or files["video"].get(stem)).stem
+            else:
+                name = class_names[cid]
+            tasks.append({"stage": stage, "class_name": name,
+                          "label": -1 if cid is None else cid,
+                          "audio": str(files["audio"].get(stem, "")),
+                          "video": str(files["video"].get(stem, "")),
+                          "audio_dim": fs.audio_dim, "video_dim": fs.video_dim})
+        for cid in sorted(listed):
+            for m in bm.MODALITIES:
+                if class_names[cid].lower() not in files[m]:
+                    raise bm.BenchmarkError(
+                        f"missing file {layout.stage_dir(m, stage)}/{class_names[cid]}.h5 for "
+                        f"class {class_names[cid]!r} listed in {txt}")
+        stages[stage] = {"class_ids": sorted(listed),
+                         "class_names": [class_names[c] for c in sorted(listed)]}
+    embeddings = {}
+    for pairing in bm.TEXT_PAIRINGS:
+        try:
+            embeddings[pairing], emb_notes = bm.label_embeddings(layout, class_names, pairing)
+            notes.extend(emb_notes if pairing == "own" else [])
+        except bm.BenchmarkError as e:
+            if pairing == "own":
+                raise
+            notes.append(f"label embeddings: reference pairing unavailable ({e})")
+    return {"layout": layout, "class_names": class_names, "tasks": tasks, "stages": stages,
+            "notes": notes, "embeddings": embeddings,
+            "widths": {"audio": fs.audio_dim, "video": fs.video_dim}}
+
+
+def _h5_files(folder: Path) -> dict:
+    if not folder.is_dir():
+        raise bm.BenchmarkError(f"missing folder {folder}")
+    return {Path(e.name).stem.lower(): Path(e.path)
+            for e in sorted(os.scandir(folder), key=lambda e: e.name) if e.name.endswith(".h5")}
+
+
+def _read_h5(path: str):
+    """(data, video ids) of one h5 file; remote paths are copied to a local temp file."""
+    if beam_io.is_local(path):
+        return _read_local_h5(path)
+    with tempfile.NamedTemporaryFile(suffix=".h5") as tmp:
+        with FileSystems.open(path) as src:
+            shutil.copyfileobj(src, tmp)
+        tmp.flush()
+        return _read_local_h5(tmp.name)
+
+
+def _read_local_h5(path: str):
+    with h5py.File(path, "r") as f:
+        missing = [k for k in ("data", "video_urls") if k not in f]
+        if missing:
+            raise ValueError(f"missing dataset(s) {missing}; expected 'data' [n, d] "
+                             f"and 'video_urls' [n]")
+        data, urls = f["data"][()], f["video_urls"][()]
+    if data.ndim != 2 or not np.issubdtype(data.dtype, np.floating):
+        raise ValueError(f"'data' has shape {data.shape} dtype {data.dtype}, expected float [n, d]")
+    if urls.ndim != 1:
+        raise ValueError(f"'video_urls' has shape {urls.shape}, expected [n]")
+    ids = [u.decode("utf-8") if isinstance(u, bytes) else str(u) for u in urls]
+    return data.astype(np.float32, copy=False), ids
+
+
+class ReadAndValidate(beam.DoFn):
+    """One (stage, class) file pair -> (stage, serialized Example) per valid row.
+
+    Rejected rows go to the `rejects` output as dicts naming file, row and
+    reason; valid-row counts go to `counts` as ((stage, class), n).
+    """
+
+    def process(self, task: dict) -> Iterator:
+        stage, name, label = task["stage"], task["class_name"], task["label"]
+        where = {"stage": stage, "class_name": name}
+
+        def reject(path, row, reason, video_id=None):
+            return beam.pvalue.TaggedOutput(REJECTS, {**where, "file": path, "row": row,
+                                                      "video_id": video_id, "reason": reason})
+
+        loaded = {}
+        for m in bm.MODALITIES:
+            path = task[m]
+            if not path:
+                other = task["video" if m == "audio" else "audio"]
+                yield reject(other, None, f"no {m} file for class {name!r} in {stage}")
+                continue
+            try:
+                loaded[m] = _read_h5(path)
+            except (OSError, ValueError) as e:
+                yield reject(path, None, f"unreadable: {e}")
+        if len(loaded) < 2:
+            return
+        (a, ida), (v, idv) = loaded["audio"], loaded["video"]
+        file_reasons = []
+        if label < 0:
+            file_reasons.append(f"class {name!r} (from the file name) is not in all_class.txt")
+        if a.shape[1] != task["audio_dim"]:
+            file_reasons.append(f"audio width {a.shape[1]}, expected {task['audio_dim']}")
+        if v.shape[1] != task["video_dim"]:
+            file_reasons.append(f"video width {v.shape[1]}, expected {task['video_dim']}")
+        if len(ida) != a.shape[0] or len(idv) != v.shape[0]:
+            file_reasons.append("'video_urls' and 'data' have different row counts")
+        if file_reasons:
+            for i in range(max(a.shape[0], v.shape[0])):
+                yield reject(task["audio"] if i < a.shape[0] else task["video"], i,
+                             "; ".join(file_reasons))
+            return
+        if a.shape[0] == 0 and v.shape[0] == 0:
+            yield reject(task["audio"], None, f"class {name!r} has no samples (empty files)")
+            return
+        a_ok, v_ok = np.isfinite(a).all(axis=1), np.isfinite(v).all(axis=1)
+        stage_b, name_b, valid = stage.encode(), name.encode(), 0
+        for i in range(max(a.shape[0], v.shape[0])):
+            if i >= a.shape[0]:
+                yield reject(task["video"], i, "no audio row for this video row "
+                             f"(audio has {a.shape[0]} rows, video {v.shape[0]})", idv[i])
+            elif i >= v.shape[0]:
+                yield reject(task["audio"], i, "no video row for this audio row "
+                             f"(audio has {a.shape[0]} rows, video {v.shape[0]})", ida[i])
+            elif ida[i] != idv[i]:
+                yield reject(task["audio"], i, f"video id {ida[i]!r} in audio file but "
+                             f"{idv[i]!r} in video file {task['video']}", ida[i])
+            elif not a_ok[i]:
+                yield reject(task["audio"], i, "audio row contains NaN or Inf", ida[i])
+            elif not v_ok[i]:
+                yield reject(task["video"], i, "video row contains NaN or Inf", idv[i])
+            else:
+                valid += 1
+                yield stage, beam_io.encode_example({
+                    "audio": a[i], "video": v[i], "label": label, "class_name": name_b,
+                    "video_id": ida[i].encode(), "stage": stage_b, "row": i})
+        yield beam.pvalue.TaggedOutput("counts", ((stage, name), valid))
+
+
+def build_pipeline(p: beam.Pipeline, tasks: Sequence[dict], out: str) -> None:
+    """Adds the read/validate/write transforms for `tasks` writing under `out`."""
+    results = (p
+               | "Tasks" >> beam.Create(list(tasks), reshuffle=False)
+               | "Spread" >> beam.Reshuffle()
+               | "ReadValidate" >> beam.ParDo(ReadAndValidate()).with_outputs(
+                   REJECTS, "counts", main="rows"))
+    parts = results.rows | "ByStage" >> beam.Partition(
+        lambda kv, n: bm.STAGES.index(kv[0]), len(bm.STAGES))
+    for stage, part in zip(bm.STAGES, parts):
+        (part
+         | f"Bytes_{stage}" >> beam.Values()
+         | f"Write_{stage}" >> beam.io.WriteToTFRecord(
+             beam_io.join(out, stage, "part"), file_name_suffix=".tfrecord"))
+    (results.counts
+     | "SumCounts" >> beam.CombinePerKey(sum)
+     | "CountsJson" >> beam.Map(lambda kv: json.dumps(
+         {"stage": kv[0][0], "class_name": kv[0][1], "count": kv[1]}))
+     | "WriteCounts" >> beam.io.WriteToText(beam_io.join(out, "_counts", "part")))
+    (results[REJECTS]
+     | "RejectsJson" >> beam.Map(lambda r: json.dumps(r, sort_keys=True))
+     | "WriteRejects" >> beam.io.WriteToText(beam_io.join(out, "_rejects", "part")))
+
+
+def _write_embeddings(path: str, class_names, vectors: np.ndarray) -> None:
+    import tensorflow as tf  # driver only; the workers never need TF for this job
+    with tf.io.TFRecordWriter(path) as w:
+        for i, (name, vec) in enumerate(zip(class_names, vectors)):
+            w.write(beam_io.encode_example({"class_name": name.encode(), "label": i,
+                                            "embedding": vec}))
+
+
+def _reject_key(r: dict):
+    return (r["file"], -1 if r["row"] is None else r["row"], r["reason"])
+
+
+def run_ingest(root, dataset: str, feature_set: str, out_dir: str,
+               beam_args: Sequence[str] = (), skip_invalid: bool = False) -> dict:
+    """Runs the ingestion job; returns the metadata written to out_dir/metadata.json.
+
+    Invalid rows fail the job (PipelineError listing file, row and reason;
+    nothing is left at out_dir) unless `skip_invalid`, which writes them to
+    out_dir/rejects.jsonl and counts them in the metadata.
+    """
+    job = plan(root, dataset, feature_set)
+    print(f"ingest: {len(job['tasks'])} (stage, class) file pairs of {dataset}/{feature_set}",
+          flush=True)
+    with beam_io.staged_output(out_dir) as out:
+        with beam.Pipeline(options=beam_io.pipeline_options(beam_args)) as p:
+            build_pipeline(p, job["tasks"], out)
+        rejects = sorted(beam_io.read_json_lines(beam_io.join(out, "_rejects", "part*")),
+                         key=_reject_key)
+        counts = beam_io.read_json_lines(beam_io.join(out, "_counts", "part*"))
+        for tmp in ("_rejects", "_counts"):
+            beam_io.delete(beam_io.join(out, tmp, "*"))
+            if beam_io.is_local(out):
+                shutil.rmtree(os.path.join(out, tmp), ignore_errors=True)
+        if rejects and not skip_invalid:
+            raise PipelineError(_reject_summary(rejects))
+        metadata = _metadata(job, counts, rejects, root)
+        if rejects:
+            with FileSystems.create(beam_io.join(out, "rejects.jsonl")) as f:
+                for r in rejects:
+                    f.write((json.dumps(r, sort_keys=True) + "\n").encode())
+        FileSystems.mkdirs(beam_io.join(out, "label_embeddings"))
+        for pairing, vectors in job["embeddings"].items():
+            _write_embeddings(beam_io.join(out, "label_embeddings", f"{pairing}.tfrecord"),
+                              job["class_names"], vectors)
+        beam_io.write_json(beam_io.join(out, "metadata.json"), metadata)
+    for stage in bm.STAGES:
+        print(f"  {stage}: {metadata['stages'][stage]['count']} records", flush=True)
+    if rejects:
+        print(f"ingest: {len(rejects)} invalid rows skipped, see "
+              f"{beam_io.join(out_dir, 'rejects.jsonl')}", flush=True)
+    for note in job["notes"]:
+        print(f"note: {note}", flush=True)
+    print(f"ingest: {metadata['total']} records written to {out_dir}", flush=True)
+    return metadata
+
+
+def _reject_summary(rejects: list) -> str:
+    """Rejected rows grouped into runs (same file and reason, consecutive rows)."""
+    groups = []
+    for r in rejects:
+        g = groups[-1] if groups else None
+        if (g and g["file"] == r["file"] and g["reason"] == r["reason"] and r["row"] is not None
+                and g["last"] is not None and r["row"] == g["last"] + 1):
+            g["last"] = r["row"]
+        else:
+            groups.append({"file": r["file"], "reason": r["reason"], "first": r["row"],
+                           "last": r["row"]})
+    files = {r["file"] for r in rejects}
+    lines = [f"{len(rejects)} invalid row(s) in {len(files)} file(s); nothing was written:"]
+    for g in groups[:SUMMARY_ROWS]:
+        if g["first"] is None:
+            rows = "(whole file)"
+        elif g["first"] == g["last"]:
+            rows = f"row {g['first']}"
+        else:
+            rows = f"rows {g['first']}-{g['last']}"
+        lines.append(f"  {g['file']} {rows}: {g['reason']}")
+    if len(groups) > SUMMARY_ROWS:
+        lines.append(f"  ... and {len(groups) - SUMMARY_ROWS} more")
+    lines.append("Fix the files, or rerun with --skip-invalid to write these rows to "
+                 "rejects.jsonl and ingest the rest.")
+    return "\n".join(lines)
+
+
+def _metadata(job: dict, counts: list, rejects: list, root) -> dict:
+    per = {}
+    for c in counts:
+        per.setdefault(c["stage"], {})[c["class_name"]] = c["count"]
+    stages, sources = {}, {}
+    for t in job["tasks"]:
+        sources.setdefault(t["stage"], []).extend(
+            os.path.relpath(t[m], root) for m in bm.MODALITIES if t[m])
+    for stage in bm.STAGES:
+        class_counts = {n: per.get(stage, {}).get(n, 0) for n in job["stages"][stage]["class_names"]}
+        stages[stage] = {**job["stages"][stage], "class_counts": class_counts,
+                         "count": int(sum(per.get(stage, {}).values())),
+                         "files": f"{stage}/part-*.tfrecord", "sources": sorted(sources.get(stage, []))}
+    return {
+        "format": FORMAT, "dataset": job["layout"].dataset, "feature_set": job["layout"].feature_set,
+        "root": str(root), "widths": job["widths"], "class_names": list(job["class_names"]),
+        "features": FEATURES, "stages": stages,
+        "total": int(sum(s["count"] for s in stages.values())),
+        "label_embeddings": {p: f"label_embeddings/{p}.tfrecord" for p in job["embeddings"]},
+        "rejected": len(rejects), "rejects_file": "rejects.jsonl" if rejects else None,
+        "notes": job["notes"],
+    }

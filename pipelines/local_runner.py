@@ -1,0 +1,140 @@
+"""Runs the pipeline with TFX's LocalDagRunner and an sqlite MLMD store.
+
+One run at a time per store (a lock file next to it, released by the OS even
+when the process is killed). Before running, executions a killed run left
+NEW/RUNNING are marked CANCELED and their unpublished outputs removed, so the
+store stays consistent and the re-run serves finished upstream nodes from
+the cache.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from avca_tf.errors import AvcaError
+from pipelines import mlmd_report
+from pipelines.pipeline_config import PipelineConfig, is_remote
+
+
+class PipelineRunError(AvcaError):
+    """The pipeline could not be started (store in use, bad paths)."""
+
+
+@dataclass
+class RunSummary:
+    run: mlmd_report.PipelineRun
+    metrics: dict | None          # the evaluator's metrics.json
+    pushed_to: str | None         # serving version directory, None if nothing was pushed
+    cancelled: list[int]          # executions of a killed earlier run marked CANCELED
+    seconds: float
+
+
+def fingerprint(paths) -> str:
+    """Hash of (relative path, size, mtime) of every file under `paths` (cheap, no reads)."""
+    h = hashlib.sha256()
+    for base in paths:
+        base = Path(base)
+        if is_remote(str(base)):
+            return ""
+        files = sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else [base]
+        for p in files:
+            try:
+                st = p.stat()
+            except FileNotFoundError:
+                continue
+            h.update(f"{p.relative_to(base.parent)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def run_lock(metadata_path: str):
+    os.makedirs(os.path.dirname(os.path.abspath(metadata_path)), exist_ok=True)
+    with open(metadata_path + ".lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PipelineRunError(f"another `avca pipeline run` is using {metadata_path}; wait "
+                                   "for it to finish or use another --work-dir") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+class _ProgressHandler(logging.Handler):
+    """Turns the runner's and launcher's log records into one line per node."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.started: dict[str, float] = {}
+        self.node = ""
+
+    def emit(self, record):
+        if not record.pathname.endswith(("local_dag_runner.py", "launcher.py")):
+            return
+        msg, args = record.msg, record.args
+        if msg == "Component %s is running.":
+            self.node = args[0]
+            self.started[self.node] = time.monotonic()
+            print(f"[pipeline] {self.node}: started", flush=True)
+        elif msg == "A cached execution %d is used.":
+            print(f"[pipeline] {self.node}: served from cache (execution {args[0]})", flush=True)
+        elif msg == "Going to run a new execution %d":
+            print(f"[pipeline] {self.node}: running execution {args[0]}", flush=True)
+        elif msg == "Component %s is finished.":
+            dt = time.monotonic() - self.started.get(args[0], time.monotonic())
+            print(f"[pipeline] {args[0]}: done in {dt:.1f}s", flush=True)
+
+
+@contextlib.contextmanager
+def _progress():
+    logger = logging.getLogger("absl")
+    handler, level = _ProgressHandler(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def run_local(cfg: PipelineConfig, classes_file: str, vectors_path: str) -> RunSummary:
+    """Runs the whole pipeline once; returns what ran, what was cached and the results."""
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+
+    from avca_tf.export import write_models_config
+    from pipelines.tfx_pipeline import create_pipeline
+    if not cfg.metadata_path:
+        raise PipelineRunError("a local run needs an sqlite MLMD path (--metadata)")
+    data = cfg.data
+    prints = (fingerprint([os.path.join(data.root, data.dataset, "class-split"),
+                           os.path.join(data.root, data.dataset, "features", data.feature_set)]),
+              fingerprint([classes_file, vectors_path]))
+    t0 = time.monotonic()
+    with run_lock(cfg.metadata_path):
+        store = mlmd_report.open_store(cfg.metadata_path, readonly=False)
+        cancelled = mlmd_report.cancel_interrupted(store, cfg.name, cfg.pipeline_root)
+        if cancelled:
+            print(f"[pipeline] marked executions {cancelled} of an interrupted run as CANCELED",
+                  flush=True)
+        before = mlmd_report.max_execution_id(store)
+        with _progress():
+            LocalDagRunner().run(create_pipeline(cfg, classes_file, vectors_path, prints))
+        run = mlmd_report.last_run(store, cfg.name, before)
+    evaluation = run.output("GZSLEvaluator", "evaluation")
+    metrics = mlmd_report.evaluation_metrics(evaluation) if evaluation else None
+    pushed = run.output("Pusher", "pushed_model")
+    pushed_to = None
+    if pushed and pushed.properties.get("pushed") == 1:
+        pushed_to = pushed.properties.get("pushed_destination")
+        if not is_remote(cfg.serving_dir):
+            write_models_config(cfg.serving_dir)
+    return RunSummary(run=run, metrics=metrics, pushed_to=pushed_to, cancelled=cancelled,
+                      seconds=time.monotonic() - t0)

@@ -1,0 +1,63 @@
+"""The AVCA TFX pipeline: ingestion -> class embeddings -> training -> evaluation -> push.
+
+One function wires the components; the local and Kubeflow runners build it
+from the same PipelineConfig.
+"""
+import os
+
+from tfx.components import Pusher
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy)
+from tfx.orchestration import metadata, pipeline
+from tfx.proto import pusher_pb2
+from tfx.types import standard_artifacts
+from tfx.types.channel import Channel
+
+from components.class_embeddings import ClassEmbeddingGen
+from components.evaluator import GZSLEvaluator
+from components.ingestion import FeatureIngestion
+from components.trainer import AvcaTrainer
+from pipelines.pipeline_config import PipelineConfig
+
+# Node ids, also the task names of the Kubeflow spec.
+NODES = ("FeatureIngestion", "ClassEmbeddingGen", "AvcaTrainer", "latest_blessed_model_resolver",
+         "GZSLEvaluator", "Pusher")
+
+
+def create_pipeline(cfg: PipelineConfig, classes_file: str, vectors_path: str,
+                    fingerprints: tuple[str, str] = ("", "")) -> pipeline.Pipeline:
+    """`fingerprints`: of the benchmark files and of the class list + vectors (cache keys)."""
+    data, hp = cfg.data, cfg.trainer.validate()
+    ingestion = FeatureIngestion(root=data.root, dataset=data.dataset, feature_set=data.feature_set,
+                                 skip_invalid=data.skip_invalid, input_fingerprint=fingerprints[0])
+    embeddings = ClassEmbeddingGen(classes_file=classes_file, vectors_path=vectors_path,
+                                   input_fingerprint=fingerprints[1])
+    trainer = AvcaTrainer(
+        examples=ingestion.outputs["examples"],
+        class_embeddings=embeddings.outputs["class_embeddings"],
+        preset=hp.preset, model_name=hp.model, epochs=hp.epochs, n_batches=hp.n_batches,
+        batch_size=hp.batch_size, learning_rate=hp.learning_rate, seed=hp.seed,
+        text_pairing=hp.text_pairing,
+        word_vectors="" if vectors_path.endswith(".npy") else vectors_path)
+    # The last blessed model of this pipeline, looked up in MLMD.
+    baseline = Resolver(strategy_class=LatestBlessedModelStrategy,
+                        model=Channel(type=standard_artifacts.Model),
+                        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+                        ).with_id("latest_blessed_model_resolver")
+    evaluator = GZSLEvaluator(
+        examples=ingestion.outputs["examples"],
+        class_embeddings=embeddings.outputs["class_embeddings"],
+        model=trainer.outputs["model"], model_run=trainer.outputs["model_run"],
+        baseline_blessing=baseline.outputs["model_blessing"], hm_threshold=cfg.hm_threshold)
+    pusher = Pusher(
+        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(
+                base_directory=os.path.join(cfg.serving_dir, cfg.model_name))))
+    return pipeline.Pipeline(
+        pipeline_name=cfg.name, pipeline_root=cfg.pipeline_root,
+        components=[ingestion, embeddings, trainer, baseline, evaluator, pusher],
+        enable_cache=cfg.enable_cache, beam_pipeline_args=list(cfg.beam_pipeline_args),
+        metadata_connection_config=(metadata.sqlite_metadata_connection_config(cfg.metadata_path)
+                                    if cfg.metadata_path else None))

@@ -1,0 +1,40 @@
+"""Session-scoped benchmark fixtures shared by the whole suite.
+
+`toy_root`: the self-contained toy benchmark (dataset "Toy", main_features,
+seed 0, full size); its word2vec-format vocabulary file is
+`avca_tf.synth.toy_word_vectors_path(toy_root)`.
+`ucf_main_root`: UCF main_features built from the real splits at scale 0.1.
+`shared_benchmark`: the real splits and embeddings in ../shared (skips if absent).
+Treat the directories as read-only: copy before corrupting anything.
+"""
+from pathlib import Path
+
+import pytest
+
+from avca_tf.synth import synthesize
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_BENCHMARK = REPO.parent / "shared" / "avgzsl_benchmark"
+UCF_MAIN_SCALE = 0.1
+
+
+@pytest.fixture(scope="session")
+def shared_benchmark() -> Path:
+    if not (SHARED_BENCHMARK / "UCF" / "class-split").is_dir():
+        pytest.skip(f"real splits not found at {SHARED_BENCHMARK}")
+    return SHARED_BENCHMARK
+
+
+@pytest.fixture(scope="session")
+def toy_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("toy_benchmark")
+    synthesize(root, seed=0)
+    return root
+
+
+@pytest.fixture(scope="session")
+def ucf_main_root(tmp_path_factory, shared_benchmark) -> Path:
+    root = tmp_path_factory.mktemp("ucf_main")
+    synthesize(root, dataset="UCF", feature_set="main_features", splits=shared_benchmark,
+               seed=0, scale=UCF_MAIN_SCALE)
+    return root
