@@ -114,7 +114,7 @@ def _precision(mixed: bool):
 
 
 def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_schedule=None,
-               verbose=1):
+               verbose=1, on_epoch_end=None):
     """Trains one protocol stage; returns (model, history). Stage 1 validates every epoch."""
     data = benchmark.protocol(stage)
     emb = benchmark.label_embeddings
@@ -168,7 +168,9 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
         history.append(entry)
         state.assign(json.dumps({"epoch": epoch + 1, "history": history, "plateau": plateau.state}))
         manager.save(checkpoint_number=epoch + 1)
-    writer.flush()
+        writer.flush()
+        if on_epoch_end is not None:
+            on_epoch_end(stage, entry)
     return model, history
 
 
@@ -194,8 +196,11 @@ def _save_model(run_dir, model, benchmark, data, beta) -> None:
 
 
 def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
-                 verbose: int = 1) -> dict:
-    """Stage 1, stage 2, test; returns (and writes) the results.json content."""
+                 verbose: int = 1, on_epoch_end=None) -> dict:
+    """Stage 1, stage 2, test; returns (and writes) the results.json content.
+
+    `on_epoch_end(stage, entry)` is called after each epoch's checkpoint is written.
+    """
     run_dir = os.path.abspath(run_dir)
     validate_benchmark(benchmark, cfg)
     prepare_run_dir(run_dir, cfg, resume)
@@ -205,12 +210,12 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
             return json.load(f)
     with _precision(cfg.train.mixed_precision):
         _, history1 = _run_stage(1, benchmark, cfg, run_dir, cfg.train.epochs, resume,
-                                 verbose=verbose)
+                                 verbose=verbose, on_epoch_end=on_epoch_end)
         best = best_epoch(history1)
         n2 = best["epoch"]
         schedule = [h["lr"] for h in history1[:n2]]
         model, history2 = _run_stage(2, benchmark, cfg, run_dir, n2, resume, lr_schedule=schedule,
-                                     verbose=verbose)
+                                     verbose=verbose, on_epoch_end=on_epoch_end)
         test_data = benchmark.protocol(2)
         beta = best["beta"]
         _, test = evaluate_gzsl(DistanceFn(model, cfg.train.eval_batch_size), test_data,

@@ -29,9 +29,11 @@ class ClassEmbeddingGenExecutor(base_beam_executor.BaseBeamExecutor):
         out = artifact_utils.get_single_instance(output_dict["class_embeddings"])
         report = run_embed_classes(exec_properties["classes_file"], exec_properties["vectors_path"],
                                    out.uri, beam_args=tuple(self._beam_pipeline_args))
-        out.set_int_custom_property("num_classes", int(report["num_classes"]))
+        out.set_int_custom_property("num_classes", int(report["n_classes"]))
         out.set_int_custom_property("dim", int(report["dim"]))
         out.set_string_custom_property("vectors_source", exec_properties["vectors_path"])
+        out.set_string_custom_property("lookup", report["lookup"])
+        out.set_int_custom_property("num_oov_tokens", len(report["oov_tokens"]))
 
 
 class ClassEmbeddingGen(base_beam_component.BaseBeamComponent):

@@ -7,6 +7,7 @@ is a regular tf.train.Example (tests parse it with tf.io.parse_example and
 tf.train.Example.FromString).
 """
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -36,6 +37,7 @@ def pipeline_options(beam_args: Sequence[str] = ()) -> PipelineOptions:
     return options
 
 
+@functools.lru_cache(maxsize=4096)
 def _varint(n: int) -> bytes:
     n &= (1 << 64) - 1  # negative int64 as two's complement, like protobuf
     out = bytearray()
@@ -49,32 +51,56 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def _len_field(tag: int, payload: bytes) -> bytes:
-    return bytes([tag]) + _varint(len(payload)) + payload
+def _wrap(tag: int, parts: list, size: int):
+    """Prefixes `parts` (total `size` bytes) with a length-delimited field header."""
+    head = bytes([tag]) + _varint(size)
+    return [head] + parts, size + len(head)
 
 
-def _feature(value: FeatureValue) -> bytes:
-    """Encodes one tf.train.Feature (bytes_list=1, float_list=2, int64_list=3)."""
-    if isinstance(value, (bytes, str)) or np.ndim(value) == 0:
-        value = [value]
+def _feature(value: FeatureValue):
+    """Parts and size of one tf.train.Feature (bytes_list=1, float_list=2, int64_list=3)."""
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    if isinstance(value, bytes):
+        return _wrap(0x0A, *_wrap(0x0A, [value], len(value)))
+    if isinstance(value, (int, np.integer)):
+        v = _varint(int(value))
+        return _wrap(0x1A, *_wrap(0x0A, [v], len(v)))
     if isinstance(value, np.ndarray) and value.dtype.kind == "f":
         packed = np.ascontiguousarray(value, dtype="<f4").tobytes()
-        return _len_field(0x12, _len_field(0x0A, packed))
+        return _wrap(0x12, *_wrap(0x0A, [packed], len(packed)))
     value = list(value)
     if value and isinstance(value[0], (bytes, str)):
         items = b"".join(_len_field(0x0A, v.encode("utf-8") if isinstance(v, str) else v)
                          for v in value)
-        return _len_field(0x0A, items)
+        return _wrap(0x0A, [items], len(items))
     packed = b"".join(_varint(int(v)) for v in value)
-    return _len_field(0x1A, _len_field(0x0A, packed) if value else b"")
+    return _wrap(0x1A, *(_wrap(0x0A, [packed], len(packed)) if value else ([], 0)))
+
+
+def _len_field(tag: int, payload: bytes) -> bytes:
+    return bytes([tag]) + _varint(len(payload)) + payload
+
+
+@functools.lru_cache(maxsize=None)
+def _key(name: str) -> bytes:
+    return _len_field(0x0A, name.encode("utf-8"))
 
 
 def encode_example(features: Mapping[str, FeatureValue]) -> bytes:
-    """Serialized tf.train.Example of float32 arrays, ints and byte strings."""
-    entries = b"".join(
-        _len_field(0x0A, _len_field(0x0A, key.encode("utf-8")) + _len_field(0x12, _feature(v)))
-        for key, v in features.items())
-    return _len_field(0x0A, entries)
+    """Serialized tf.train.Example of float32 arrays, ints and byte strings.
+
+    Builds a list of byte pieces and joins them once, so each float payload
+    is copied a single time.
+    """
+    parts, size = [], 0
+    for name, value in features.items():
+        key = _key(name)
+        fparts, fsize = _wrap(0x12, *_feature(value))
+        eparts, esize = _wrap(0x0A, [key] + fparts, len(key) + fsize)
+        parts += eparts
+        size += esize
+    return b"".join(_wrap(0x0A, parts, size)[0])
 
 
 def is_local(path: str) -> bool:

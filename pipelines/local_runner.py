@@ -67,6 +67,10 @@ def run_lock(metadata_path: str):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+# Warnings TFX emits on every resolver run of a healthy pipeline.
+_NOISE = ("ArtifactQuery.property_predicate is not supported.",)
+
+
 class _ProgressHandler(logging.Handler):
     """Turns the runner's and launcher's log records into one line per node."""
 
@@ -76,6 +80,8 @@ class _ProgressHandler(logging.Handler):
         self.node = ""
 
     def emit(self, record):
+        if record.levelno >= logging.WARNING and record.msg not in _NOISE:
+            logging.getLogger().handle(record)  # what the absl logger showed before
         if not record.pathname.endswith(("local_dag_runner.py", "launcher.py")):
             return
         msg, args = record.msg, record.args
@@ -95,14 +101,16 @@ class _ProgressHandler(logging.Handler):
 @contextlib.contextmanager
 def _progress():
     logger = logging.getLogger("absl")
-    handler, level = _ProgressHandler(), logger.level
+    handler, level, propagate = _ProgressHandler(), logger.level, logger.propagate
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    logger.propagate = False  # INFO records go to the progress lines only
     try:
         yield
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def run_local(cfg: PipelineConfig, classes_file: str, vectors_path: str) -> RunSummary:

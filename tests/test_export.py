@@ -27,6 +27,7 @@ SAVED_MODEL_CLI_TEXT = [sys.executable, "-c",
                         "sys.argv[0] = 'saved_model_cli'; sys.exit(main())"]
 # Names of the toy vocabulary that no toy class uses: built from toy words only.
 N_NEW = 6
+BETA = 0.4
 
 
 def _load_deploy_client():
@@ -39,6 +40,24 @@ def _load_deploy_client():
 
 def _run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, **kw)
+
+
+@pytest.fixture(scope="session")
+def trained_run(toy_root, tmp_path_factory):
+    """A tiny `avca train --quick --epochs 1` run on the toy benchmark.
+
+    So short a run finds beta 0 on validation; the calibration path is
+    exercised by setting beta to BETA in its classes.json.
+    """
+    from avca_tf.protocol import CLASSES_FILE, MODEL_DIR
+    run_dir = tmp_path_factory.mktemp("export_run") / "run"
+    assert cli.main(["train", "--root", str(toy_root), "--dataset", "Toy", "--quick",
+                     "--epochs", "1", "--out", str(run_dir), "-q"]) == 0
+    classes_file = run_dir / MODEL_DIR / CLASSES_FILE
+    classes = json.loads(classes_file.read_text())
+    classes["beta"] = BETA
+    classes_file.write_text(json.dumps(classes))
+    return run_dir
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +94,8 @@ def test_export_writes_serving_layout(served):
     info, run = served["info"], served["run"]
     assert info["signatures"] == ["serving_default", "embed", "classify_open"]
     assert info["class_names"] == [run.class_names[i] for i in served["ids"]]
-    assert info["beta"] == pytest.approx(run.beta)
+    assert info["beta"] == pytest.approx(run.beta) == BETA
+    assert 0 < sum(info["seen"]) < len(info["seen"])
     assert os.path.exists(os.path.join(served["version_dir"], "assets", "word_vocab.txt"))
     # no temporary directories left beside the version
     assert os.listdir(os.path.join(served["base"], "avca")) == ["1"]
@@ -94,8 +114,7 @@ def test_saved_model_cli_show_lists_signatures(served):
     text = out.stdout
     d_a, d_v = info_dims = served["info"]["audio_dim"], served["info"]["video_dim"]
     assert all(info_dims)
-    blocks = dict(re.findall(r"signature_def\['(\w+)'\]:\n(.*?)Method name is: (?:\S+)",
-                             text, re.S))
+    blocks = dict(re.findall(r"signature_def\['(\w+)'\]:\n(.*?)Method name is:", text, re.S))
     assert set(blocks) >= {"serving_default", "embed", "classify_open"}
 
     def tensors(block, kind):
@@ -142,13 +161,6 @@ def test_saved_model_cli_run_on_npy(served, tmp_path):
     np.testing.assert_allclose(scores, -np.sort(served["calibrated"], axis=1)[:, :4], atol=1e-5)
     np.testing.assert_allclose(np.load(tmp_path / "out" / "embedding.npy"),
                                served["embedding"], atol=1e-5)
-    names = repr(served["new_names"][:3])
-    out = _run(SAVED_MODEL_CLI_TEXT + [
-        "run", "--dir", served["version_dir"], "--tag_set", "serve",
-        "--signature_def", "classify_open", "--inputs", inputs,
-        "--input_exprs", f"class_names=np.array({names})", "--outdir", str(tmp_path / "open")])
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert np.load(tmp_path / "open" / "scores.npy").shape == (7, 3)
 
 
 FRESH = textwrap.dedent("""
@@ -178,6 +190,8 @@ FRESH = textwrap.dedent("""
         for k, x in res.items():
             out[tag + "_" + k] = x.numpy()
     out["avca_tf_imported"] = np.array("avca_tf" in sys.modules)
+    out = {k: np.char.decode(x.astype(bytes), "utf-8") if x.dtype == object else x
+           for k, x in out.items()}
     np.savez(out_file, **out)
 """)
 

@@ -1,0 +1,291 @@
+"""The TFX pipeline (components/, pipelines/, `avca pipeline`), run for real.
+
+One LocalDagRunner run on the toy benchmark is shared by the module; a second
+run with an unreachable HM threshold checks the cache and a refused blessing;
+a run killed during training checks the recovery. Everything goes through
+the `avca` CLI, as a user would run it.
+"""
+import contextlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from avca_tf import cli
+from components.blessing import Baseline, decide_blessing
+from pipelines import mlmd_report
+from pipelines.local_runner import fingerprint
+
+# A few seconds of training: the tests check the plumbing, not the accuracy.
+TRAIN = ["--preset", "quick", "--epochs", "1", "--batches", "3"]
+UPSTREAM = ("FeatureIngestion", "ClassEmbeddingGen")
+COMPONENTS = ("FeatureIngestion", "ClassEmbeddingGen", "AvcaTrainer", "GZSLEvaluator", "Pusher")
+
+
+def _avca(*argv):
+    """Runs the CLI in this process; returns (exit code, stdout)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = cli.main([str(a) for a in argv])
+    return rc, out.getvalue()
+
+
+def _run_args(work, toy_root, *extra):
+    return ["pipeline", "run", "--work-dir", work, "--root", toy_root, "--dataset", "Toy",
+            *TRAIN, *extra]
+
+
+def _last_run(work):
+    store = mlmd_report.open_store(os.path.join(work, "metadata.sqlite"))
+    return mlmd_report.pipeline_runs(store, "avca-toy-main")[-1]
+
+
+def _versions(work):
+    base = os.path.join(work, "serving", "avca")
+    return sorted(os.listdir(base)) if os.path.isdir(base) else []
+
+
+@pytest.fixture(scope="module")
+def first(toy_root, tmp_path_factory):
+    work = str(tmp_path_factory.mktemp("pipeline_work"))
+    rc, out = _avca(*_run_args(work, toy_root))
+    assert rc == 0, out
+    return {"work": work, "out": out, "run": _last_run(work), "versions": _versions(work)}
+
+
+@pytest.fixture(scope="module")
+def second(first, toy_root):
+    """Same inputs, but no model can reach the HM threshold."""
+    t0 = time.monotonic()
+    rc, out = _avca(*_run_args(first["work"], toy_root, "--hm-threshold", "101"))
+    assert rc == 0, out
+    return {"out": out, "run": _last_run(first["work"]), "seconds": time.monotonic() - t0,
+            "versions": _versions(first["work"])}
+
+
+def test_full_run_writes_every_artifact(first):
+    run = first["run"]
+    for node in COMPONENTS:
+        assert run.node(node).state == "COMPLETE", (node, run.node(node).state)
+    examples = run.output("FeatureIngestion", "examples")
+    assert json.load(open(os.path.join(examples.uri, "metadata.json")))["dataset"] == "Toy"
+    assert examples.properties["num_examples"] > 0
+    emb = run.output("ClassEmbeddingGen", "class_embeddings")
+    assert os.path.isfile(os.path.join(emb.uri, "embeddings.tfrecord"))
+    assert emb.properties["num_classes"] == examples.properties["num_classes"]
+    model = run.output("AvcaTrainer", "model")
+    assert os.path.isfile(os.path.join(model.uri, "Format-Serving", "saved_model.pb"))
+    model_run = run.output("AvcaTrainer", "model_run")
+    logs = os.path.join(model_run.uri, "logs", "stage1")
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(logs))
+    blessing = run.output("GZSLEvaluator", "blessing")
+    assert blessing.properties["blessed"] == 1
+    assert blessing.properties["current_model_id"] == model.id
+    pushed = run.output("Pusher", "pushed_model")
+    assert pushed.properties["pushed"] == 1
+    dest = pushed.properties["pushed_destination"]
+    assert os.path.dirname(dest) == os.path.join(first["work"], "serving", "avca")
+    assert os.path.isfile(os.path.join(dest, "saved_model.pb"))
+    assert first["versions"] == [os.path.basename(dest)]
+    assert os.path.isfile(os.path.join(first["work"], "serving", "models.config"))
+    # The CLI reports the table and where everything is.
+    out = first["out"]
+    for text in ("split        S       U      HM     ZSL", "pushed model:     " + dest,
+                 "tensorboard --logdir " + model_run.uri,
+                 "MLMD store:       " + os.path.join(first["work"], "metadata.sqlite")):
+        assert text in out, text
+
+
+def test_mlmd_evaluation_equals_evaluator_output(first):
+    run = first["run"]
+    evaluation = run.output("GZSLEvaluator", "evaluation")
+    metrics = json.load(open(os.path.join(evaluation.uri, "metrics.json")))
+    for split in ("val", "test"):
+        for key in ("S", "U", "HM", "ZSL"):
+            assert evaluation.properties[f"{split}_{key}"] == pytest.approx(metrics[split][key])
+    assert metrics["blessing"]["blessed"] is True
+    blessing = run.output("GZSLEvaluator", "blessing")
+    assert blessing.properties["test_hm"] == pytest.approx(metrics["test"]["HM"])
+    # The evaluator recomputes the test metrics; the trainer measured the same model.
+    results = json.load(open(os.path.join(run.output("AvcaTrainer", "model_run").uri,
+                                          "results.json")))
+    for key in ("S", "U", "HM", "ZSL"):
+        assert metrics["test"][key] == pytest.approx(100 * results["test"][key], abs=1e-6)
+        assert metrics["val"][key] == pytest.approx(100 * results["stage1"]["best"][key], abs=1e-6)
+    seen, unseen = metrics["test_seen_classes"], metrics["test_unseen_classes"]
+    recall = metrics["test_per_class_recall"]
+    s = sum(recall[c] for c in seen if c in recall) / len([c for c in seen if c in recall])
+    assert s == pytest.approx(metrics["test"]["S"])
+    assert set(unseen) <= set(recall)
+
+
+def test_pushed_model_loads_in_a_fresh_process_and_scores_like_the_evaluator(first):
+    """The pushed SavedModel's top-1 predictions give the evaluator's test S and U."""
+    run = first["run"]
+    dest = run.output("Pusher", "pushed_model").properties["pushed_destination"]
+    examples = run.output("FeatureIngestion", "examples").uri
+    code = textwrap.dedent(f"""
+        import json, numpy as np, tensorflow as tf, tensorflow_text
+        from avca_tf.tfrecord_input import load_benchmark_from_tfrecords
+        bench = load_benchmark_from_tfrecords({examples!r})
+        fn = tf.saved_model.load({dest!r}).signatures["serving_default"]
+        out = {{}}
+        for stage in ("stage_2_test_seen", "stage_2_test_unseen"):
+            s = bench.splits[stage]
+            top = fn(audio=tf.constant(s.audio), video=tf.constant(s.video))["classes"][:, 0]
+            pred = [c.decode() for c in top.numpy()]
+            truth = [bench.class_names[i] for i in s.labels]
+            recall = {{}}
+            for c in set(truth):
+                idx = [i for i, t in enumerate(truth) if t == c]
+                recall[c] = 100.0 * sum(pred[i] == c for i in idx) / len(idx)
+            out[stage] = sum(recall.values()) / len(recall)
+        print(json.dumps(out))
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    metrics = json.load(open(os.path.join(run.output("GZSLEvaluator", "evaluation").uri,
+                                          "metrics.json")))
+    assert got["stage_2_test_seen"] == pytest.approx(metrics["test"]["S"], abs=1e-3)
+    assert got["stage_2_test_unseen"] == pytest.approx(metrics["test"]["U"], abs=1e-3)
+
+
+def test_rerun_serves_upstream_and_trainer_from_cache(first, second):
+    run = second["run"]
+    for node in UPSTREAM + ("AvcaTrainer",):
+        assert run.node(node).state == "CACHED", (node, run.node(node).state)
+        assert ({a.id for a in run.node(node).outputs}
+                == {a.id for a in first["run"].node(node).outputs})
+        assert f"[pipeline] {node}: served from cache" in second["out"]
+    assert "from cache" in second["out"].split("\npipeline avca-toy-main, run")[1]
+
+
+def test_blessing_refused_below_threshold_pushes_nothing(first, second):
+    run = second["run"]
+    assert run.node("GZSLEvaluator").state == "COMPLETE"
+    blessing = run.output("GZSLEvaluator", "blessing")
+    assert blessing.properties["blessed"] == 0
+    assert "< threshold 101.00" in blessing.properties["reason"]
+    assert os.path.isfile(os.path.join(blessing.uri, "NOT_BLESSED"))
+    assert run.output("Pusher", "pushed_model").properties["pushed"] == 0
+    assert second["versions"] == first["versions"]
+    assert "blessing: not blessed" in second["out"]
+    assert "nothing pushed in this run" in second["out"]
+
+
+def test_show_lists_runs_artifacts_and_numbers(first, second):
+    rc, out = _avca("pipeline", "show", "--metadata",
+                    os.path.join(first["work"], "metadata.sqlite"))
+    assert rc == 0
+    assert out.count("\nrun ") >= 2
+    evaluation = second["run"].output("GZSLEvaluator", "evaluation")
+    assert f"#{evaluation.id}" in out
+    assert f"test_HM={evaluation.properties['test_HM']:.2f}" in out
+    assert "blessed=0" in out and "blessed=1" in out
+    assert "CACHED" in out
+
+
+def test_show_on_missing_store_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["pipeline", "show", "--metadata", str(tmp_path / "none.sqlite")]) == 2
+    assert "no MLMD store there" in capsys.readouterr().err
+
+
+def test_killed_run_recovers_with_consistent_metadata(first, second, toy_root):
+    """Kill `avca pipeline run` during training; the next run cancels the stale
+    execution, takes upstream from the cache and finishes."""
+    work = first["work"]
+    args = _run_args(work, toy_root, "--seed", "7")  # a new trainer execution
+    proc = subprocess.Popen([sys.executable, "-m", "avca_tf.cli", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("[pipeline] AvcaTrainer: running execution"):
+                break
+        else:
+            pytest.fail("the run never reached the trainer:\n" + "".join(seen[-40:]))
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+        proc.stdout.close()
+    store = mlmd_report.open_store(os.path.join(work, "metadata.sqlite"))
+    stale = mlmd_report.pipeline_runs(store, "avca-toy-main")[-1].node("AvcaTrainer")
+    assert stale.state == "RUNNING"
+
+    rc, out = _avca(*args)
+    assert rc == 0, out
+    assert f"marked executions [{stale.execution_id}]" in out
+    run = _last_run(work)
+    for node in UPSTREAM:
+        assert run.node(node).state == "CACHED"
+    assert run.node("AvcaTrainer").state == "COMPLETE"
+    store = mlmd_report.open_store(os.path.join(work, "metadata.sqlite"))
+    states = {r.node("AvcaTrainer").execution_id: r.node("AvcaTrainer").state
+              for r in mlmd_report.pipeline_runs(store, "avca-toy-main")
+              if r.node("AvcaTrainer")}
+    assert states[stale.execution_id] == "CANCELED"
+    assert "RUNNING" not in states.values() and "NEW" not in states.values()
+    trainer_dir = os.path.join(work, "pipeline_root", "AvcaTrainer")
+    assert not os.path.exists(os.path.join(trainer_dir, "model", str(stale.execution_id)))
+
+
+def test_compile_kubeflow_spec_names_components_parameters_and_image(tmp_path):
+    out = tmp_path / "p.json"
+    rc, text = _avca("pipeline", "compile", "--kubeflow", out, "--image", "example/avca:1",
+                     "--pipeline-root", "gs://bucket/root", "--epochs", "3", "--hm-threshold", "5")
+    assert rc == 0, text
+    spec = json.loads(out.read_text())
+    tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
+    for name in COMPONENTS:
+        assert name in tasks, sorted(tasks)
+    params = {name: {k: list(v["runtimeValue"]["constantValue"].values())[0]
+                     for k, v in tasks[name]["inputs"].get("parameters", {}).items()}
+              for name in tasks}
+    assert params["AvcaTrainer"]["epochs"] == "3"
+    for key in ("preset", "batch_size", "n_batches", "learning_rate", "seed", "model_name"):
+        assert key in params["AvcaTrainer"]
+    assert params["GZSLEvaluator"]["hm_threshold"] == 5.0
+    assert params["FeatureIngestion"]["dataset"] == "Toy"
+    assert params["ClassEmbeddingGen"]["vectors_path"].endswith("toy_word_vectors.txt")
+    executors = spec["pipelineSpec"]["deploymentSpec"]["executors"]
+    images = {e["container"]["image"] for e in executors.values() if "container" in e}
+    assert images == {"example/avca:1"}
+    assert spec["runtimeConfig"]["gcsOutputDirectory"] == "gs://bucket/root"
+    assert "AvcaTrainer" in text and "Pusher" in text
+
+
+def test_compile_refuses_bad_image(tmp_path, capsys):
+    assert cli.main(["pipeline", "compile", "--kubeflow", str(tmp_path / "p.json"),
+                     "--image", "bad image"]) == 2
+    assert "--image" in capsys.readouterr().err
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_blessing_rule():
+    assert decide_blessing(10.0, 5.0, 3, None).blessed
+    assert not decide_blessing(4.9, 5.0, 3, None).blessed
+    assert decide_blessing(10.0, 0.0, 3, Baseline(model_id=2, test_hm=10.0)).blessed
+    worse = decide_blessing(9.0, 0.0, 3, Baseline(model_id=2, test_hm=10.0))
+    assert not worse.blessed and "last blessed model 2" in worse.reason
+    same = decide_blessing(10.0, 0.0, 3, Baseline(model_id=3, test_hm=10.0))
+    assert not same.blessed and "already" in same.reason
+
+
+def test_fingerprint_follows_file_changes(tmp_path):
+    (tmp_path / "d").mkdir()
+    f = tmp_path / "d" / "a.h5"
+    f.write_bytes(b"1234")
+    before = fingerprint([tmp_path / "d"])
+    assert fingerprint([tmp_path / "d"]) == before
+    f.write_bytes(b"12345")
+    assert fingerprint([tmp_path / "d"]) != before
