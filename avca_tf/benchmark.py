@@ -320,8 +320,11 @@ def read_feature_file(path: Path, expected_dim: int, cls: str) -> tuple[np.ndarr
         bad = np.flatnonzero(~finite.all(axis=1))
         raise BenchmarkError(f"{path} (class {cls!r}): {bad.size} rows contain NaN or Inf "
                              f"(first row {int(bad[0])})")
-    ids = np.array([u.decode("utf-8") if isinstance(u, bytes) else str(u) for u in urls],
-                   dtype=object)
+    if urls.dtype.kind == "S":
+        ids = np.char.decode(urls, "utf-8").astype(object)
+    else:  # variable-length strings come back as an object array of bytes
+        ids = np.array([u.decode("utf-8") if isinstance(u, bytes) else str(u) for u in urls],
+                       dtype=object)
     return data.astype(np.float32, copy=False), ids
 
 

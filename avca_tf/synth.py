@@ -62,6 +62,7 @@ class ToyLayout:
     n_words: int = 240
     n_heads: int = 24           # first words shared by several classes ("Playing ...")
     latent_dim: int = 16        # word vectors vary in a low-dimensional subspace
+    word_noise: float = 0.15    # per-dimension noise added to the word vectors
     n_train: int = 30           # stage_1_train = stage_1_val_seen classes
     n_val_unseen: int = 12
     n_test_unseen: int = 9
@@ -123,7 +124,7 @@ def _toy_plan(rng: np.random.Generator, toy: ToyLayout, scale: float):
     words = _toy_words(rng, toy.n_words)
     basis, _ = np.linalg.qr(rng.standard_normal((EMBED_DIM, toy.latent_dim)))
     latent = rng.standard_normal((toy.n_words, toy.latent_dim))
-    vecs = latent @ basis.T + 0.15 * rng.standard_normal((toy.n_words, EMBED_DIM))
+    vecs = latent @ basis.T + toy.word_noise * rng.standard_normal((toy.n_words, EMBED_DIM))
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     text, vecs = _format_vectors(words, vecs)
     word_vec = dict(zip(words, vecs))

@@ -19,7 +19,6 @@ from components.artifact_io import local_input
 from components.artifacts import ClassEmbeddings
 
 METRICS_FILE = "metrics.json"
-HEADLINE = ("S", "U", "HM", "ZSL")
 
 
 @component
@@ -33,7 +32,7 @@ def GZSLEvaluator(
     hm_threshold: Parameter[float],
     baseline_blessing: InputArtifact[standard_artifacts.ModelBlessing] = None,
 ):
-    from components.gzsl_evaluation import evaluate_run
+    from components.gzsl_evaluation import HEADLINE, evaluate_run
     with local_input(examples.uri) as ex_dir, local_input(class_embeddings.uri) as emb_dir, \
             local_input(model_run.uri) as run_dir:
         metrics = evaluate_run(ex_dir, emb_dir, run_dir)

@@ -28,14 +28,18 @@ def run_config(params: TrainerParams, bench, examples_dir: str) -> RunConfig:
 
 
 def train_and_export(examples_dir: str, class_embeddings_dir: str, params: TrainerParams,
-                     run_dir: str, model_dir: str, word_vectors: str = "") -> dict:
+                     run_dir: str, model_dir: str, word_vectors: str = "",
+                     resume: bool = False) -> dict:
     """Runs the two-stage protocol into `run_dir` and exports its serving SavedModel
-    to `model_dir`/Format-Serving; returns results.json's content."""
+    to `model_dir`/Format-Serving; returns results.json's content.
+
+    `resume`: continue the run already in `run_dir` from its last epoch checkpoint.
+    """
     from avca_tf.export import export_run
     from avca_tf.protocol import run_protocol
     params.validate()
     bench = load_pipeline_benchmark(examples_dir, class_embeddings_dir, params.text_pairing)
-    results = run_protocol(bench, run_config(params, bench, examples_dir), run_dir)
+    results = run_protocol(bench, run_config(params, bench, examples_dir), run_dir, resume=resume)
     staging = tempfile.mkdtemp(prefix=".export-", dir=model_dir)
     try:
         version_dir = export_run(run_dir, staging, model_name="avca", version=1,

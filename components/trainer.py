@@ -6,13 +6,28 @@ the same outputs: `model` (a serving SavedModel under Format-Serving, what
 Pusher pushes) and `model_run` (the run directory: TensorBoard logs,
 results.json, config.json, checkpoints, weights).
 """
+import dataclasses
+import hashlib
+import json
+import os
+
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
 from components.artifact_io import local_input, local_output
 from components.artifacts import ClassEmbeddings
-from pipelines.pipeline_config import TrainerParams
+from pipelines.pipeline_config import TrainerParams, is_remote
+
+RESUME = ".resume"  # <pipeline_root>/AvcaTrainer/.resume/<key>: unfinished training runs
+
+
+def resume_dir(model_run_uri: str, examples_id: int, embeddings_id: int, params: TrainerParams,
+               word_vectors: str) -> str:
+    key = hashlib.sha256(json.dumps([examples_id, embeddings_id, dataclasses.asdict(params),
+                                     word_vectors], sort_keys=True).encode()).hexdigest()[:16]
+    node_dir = os.path.dirname(os.path.dirname(model_run_uri))
+    return os.path.join(node_dir, RESUME, key)
 
 
 @component
@@ -35,9 +50,20 @@ def AvcaTrainer(
     params = TrainerParams(preset=preset, model=model_name, epochs=epochs, n_batches=n_batches,
                            batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                            text_pairing=text_pairing)
-    with local_input(examples.uri) as ex_dir, local_input(class_embeddings.uri) as emb_dir, \
-            local_output(model_run.uri) as run_dir, local_output(model.uri) as model_dir:
-        results = train_and_export(ex_dir, emb_dir, params, run_dir, model_dir, word_vectors)
+    if is_remote(model_run.uri):
+        with local_input(examples.uri) as ex_dir, local_input(class_embeddings.uri) as emb_dir, \
+                local_output(model_run.uri) as run_dir, local_output(model.uri) as model_dir:
+            results = train_and_export(ex_dir, emb_dir, params, run_dir, model_dir, word_vectors)
+    else:
+        # Train in a folder keyed by inputs and parameters, so a run killed during
+        # training resumes from its last epoch checkpoint; it becomes the ModelRun
+        # when finished.
+        work = resume_dir(model_run.uri, examples.id, class_embeddings.id, params, word_vectors)
+        if os.path.isdir(work):
+            print(f"AvcaTrainer: resuming the interrupted training in {work}", flush=True)
+        results = train_and_export(examples.uri, class_embeddings.uri, params, work, model.uri,
+                                   word_vectors, resume=True)
+        os.replace(work, model_run.uri)  # model_run.uri is the empty folder TFX made
     model_run.set_string_custom_property("tensorboard_logdir", model_run.uri)
     model_run.set_int_custom_property("best_epoch", int(results["stage1"]["best_epoch"]))
     model_run.set_float_custom_property("trainer_test_HM", 100.0 * results["test"]["HM"])

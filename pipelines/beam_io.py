@@ -8,6 +8,7 @@ tf.train.Example.FromString).
 """
 import contextlib
 import functools
+import glob
 import json
 import os
 import shutil
@@ -15,7 +16,9 @@ import uuid
 from typing import Mapping, Sequence, Union
 
 import numpy as np
+from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.tfrecordio import _TFRecordUtil  # framing + fast crc32c
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from avca_tf.errors import AvcaError
@@ -160,7 +163,26 @@ def read_json_lines(pattern: str) -> list:
     return rows
 
 
-def delete(pattern: str) -> None:
-    paths = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+def delete_tree(pattern: str) -> None:
+    """Deletes the files and folders matching `pattern` (one level of glob)."""
+    parent, name = os.path.split(pattern) if is_local(pattern) else pattern.rsplit("/", 1)
+    if is_local(pattern):
+        for path in glob.glob(os.path.join(parent, name)):
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+        return
+    paths = [m.path for m in FileSystems.match([pattern + "/**", pattern])[0].metadata_list]
     if paths:
         FileSystems.delete(paths)
+
+
+class TFRecordSink(fileio.FileSink):
+    """fileio sink writing the bytes of (destination, record) pairs as TFRecords."""
+
+    def open(self, fh):
+        self._fh = fh
+
+    def write(self, element):
+        _TFRecordUtil.write_record(self._fh, element[1])
+
+    def flush(self):
+        self._fh.flush()

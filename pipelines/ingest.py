@@ -9,7 +9,7 @@ the driver, so the features never need to fit in one machine's memory.
 Output directory:
   metadata.json                  widths, class lists, counts, sources, schema
   <stage>/part-SSSSS-of-NNNNN.tfrecord   one Example per valid h5 row
-  label_embeddings/<pairing>.tfrecord    {class_name, label, embedding}
+  label_embeddings/<pairing>/part-*.tfrecord  {class_name, label, embedding}
   rejects.jsonl                  with skip_invalid only: file, row, reason
 """
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Iterator, Sequence
 import apache_beam as beam
 import h5py
 import numpy as np
+from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
 from avca_tf import benchmark as bm
@@ -31,7 +32,7 @@ from pipelines import beam_io
 from pipelines.beam_io import PipelineError
 
 FORMAT = "avca-tfrecords/1"
-REJECTS = "rejects"
+JOB = "job"  # side output: per-class counts and rejected rows
 SUMMARY_ROWS = 10
 # Example features: name -> (dtype, "fixed" width key in metadata or scalar)
 FEATURES = {
@@ -150,8 +151,8 @@ def _read_local_h5(path: str):
 class ReadAndValidate(beam.DoFn):
     """One (stage, class) file pair -> (stage, serialized Example) per valid row.
 
-    Rejected rows go to the `rejects` output as dicts naming file, row and
-    reason; valid-row counts go to `counts` as ((stage, class), n).
+    Rejected rows (file, row, reason) and the count of valid rows go to the
+    `job` output as dicts with "kind" "reject" or "count".
     """
 
     def process(self, task: dict) -> Iterator:
@@ -159,8 +160,9 @@ class ReadAndValidate(beam.DoFn):
         where = {"stage": stage, "class_name": name}
 
         def reject(path, row, reason, video_id=None):
-            return beam.pvalue.TaggedOutput(REJECTS, {**where, "file": path, "row": row,
-                                                      "video_id": video_id, "reason": reason})
+            return beam.pvalue.TaggedOutput(JOB, {**where, "kind": "reject", "file": path,
+                                                  "row": row, "video_id": video_id,
+                                                  "reason": reason})
 
         loaded = {}
         for m in bm.MODALITIES:
@@ -214,39 +216,40 @@ class ReadAndValidate(beam.DoFn):
                 yield stage, beam_io.encode_example({
                     "audio": a[i], "video": v[i], "label": label, "class_name": name_b,
                     "video_id": ida[i].encode(), "stage": stage_b, "row": i})
-        yield beam.pvalue.TaggedOutput("counts", ((stage, name), valid))
+        yield beam.pvalue.TaggedOutput(JOB, {**where, "kind": "count", "count": valid})
 
 
-def build_pipeline(p: beam.Pipeline, tasks: Sequence[dict], out: str) -> None:
-    """Adds the read/validate/write transforms for `tasks` writing under `out`."""
+def _stage_file_naming(window, pane, shard_index, total_shards, compression, destination):
+    return f"{destination}/part-{shard_index:05d}-of-{total_shards:05d}.tfrecord"
+
+
+def build_pipeline(p: beam.Pipeline, tasks: Sequence[dict], embeddings: Sequence, out: str) -> None:
+    """Adds the transforms that read/validate `tasks` and write everything under `out`.
+
+    One WriteToFiles routes each record to its destination folder (a stage,
+    or label_embeddings/<pairing>); counts and rejected rows go to one small
+    JSON-lines output the driver reads back.
+    """
     results = (p
                | "Tasks" >> beam.Create(list(tasks), reshuffle=False)
                | "Spread" >> beam.Reshuffle()
-               | "ReadValidate" >> beam.ParDo(ReadAndValidate()).with_outputs(
-                   REJECTS, "counts", main="rows"))
-    parts = results.rows | "ByStage" >> beam.Partition(
-        lambda kv, n: bm.STAGES.index(kv[0]), len(bm.STAGES))
-    for stage, part in zip(bm.STAGES, parts):
-        (part
-         | f"Bytes_{stage}" >> beam.Values()
-         | f"Write_{stage}" >> beam.io.WriteToTFRecord(
-             beam_io.join(out, stage, "part"), file_name_suffix=".tfrecord"))
-    (results.counts
-     | "SumCounts" >> beam.CombinePerKey(sum)
-     | "CountsJson" >> beam.Map(lambda kv: json.dumps(
-         {"stage": kv[0][0], "class_name": kv[0][1], "count": kv[1]}))
-     | "WriteCounts" >> beam.io.WriteToText(beam_io.join(out, "_counts", "part")))
-    (results[REJECTS]
-     | "RejectsJson" >> beam.Map(lambda r: json.dumps(r, sort_keys=True))
-     | "WriteRejects" >> beam.io.WriteToText(beam_io.join(out, "_rejects", "part")))
+               | "ReadValidate" >> beam.ParDo(ReadAndValidate()).with_outputs(JOB, main="rows"))
+    label_vectors = p | "LabelEmbeddings" >> beam.Create(list(embeddings), reshuffle=False)
+    ((results.rows, label_vectors)
+     | "AllRecords" >> beam.Flatten()
+     | "Write" >> fileio.WriteToFiles(out, destination=lambda kv: kv[0],
+                                      sink=lambda dest: beam_io.TFRecordSink(),
+                                      file_naming=_stage_file_naming))
+    (results[JOB]
+     | "JobJson" >> beam.Map(lambda r: json.dumps(r, sort_keys=True))
+     | "WriteJob" >> beam.io.WriteToText(beam_io.join(out, "_job", "part")))
 
 
-def _write_embeddings(path: str, class_names, vectors: np.ndarray) -> None:
-    import tensorflow as tf  # driver only; the workers never need TF for this job
-    with tf.io.TFRecordWriter(path) as w:
-        for i, (name, vec) in enumerate(zip(class_names, vectors)):
-            w.write(beam_io.encode_example({"class_name": name.encode(), "label": i,
-                                            "embedding": vec}))
+def _embedding_records(job: dict) -> list:
+    return [(f"label_embeddings/{pairing}",
+             beam_io.encode_example({"class_name": name.encode(), "label": i, "embedding": vec}))
+            for pairing, vectors in job["embeddings"].items()
+            for i, (name, vec) in enumerate(zip(job["class_names"], vectors))]
 
 
 def _reject_key(r: dict):
@@ -264,27 +267,31 @@ def run_ingest(root, dataset: str, feature_set: str, out_dir: str,
     job = plan(root, dataset, feature_set)
     print(f"ingest: {len(job['tasks'])} (stage, class) file pairs of {dataset}/{feature_set}",
           flush=True)
+    folders = list(bm.STAGES) + [f"label_embeddings/{p}" for p in job["embeddings"]]
     with beam_io.staged_output(out_dir) as out:
+        if beam_io.is_local(out):  # WriteToFiles moves files into existing folders only
+            for folder in folders:
+                os.makedirs(os.path.join(out, folder))
         with beam.Pipeline(options=beam_io.pipeline_options(beam_args)) as p:
-            build_pipeline(p, job["tasks"], out)
-        rejects = sorted(beam_io.read_json_lines(beam_io.join(out, "_rejects", "part*")),
-                         key=_reject_key)
-        counts = beam_io.read_json_lines(beam_io.join(out, "_counts", "part*"))
-        for tmp in ("_rejects", "_counts"):
-            beam_io.delete(beam_io.join(out, tmp, "*"))
-            if beam_io.is_local(out):
-                shutil.rmtree(os.path.join(out, tmp), ignore_errors=True)
+            build_pipeline(p, job["tasks"], _embedding_records(job), out)
+        lines = beam_io.read_json_lines(beam_io.join(out, "_job", "part*"))
+        for tmp in ("_job", ".temp*"):
+            beam_io.delete_tree(beam_io.join(out, tmp))
+        rejects = sorted((r for r in lines if r["kind"] == "reject"), key=_reject_key)
+        counts = [r for r in lines if r["kind"] == "count"]
         if rejects and not skip_invalid:
             raise PipelineError(_reject_summary(rejects))
         metadata = _metadata(job, counts, rejects, root)
+        for folder in folders:
+            expected = metadata["stages"].get(folder, {}).get("count", 1)
+            if expected and not FileSystems.match([beam_io.join(out, folder, "part-*")])[0].metadata_list:
+                raise PipelineError(f"the job wrote no files to {folder} ({expected} records "
+                                    "expected); see the runner's log")
         if rejects:
             with FileSystems.create(beam_io.join(out, "rejects.jsonl")) as f:
                 for r in rejects:
-                    f.write((json.dumps(r, sort_keys=True) + "\n").encode())
-        FileSystems.mkdirs(beam_io.join(out, "label_embeddings"))
-        for pairing, vectors in job["embeddings"].items():
-            _write_embeddings(beam_io.join(out, "label_embeddings", f"{pairing}.tfrecord"),
-                              job["class_names"], vectors)
+                    f.write((json.dumps({k: v for k, v in r.items() if k != "kind"},
+                                        sort_keys=True) + "\n").encode())
         beam_io.write_json(beam_io.join(out, "metadata.json"), metadata)
     for stage in bm.STAGES:
         print(f"  {stage}: {metadata['stages'][stage]['count']} records", flush=True)
@@ -343,7 +350,7 @@ def _metadata(job: dict, counts: list, rejects: list, root) -> dict:
         "root": str(root), "widths": job["widths"], "class_names": list(job["class_names"]),
         "features": FEATURES, "stages": stages,
         "total": int(sum(s["count"] for s in stages.values())),
-        "label_embeddings": {p: f"label_embeddings/{p}.tfrecord" for p in job["embeddings"]},
+        "label_embeddings": {p: f"label_embeddings/{p}" for p in job["embeddings"]},
         "rejected": len(rejects), "rejects_file": "rejects.jsonl" if rejects else None,
         "notes": job["notes"],
     }

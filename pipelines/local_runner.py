@@ -133,9 +133,21 @@ def run_local(cfg: PipelineConfig, classes_file: str, vectors_path: str) -> RunS
             print(f"[pipeline] marked executions {cancelled} of an interrupted run as CANCELED",
                   flush=True)
         before = mlmd_report.max_execution_id(store)
-        with _progress():
-            LocalDagRunner().run(create_pipeline(cfg, classes_file, vectors_path, prints))
+        pipeline = create_pipeline(cfg, classes_file, vectors_path, prints)
+        try:
+            with _progress():
+                LocalDagRunner().run(pipeline)
+        except KeyboardInterrupt:  # Ctrl-C: leave no execution RUNNING behind
+            stopped = mlmd_report.cancel_interrupted(store, cfg.name, cfg.pipeline_root)
+            print(f"[pipeline] interrupted; executions {stopped} marked CANCELED", flush=True)
+            raise
         run = mlmd_report.last_run(store, cfg.name, before)
+    # LocalDagRunner logs a node whose inputs could not be resolved and goes on.
+    unfinished = [c.id for c in pipeline.components
+                  if run.node(c.id) is None or run.node(c.id).state not in ("COMPLETE", "CACHED")]
+    if unfinished:
+        raise PipelineRunError(f"run {run.run_id} did not finish nodes {unfinished} (see the log "
+                               f"above; `avca pipeline show --metadata {cfg.metadata_path}`)")
     evaluation = run.output("GZSLEvaluator", "evaluation")
     metrics = mlmd_report.evaluation_metrics(evaluation) if evaluation else None
     pushed = run.output("Pusher", "pushed_model")

@@ -20,10 +20,6 @@ from components.ingestion import FeatureIngestion
 from components.trainer import AvcaTrainer
 from pipelines.pipeline_config import PipelineConfig
 
-# Node ids, also the task names of the Kubeflow spec.
-NODES = ("FeatureIngestion", "ClassEmbeddingGen", "AvcaTrainer", "latest_blessed_model_resolver",
-         "GZSLEvaluator", "Pusher")
-
 
 def create_pipeline(cfg: PipelineConfig, classes_file: str, vectors_path: str,
                     fingerprints: tuple[str, str] = ("", "")) -> pipeline.Pipeline:

@@ -345,7 +345,7 @@ def test_export_without_word_vectors_has_two_signatures(served, trained_run, tmp
     assert info["signatures"] == ["serving_default", "embed"] and not info["tf_text_ops"]
     assert json.load(open(tmp_path / "v" / EXPORT_INFO))["top_k"] == 3
     write_models_config(str(tmp_path))  # "v" is no model directory: empty list
-    assert "config" not in open(tmp_path / "models.config").read()
+    assert "config {" not in open(tmp_path / "models.config").read()
 
 
 def test_kubernetes_manifest_matches_models_config():

@@ -51,12 +51,37 @@ def _versions(work):
     return sorted(os.listdir(base)) if os.path.isdir(base) else []
 
 
+def _start_and_kill_during_training(args):
+    """Starts `avca ARGS` in a new process and SIGKILLs it once training has begun."""
+    proc = subprocess.Popen([sys.executable, "-m", "avca_tf.cli", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+    seen = []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("stage 1 epoch 1/"):  # printed by the trainer's protocol run
+                break
+        else:
+            pytest.fail("the run never reached training:\n" + "".join(seen[-40:]))
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+        proc.stdout.close()
+    return "".join(seen)
+
+
 @pytest.fixture(scope="module")
 def first(toy_root, tmp_path_factory):
+    """A run killed during training, then the run that completes it."""
     work = str(tmp_path_factory.mktemp("pipeline_work"))
-    rc, out = _avca(*_run_args(work, toy_root))
+    args = _run_args(work, toy_root)
+    killed_out = _start_and_kill_during_training(args)
+    killed = _last_run(work)
+    rc, out = _avca(*args)
     assert rc == 0, out
-    return {"work": work, "out": out, "run": _last_run(work), "versions": _versions(work)}
+    return {"work": work, "out": out, "run": _last_run(work), "versions": _versions(work),
+            "killed": killed, "killed_out": killed_out}
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +95,10 @@ def second(first, toy_root):
 
 
 def test_full_run_writes_every_artifact(first):
+    for node in UPSTREAM:
+        assert first["killed"].node(node).state == "COMPLETE"
     run = first["run"]
-    for node in COMPONENTS:
+    for node in COMPONENTS[2:]:
         assert run.node(node).state == "COMPLETE", (node, run.node(node).state)
     examples = run.output("FeatureIngestion", "examples")
     assert json.load(open(os.path.join(examples.uri, "metadata.json")))["dataset"] == "Toy"
@@ -125,37 +152,40 @@ def test_mlmd_evaluation_equals_evaluator_output(first):
     assert set(unseen) <= set(recall)
 
 
-def test_pushed_model_loads_in_a_fresh_process_and_scores_like_the_evaluator(first):
+def test_pushed_model_loads_in_a_fresh_process_and_scores_like_the_evaluator(first, tmp_path):
     """The pushed SavedModel's top-1 predictions give the evaluator's test S and U."""
+    import numpy as np
+
+    from avca_tf.tfrecord_input import load_benchmark_from_tfrecords
     run = first["run"]
     dest = run.output("Pusher", "pushed_model").properties["pushed_destination"]
-    examples = run.output("FeatureIngestion", "examples").uri
+    bench = load_benchmark_from_tfrecords(run.output("FeatureIngestion", "examples").uri)
+    arrays = tmp_path / "test.npz"
+    stages = ("stage_2_test_seen", "stage_2_test_unseen")
+    np.savez(arrays, **{f"{st}_{m}": getattr(bench.splits[st], m) for st in stages
+                        for m in ("audio", "video")})
     code = textwrap.dedent(f"""
         import json, numpy as np, tensorflow as tf, tensorflow_text
-        from avca_tf.tfrecord_input import load_benchmark_from_tfrecords
-        bench = load_benchmark_from_tfrecords({examples!r})
-        fn = tf.saved_model.load({dest!r}).signatures["serving_default"]
-        out = {{}}
-        for stage in ("stage_2_test_seen", "stage_2_test_unseen"):
-            s = bench.splits[stage]
-            top = fn(audio=tf.constant(s.audio), video=tf.constant(s.video))["classes"][:, 0]
-            pred = [c.decode() for c in top.numpy()]
-            truth = [bench.class_names[i] for i in s.labels]
-            recall = {{}}
-            for c in set(truth):
-                idx = [i for i, t in enumerate(truth) if t == c]
-                recall[c] = 100.0 * sum(pred[i] == c for i in idx) / len(idx)
-            out[stage] = sum(recall.values()) / len(recall)
-        print(json.dumps(out))
+        fn = tf.saved_model.load({str(dest)!r}).signatures["serving_default"]
+        a = np.load({str(arrays)!r})
+        print(json.dumps({{st: [c.decode() for c in fn(audio=tf.constant(a[st + "_audio"]),
+                                                      video=tf.constant(a[st + "_video"]))
+                                ["classes"][:, 0].numpy()] for st in {stages!r}}}))
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    top1 = json.loads(proc.stdout.strip().splitlines()[-1])
+    mca = {}
+    for st in stages:
+        truth = [bench.class_names[i] for i in bench.splits[st].labels]
+        recall = [np.mean([p == c for p, t in zip(top1[st], truth) if t == c])
+                  for c in sorted(set(truth))]
+        mca[st] = 100.0 * float(np.mean(recall))
     metrics = json.load(open(os.path.join(run.output("GZSLEvaluator", "evaluation").uri,
                                           "metrics.json")))
-    assert got["stage_2_test_seen"] == pytest.approx(metrics["test"]["S"], abs=1e-3)
-    assert got["stage_2_test_unseen"] == pytest.approx(metrics["test"]["U"], abs=1e-3)
+    assert mca["stage_2_test_seen"] == pytest.approx(metrics["test"]["S"], abs=1e-3)
+    assert mca["stage_2_test_unseen"] == pytest.approx(metrics["test"]["U"], abs=1e-3)
 
 
 def test_rerun_serves_upstream_and_trainer_from_cache(first, second):
@@ -198,45 +228,27 @@ def test_show_on_missing_store_is_a_clear_error(tmp_path, capsys):
     assert "no MLMD store there" in capsys.readouterr().err
 
 
-def test_killed_run_recovers_with_consistent_metadata(first, second, toy_root):
-    """Kill `avca pipeline run` during training; the next run cancels the stale
-    execution, takes upstream from the cache and finishes."""
-    work = first["work"]
-    args = _run_args(work, toy_root, "--seed", "7")  # a new trainer execution
-    proc = subprocess.Popen([sys.executable, "-m", "avca_tf.cli", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    try:
-        seen = []
-        for line in proc.stdout:
-            seen.append(line)
-            if line.startswith("[pipeline] AvcaTrainer: running execution"):
-                break
-        else:
-            pytest.fail("the run never reached the trainer:\n" + "".join(seen[-40:]))
-        os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=60)
-        proc.stdout.close()
-    store = mlmd_report.open_store(os.path.join(work, "metadata.sqlite"))
-    stale = mlmd_report.pipeline_runs(store, "avca-toy-main")[-1].node("AvcaTrainer")
+def test_killed_run_recovers_with_consistent_metadata(first):
+    """The run after the kill cancels the stale execution, takes upstream from the
+    cache and finishes; no execution is left RUNNING."""
+    stale = first["killed"].node("AvcaTrainer")
     assert stale.state == "RUNNING"
-
-    rc, out = _avca(*args)
-    assert rc == 0, out
-    assert f"marked executions [{stale.execution_id}]" in out
-    run = _last_run(work)
+    assert f"marked executions [{stale.execution_id}]" in first["out"]
+    run = first["run"]
     for node in UPSTREAM:
         assert run.node(node).state == "CACHED"
+        assert f"[pipeline] {node}: served from cache" in first["out"]
     assert run.node("AvcaTrainer").state == "COMPLETE"
-    store = mlmd_report.open_store(os.path.join(work, "metadata.sqlite"))
-    states = {r.node("AvcaTrainer").execution_id: r.node("AvcaTrainer").state
-              for r in mlmd_report.pipeline_runs(store, "avca-toy-main")
-              if r.node("AvcaTrainer")}
+    assert "AvcaTrainer: resuming the interrupted training" in first["out"]
+    trainer_dir = os.path.join(first["work"], "pipeline_root", "AvcaTrainer")
+    assert os.listdir(os.path.join(trainer_dir, ".resume")) == []  # moved into the ModelRun
+    store = mlmd_report.open_store(os.path.join(first["work"], "metadata.sqlite"))
+    states = {n.execution_id: n.state for r in mlmd_report.pipeline_runs(store, "avca-toy-main")
+              for n in r.nodes}
     assert states[stale.execution_id] == "CANCELED"
-    assert "RUNNING" not in states.values() and "NEW" not in states.values()
-    trainer_dir = os.path.join(work, "pipeline_root", "AvcaTrainer")
-    assert not os.path.exists(os.path.join(trainer_dir, "model", str(stale.execution_id)))
+    assert not {"RUNNING", "NEW"} & set(states.values())
+    for key in ("model", "model_run"):
+        assert not os.path.exists(os.path.join(trainer_dir, key, str(stale.execution_id)))
 
 
 def test_compile_kubeflow_spec_names_components_parameters_and_image(tmp_path):
@@ -249,7 +261,7 @@ def test_compile_kubeflow_spec_names_components_parameters_and_image(tmp_path):
     for name in COMPONENTS:
         assert name in tasks, sorted(tasks)
     params = {name: {k: list(v["runtimeValue"]["constantValue"].values())[0]
-                     for k, v in tasks[name]["inputs"].get("parameters", {}).items()}
+                     for k, v in tasks[name].get("inputs", {}).get("parameters", {}).items()}
               for name in tasks}
     assert params["AvcaTrainer"]["epochs"] == "3"
     for key in ("preset", "batch_size", "n_batches", "learning_rate", "seed", "model_name"):
