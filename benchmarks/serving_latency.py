@@ -13,7 +13,7 @@ functions) and times, in the same process and on the same inputs:
   rows for classify_open get the 100 names' label embeddings precomputed (the
   Keras model has no text path), so they measure the model part only.
 Latency: p50/p99 over --iters calls at batch 1. Throughput: samples/s at batch
-256. Load averages before and after are recorded: the numbers are only as
+256. The paths alternate call by call. Load averages before and after are recorded: the numbers are only as
 quiet as the machine was.
 """
 import argparse
@@ -48,21 +48,33 @@ def open_names(info, words, n=N_OPEN):
     return names
 
 
-def time_calls(fn, iters, warmup=20):
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(iters):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
+def time_round_robin(cases, batch, iters, warmup):
+    """(wall, process CPU) seconds per call of every case.
+
+    The cases alternate call by call, so a change of machine load hits all of
+    them alike. The CPU time (all threads of this process) does not grow with
+    other processes' load: on a busy shared machine it is the better estimate
+    of the latency an idle core would give.
+    """
+    for fn in cases.values():
+        for _ in range(warmup):
+            fn(batch)
+    times = {name: ([], []) for name in cases}
+    for _ in tqdm(range(iters), desc=f"batch {batch}", file=sys.stderr):
+        for name, fn in cases.items():
+            t, c = time.perf_counter(), time.process_time()
+            fn(batch)
+            times[name][0].append(time.perf_counter() - t)
+            times[name][1].append(time.process_time() - c)
+    return times
 
 
 def summarize(times_1, times_b):
-    q = statistics.quantiles(times_1, n=100)
-    return {"p50_ms": 1e3 * statistics.median(times_1), "p99_ms": 1e3 * q[98],
-            "throughput": BATCH / statistics.median(times_b)}
+    (wall_1, cpu_1), (wall_b, _) = times_1, times_b
+    q = statistics.quantiles(wall_1, n=100)
+    return {"p50_ms": 1e3 * statistics.median(wall_1), "p99_ms": 1e3 * q[98],
+            "cpu_p50_ms": 1e3 * statistics.median(cpu_1),
+            "throughput": BATCH / statistics.median(wall_b)}
 
 
 def machine():
@@ -146,11 +158,9 @@ def bench(run, info, served, args):
             lambda b: keras_open(*inputs[b]))
         cases[f"Keras tf.function: class_distances, {N_OPEN} precomputed"] = (
             lambda b: keras_open_fn(*inputs[b]))
-    rows = {}
-    for name, fn in tqdm(cases.items(), desc="cases", file=sys.stderr):
-        rows[name] = summarize(time_calls(lambda: fn(1), args.iters),
-                               time_calls(lambda: fn(BATCH), args.batch_iters, warmup=3))
-    return rows
+    t1 = time_round_robin(cases, 1, args.iters, warmup=20)
+    tb = time_round_robin(cases, BATCH, args.batch_iters, warmup=3)
+    return {name: summarize(t1[name], tb[name]) for name in cases}
 
 
 def _name_embeddings(run, info, names):
@@ -171,19 +181,23 @@ def render(rows, args, machine_desc, load_before, load_after, info):
         f"Machine: {machine_desc}.",
         f"Load average (1/5/15 min) before: {' / '.join(f'{x:.2f}' for x in load_before)}; "
         f"after: {' / '.join(f'{x:.2f}' for x in load_after)}.",
-        f"Batch 1: {args.iters} timed calls after 20 warm-up calls. "
-        f"Batch {BATCH}: {args.batch_iters} calls, throughput from the median call.",
+        f"Batch 1: {args.iters} timed calls per path after 20 warm-up calls; batch {BATCH}: "
+        f"{args.batch_iters} calls, throughput from the median call. The paths alternate "
+        "call by call, so load changes hit them alike.",
         "Command: `python benchmarks/serving_latency.py RUN_DIR --out benchmarks/results/serving.md`",
         "",
-        f"| path | p50 batch 1 (ms) | p99 batch 1 (ms) | throughput batch {BATCH} (samples/s) |",
-        "|---|---:|---:|---:|",
+        f"| path | p50 batch 1 (ms) | p99 batch 1 (ms) | CPU p50 batch 1 (ms) "
+        f"| throughput batch {BATCH} (samples/s) |",
+        "|---|---:|---:|---:|---:|",
     ]
     for name, r in rows.items():
         lines.append(f"| {name} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | "
-                     f"{r['throughput']:,.0f} |")
-    target = rows["serving_default (SavedModel)"]["p50_ms"]
-    lines += ["", f"Target p50 < 2 ms for serving_default at batch 1: "
-              f"{'met' if target < 2.0 else 'NOT met'} ({target:.3f} ms)."]
+                     f"{r['cpu_p50_ms']:.3f} | {r['throughput']:,.0f} |")
+    target = rows["serving_default (SavedModel)"]
+    lines += ["", "Target p50 < 2 ms for serving_default at batch 1: "
+              f"{'met' if target['p50_ms'] < 2.0 else 'NOT met'} on wall-clock time "
+              f"({target['p50_ms']:.3f} ms at this load); CPU time per call "
+              f"{target['cpu_p50_ms']:.3f} ms."]
     return "\n".join(lines) + "\n"
 
 

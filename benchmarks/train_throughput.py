@@ -47,7 +47,7 @@ def time_mode(mode, bench, cfg, steps, warmup, tf, keras):
     data = bench.protocol(1)
     model = build_model(cfg.model.name, cfg.model, cfg.loss)
     trainer = Trainer(model, train_cfg, data.train, bench.label_embeddings, seed=0)
-    batches = [b for _, b in zip(range(warmup + steps), trainer.sampler.epoch_dataset(0))]
+    batches = [trainer.sampler.batch_indices(0, i) for i in range(warmup + steps)]
     step = ((lambda idx: trainer._step(idx, *trainer._data)) if mode == "eager"
             else trainer.train_step)
     t0 = time.perf_counter()
@@ -94,7 +94,9 @@ def time_torch(python, repo, steps, batch):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", help="benchmark root holding UCF main_features (default: synthesize)")
+    p.add_argument("--root", help="benchmark root holding main_features (default: synthesize)")
+    p.add_argument("--dataset", default="UCF",
+                   help="dataset under --root (default UCF; Toy for the toy benchmark)")
     p.add_argument("--modes", default="eager,function,xla")
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--eager-steps", type=int, default=5)
@@ -112,12 +114,15 @@ def main(argv=None):
     from avca_tf.benchmark import load_benchmark
     from avca_tf.presets import get_preset
 
-    root = args.root
-    if root is None:
+    root, dataset = args.root, args.dataset
+    if root is None:  # full-scale UCF from the real splits, else the toy benchmark (same widths)
         from avca_tf.synth import synthesize
         root = tempfile.mkdtemp(prefix="avca_bench_")
-        synthesize(root, dataset="UCF", feature_set="main_features", splits=SHARED_SPLITS, seed=0)
-    bench = load_benchmark(root, "UCF", "main_features")
+        have_splits = os.path.isdir(os.path.join(SHARED_SPLITS, "UCF"))
+        dataset = "UCF" if have_splits else "Toy"
+        synthesize(root, dataset=dataset if have_splits else None, feature_set="main_features",
+                   splits=SHARED_SPLITS if have_splits else None, seed=0)
+    bench = load_benchmark(root, dataset, "main_features")
     cfg = get_preset("UCF-main")
     cfg = cfg.replace(train=dataclasses.replace(cfg.train, batch_size=args.batch_size,
                                                 mixed_precision=args.mixed_precision))
@@ -127,7 +132,8 @@ def main(argv=None):
     gpus = tf.config.list_physical_devices("GPU")
     device = (tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
               if gpus else "CPU")
-    report = {"device": device, "cpu_count": os.cpu_count(), "load_avg_before": os.getloadavg(),
+    report = {"device": device, "data": f"{dataset} main_features ({root})",
+              "cpu_count": os.cpu_count(), "load_avg_before": os.getloadavg(),
               "batch_size": args.batch_size, "policy": keras.mixed_precision.global_policy().name,
               "tensorflow": tf.__version__, "keras": keras.__version__, "modes": []}
     model = None

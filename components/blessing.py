@@ -41,10 +41,10 @@ def decide_blessing(test_hm: float, threshold: float, model_id: int,
         return BlessingDecision(True, f"test HM {test_hm:.2f} >= threshold {threshold:.2f}; "
                                       "no model was blessed before")
     if baseline.model_id == model_id:
-        return BlessingDecision(False, f"model {model_id} is already the blessed model "
+        return BlessingDecision(False, f"model #{model_id} is already the blessed model "
                                        f"(test HM {baseline.test_hm:.2f}); nothing new to push")
     if test_hm < baseline.test_hm:
         return BlessingDecision(False, f"test HM {test_hm:.2f} < last blessed model "
-                                       f"{baseline.model_id}'s {baseline.test_hm:.2f}")
-    return BlessingDecision(True, f"test HM {test_hm:.2f} >= threshold {threshold:.2f} and >= "
-                                  f"last blessed model {baseline.model_id}'s {baseline.test_hm:.2f}")
+                                       f"#{baseline.model_id}'s {baseline.test_hm:.2f}")
+    return BlessingDecision(True, f"test HM {test_hm:.2f} >= threshold {threshold:.2f} and >= last "
+                                  f"blessed model #{baseline.model_id}'s {baseline.test_hm:.2f}")

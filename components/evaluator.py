@@ -38,8 +38,9 @@ def GZSLEvaluator(
         metrics = evaluate_run(ex_dir, emb_dir, run_dir)
     baseline = None
     if baseline_blessing is not None:
-        baseline = bl.Baseline(model_id=baseline_blessing.get_int_custom_property(bl.CURRENT_MODEL_ID),
-                               test_hm=baseline_blessing.get_float_custom_property(bl.TEST_HM))
+        baseline = bl.Baseline(
+            model_id=baseline_blessing.get_int_custom_property(bl.CURRENT_MODEL_ID),
+            test_hm=baseline_blessing.get_float_custom_property(bl.TEST_HM))
     decision = bl.decide_blessing(metrics["test"]["HM"], hm_threshold, model.id, baseline)
     metrics["blessing"] = {"blessed": decision.blessed, "reason": decision.reason,
                            "hm_threshold": hm_threshold, "model_id": model.id,

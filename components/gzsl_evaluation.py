@@ -41,7 +41,8 @@ def evaluate_run(examples_dir: str, class_embeddings_dir: str, run_dir: str) -> 
               for i, r in enumerate(test.per_class_recall) if np.isfinite(r)}
     stage1 = run.results["stage1"]
     return {
-        "dataset": bench.dataset, "feature_set": bench.feature_set, "model": run.run_config.model.name,
+        "dataset": bench.dataset, "feature_set": bench.feature_set,
+        "model": run.run_config.model.name,
         "text_pairing": bench.text_pairing, "beta": float(run.beta),
         "val": {**_percent(stage1["best"]), "epoch": int(stage1["best_epoch"])},
         "test": {**_percent(test.to_dict()), "num_seen_samples": len(data.eval_seen),

@@ -223,18 +223,21 @@ def _stage_file_naming(window, pane, shard_index, total_shards, compression, des
     return f"{destination}/part-{shard_index:05d}-of-{total_shards:05d}.tfrecord"
 
 
-def build_pipeline(p: beam.Pipeline, tasks: Sequence[dict], embeddings: Sequence, out: str) -> None:
-    """Adds the transforms that read/validate `tasks` and write everything under `out`.
+def build_pipeline(p: beam.Pipeline, job: dict, out: str) -> None:
+    """Adds the transforms that read/validate the job's tasks and write everything under `out`.
 
     One WriteToFiles routes each record to its destination folder (a stage,
     or label_embeddings/<pairing>); counts and rejected rows go to one small
     JSON-lines output the driver reads back.
     """
     results = (p
-               | "Tasks" >> beam.Create(list(tasks), reshuffle=False)
+               | "Tasks" >> beam.Create(job["tasks"], reshuffle=False)
                | "Spread" >> beam.Reshuffle()
                | "ReadValidate" >> beam.ParDo(ReadAndValidate()).with_outputs(JOB, main="rows"))
-    label_vectors = p | "LabelEmbeddings" >> beam.Create(list(embeddings), reshuffle=False)
+    label_vectors = (p
+                     | "Pairings" >> beam.Create(sorted(job["embeddings"]), reshuffle=False)
+                     | "LabelEmbeddings" >> beam.FlatMap(label_embedding_records, job["layout"],
+                                                         job["class_names"]))
     ((results.rows, label_vectors)
      | "AllRecords" >> beam.Flatten()
      | "Write" >> fileio.WriteToFiles(out, destination=lambda kv: kv[0],
@@ -245,11 +248,13 @@ def build_pipeline(p: beam.Pipeline, tasks: Sequence[dict], embeddings: Sequence
      | "WriteJob" >> beam.io.WriteToText(beam_io.join(out, "_job", "part")))
 
 
-def _embedding_records(job: dict) -> list:
-    return [(f"label_embeddings/{pairing}",
-             beam_io.encode_example({"class_name": name.encode(), "label": i, "embedding": vec}))
-            for pairing, vectors in job["embeddings"].items()
-            for i, (name, vec) in enumerate(zip(job["class_names"], vectors))]
+def label_embedding_records(pairing: str, layout: bm.Layout, class_names) -> Iterator[tuple]:
+    """(destination, serialized Example) of each class's label vector; runs on a worker,
+    so the vectors are not pickled into the pipeline graph."""
+    vectors, _ = bm.label_embeddings(layout, tuple(class_names), pairing)
+    for i, (name, vec) in enumerate(zip(class_names, vectors)):
+        yield (f"label_embeddings/{pairing}",
+               beam_io.encode_example({"class_name": name.encode(), "label": i, "embedding": vec}))
 
 
 def _reject_key(r: dict):
@@ -273,7 +278,7 @@ def run_ingest(root, dataset: str, feature_set: str, out_dir: str,
             for folder in folders:
                 os.makedirs(os.path.join(out, folder))
         with beam.Pipeline(options=beam_io.pipeline_options(beam_args)) as p:
-            build_pipeline(p, job["tasks"], _embedding_records(job), out)
+            build_pipeline(p, job, out)
         lines = beam_io.read_json_lines(beam_io.join(out, "_job", "part*"))
         for tmp in ("_job", ".temp*"):
             beam_io.delete_tree(beam_io.join(out, tmp))

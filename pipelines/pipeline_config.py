@@ -44,7 +44,8 @@ class TrainerParams:
         if not self.learning_rate > 0:
             raise ConfigError(f"trainer learning_rate must be > 0, got {self.learning_rate}")
         if self.text_pairing not in ("own", "reference"):
-            raise ConfigError(f"text_pairing must be 'own' or 'reference', got {self.text_pairing!r}")
+            raise ConfigError(f"text_pairing must be 'own' or 'reference', "
+                              f"got {self.text_pairing!r}")
         return self
 
 
@@ -66,7 +67,8 @@ class PipelineConfig:
     def name(self) -> str:
         name = self.pipeline_name or default_pipeline_name(self.data.dataset, self.data.feature_set)
         if not _NAME.match(name):
-            raise ConfigError(f"pipeline name {name!r}: expected lower-case letters, digits and '-'")
+            raise ConfigError(f"pipeline name {name!r}: expected lower-case letters, digits "
+                              "and '-'")
         return name
 
     def replace(self, **changes) -> "PipelineConfig":

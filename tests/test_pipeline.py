@@ -288,7 +288,7 @@ def test_blessing_rule():
     assert not decide_blessing(4.9, 5.0, 3, None).blessed
     assert decide_blessing(10.0, 0.0, 3, Baseline(model_id=2, test_hm=10.0)).blessed
     worse = decide_blessing(9.0, 0.0, 3, Baseline(model_id=2, test_hm=10.0))
-    assert not worse.blessed and "last blessed model 2" in worse.reason
+    assert not worse.blessed and "last blessed model #2" in worse.reason
     same = decide_blessing(10.0, 0.0, 3, Baseline(model_id=3, test_hm=10.0))
     assert not same.blessed and "already" in same.reason
 
