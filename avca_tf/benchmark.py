@@ -262,6 +262,10 @@ def label_embeddings(layout: Layout, class_names: tuple[str, ...],
             raise BenchmarkError(f"{layout.embeddings_file}: no label embedding for class {name!r} "
                                  f"(expected key {manual!r} from {layout.names_csv})")
         rows.append(_embedding_vector(layout.embeddings_file, manual, emb[manual], name))
+    unknown = sorted(set(mapping) - {n.lower() for n in class_names})
+    if unknown:
+        notes.append(f"{layout.names_csv}: rows for {len(unknown)} names not in "
+                     f"all_class.txt are not used: {unknown[:5]}")
     manual_names = {mapping[n.lower()] for n in class_names}
     extra = sorted(k for k in emb if k not in manual_names)
     if text_pairing == "own":
@@ -414,6 +418,8 @@ def load_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "ow
     if not layout.dataset_dir.is_dir():
         raise BenchmarkError(f"missing folder {layout.dataset_dir} (dataset {dataset!r} "
                              f"under benchmark root {root})")
+    if not layout.features_dir.is_dir():
+        raise BenchmarkError(f"missing folder {layout.features_dir} (feature set {feature_set!r})")
     class_names = tuple(sorted(read_name_list(layout.all_class_file)))
     index = {n.lower(): i for i, n in enumerate(class_names)}
     embeddings, notes = label_embeddings(layout, class_names, text_pairing)

@@ -121,7 +121,7 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
     keras.utils.set_random_seed(cfg.train.seed)
     model = build_model(cfg.model.name, cfg.model, cfg.loss)
     trainer = Trainer(model, cfg.train, data.train, emb)
-    distance_fn = DistanceFn(model, cfg.train.eval_batch_size)
+    distance_fn = DistanceFn(model, cfg.train.eval_batch_size) if stage == 1 else None
     plateau = PlateauScheduler(cfg.train.lr, cfg.train.lr_factor, cfg.train.lr_patience,
                                cfg.train.lr_threshold)
     state = tf.Variable(json.dumps({"epoch": 0, "history": [], "plateau": plateau.state}))

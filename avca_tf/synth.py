@@ -48,8 +48,8 @@ class FeatureModel:
     """Generative model of the features (all sizes relative to a unit-variance signal)."""
     hidden: int = 256          # width of the random tanh layer
     gain: float = 2.0          # pre-activation scale: how non-linear the map is
-    nuisance: float = 3.0      # std of the per-class offset the text cannot predict
-    noise: float = 10.0        # median per-sample noise std
+    nuisance: float = 1.0      # std of the per-class offset the text cannot predict
+    noise: float = 5.0         # median per-sample noise std
     reliability: float = 1.2   # log-spread of the per-class audio/video noise ratio
     noise_rank: int = 32       # part of the noise lives in a shared low-rank subspace
     low_rank_share: float = 0.5  # fraction of noise variance in that subspace
@@ -62,7 +62,7 @@ class ToyLayout:
     n_words: int = 240
     n_heads: int = 24           # first words shared by several classes ("Playing ...")
     latent_dim: int = 16        # word vectors vary in a low-dimensional subspace
-    word_noise: float = 0.15    # per-dimension noise added to the word vectors
+    word_noise: float = 0.05    # per-dimension noise added to the word vectors
     n_train: int = 30           # stage_1_train = stage_1_val_seen classes
     n_val_unseen: int = 12
     n_test_unseen: int = 9
@@ -101,8 +101,8 @@ def _toy_words(rng: np.random.Generator, n: int) -> list[str]:
     seen = set()
     while len(words) < n:
         k = int(rng.integers(2, 4))
-        w = "".join(_CONSONANTS[rng.integers(len(_CONSONANTS))] + _VOWELS[rng.integers(len(_VOWELS))]
-                    for _ in range(k))
+        w = "".join(_CONSONANTS[rng.integers(len(_CONSONANTS))]
+                    + _VOWELS[rng.integers(len(_VOWELS))] for _ in range(k))
         if w not in seen:
             seen.add(w)
             words.append(w)

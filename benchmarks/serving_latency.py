@@ -13,7 +13,7 @@ functions) and times, in the same process and on the same inputs:
   rows for classify_open get the 100 names' label embeddings precomputed (the
   Keras model has no text path), so they measure the model part only.
 Latency: p50/p99 over --iters calls at batch 1. Throughput: samples/s at batch
-256. The paths alternate call by call. Load averages before and after are recorded: the numbers are only as
+256. The paths alternate in rounds of consecutive calls. Load averages before and after are recorded: the numbers are only as
 quiet as the machine was.
 """
 import argparse
@@ -48,24 +48,26 @@ def open_names(info, words, n=N_OPEN):
     return names
 
 
-def time_round_robin(cases, batch, iters, warmup):
+def time_rounds(cases, batch, iters, warmup, rounds=5):
     """(wall, process CPU) seconds per call of every case.
 
-    The cases alternate call by call, so a change of machine load hits all of
-    them alike. The CPU time (all threads of this process) does not grow with
-    other processes' load: on a busy shared machine it is the better estimate
-    of the latency an idle core would give.
+    Each case runs in blocks of iters/rounds consecutive calls (so one case
+    does not evict another's caches and thread pools between calls), and the
+    blocks of all cases alternate over `rounds` rounds, so a change of machine
+    load hits all of them alike. The CPU time (all threads of this process)
+    does not grow with other processes' load: on a busy shared machine it is
+    the better estimate of the latency an idle core would give.
     """
-    for fn in cases.values():
-        for _ in range(warmup):
-            fn(batch)
     times = {name: ([], []) for name in cases}
-    for _ in tqdm(range(iters), desc=f"batch {batch}", file=sys.stderr):
+    for _ in tqdm(range(rounds), desc=f"batch {batch}", file=sys.stderr):
         for name, fn in cases.items():
-            t, c = time.perf_counter(), time.process_time()
-            fn(batch)
-            times[name][0].append(time.perf_counter() - t)
-            times[name][1].append(time.process_time() - c)
+            for _ in range(warmup):
+                fn(batch)
+            for _ in range(max(1, iters // rounds)):
+                t, c = time.perf_counter(), time.process_time()
+                fn(batch)
+                times[name][0].append(time.perf_counter() - t)
+                times[name][1].append(time.process_time() - c)
     return times
 
 
@@ -158,8 +160,8 @@ def bench(run, info, served, args):
             lambda b: keras_open(*inputs[b]))
         cases[f"Keras tf.function: class_distances, {N_OPEN} precomputed"] = (
             lambda b: keras_open_fn(*inputs[b]))
-    t1 = time_round_robin(cases, 1, args.iters, warmup=20)
-    tb = time_round_robin(cases, BATCH, args.batch_iters, warmup=3)
+    t1 = time_rounds(cases, 1, args.iters, warmup=10)
+    tb = time_rounds(cases, BATCH, args.batch_iters, warmup=2)
     return {name: summarize(t1[name], tb[name]) for name in cases}
 
 
@@ -181,9 +183,10 @@ def render(rows, args, machine_desc, load_before, load_after, info):
         f"Machine: {machine_desc}.",
         f"Load average (1/5/15 min) before: {' / '.join(f'{x:.2f}' for x in load_before)}; "
         f"after: {' / '.join(f'{x:.2f}' for x in load_after)}.",
-        f"Batch 1: {args.iters} timed calls per path after 20 warm-up calls; batch {BATCH}: "
-        f"{args.batch_iters} calls, throughput from the median call. The paths alternate "
-        "call by call, so load changes hit them alike.",
+        f"Batch 1: {args.iters} timed calls per path, batch {BATCH}: {args.batch_iters} "
+        "(throughput from the median call), in 5 rounds of consecutive calls per path "
+        "(after warm-up calls), the paths alternating round by round. CPU = process CPU "
+        "time per call (all threads), which other processes' load does not inflate.",
         "Command: `python benchmarks/serving_latency.py RUN_DIR --out benchmarks/results/serving.md`",
         "",
         f"| path | p50 batch 1 (ms) | p99 batch 1 (ms) | CPU p50 batch 1 (ms) "

@@ -35,8 +35,8 @@ def gpu_peak_mib(tf):
     return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
 
 
-def time_mode(mode, bench, cfg, steps, warmup, tf, keras):
-    """steps/s of one execution mode on the stage-1 training set."""
+def time_mode(mode, bench, cfg, steps, warmup, repeats, tf, keras):
+    """steps/s of one execution mode on the stage-1 training set (median of `repeats` windows)."""
     import dataclasses
     from avca_tf.models import build_model
     from avca_tf.training import Trainer
@@ -47,7 +47,7 @@ def time_mode(mode, bench, cfg, steps, warmup, tf, keras):
     data = bench.protocol(1)
     model = build_model(cfg.model.name, cfg.model, cfg.loss)
     trainer = Trainer(model, train_cfg, data.train, bench.label_embeddings, seed=0)
-    batches = [trainer.sampler.batch_indices(0, i) for i in range(warmup + steps)]
+    batches = [trainer.sampler.batch_indices(0, i) for i in range(warmup + steps * repeats)]
     step = ((lambda idx: trainer._step(idx, *trainer._data)) if mode == "eager"
             else trainer.train_step)
     t0 = time.perf_counter()
@@ -55,12 +55,15 @@ def time_mode(mode, bench, cfg, steps, warmup, tf, keras):
         loss = step(idx)["total"]
     float(loss)
     first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for idx in batches[warmup:]:
-        loss = step(idx)["total"]
-    float(loss)  # waits for the device
-    elapsed = time.perf_counter() - t0
-    return {"mode": mode, "steps_per_s": steps / elapsed, "warmup_s": first,
+    rates = []
+    for r in range(repeats):
+        t0 = time.perf_counter()
+        for idx in batches[warmup + r * steps: warmup + (r + 1) * steps]:
+            loss = step(idx)["total"]
+        float(loss)  # waits for the device
+        rates.append(steps / (time.perf_counter() - t0))
+    return {"mode": mode, "steps_per_s": sorted(rates)[len(rates) // 2],
+            "steps_per_s_best": max(rates), "warmup_s": first,
             "final_loss": float(loss), "peak_rss_mib": peak_rss_mib(),
             "gpu_peak_mib": gpu_peak_mib(tf)}, model
 
@@ -77,12 +80,13 @@ def time_validation(model, bench, cfg, repeats=3):
     return (time.perf_counter() - t0) / repeats, len(data.eval_seen) + len(data.eval_unseen)
 
 
-def time_torch(python, repo, steps, batch):
+def time_torch(python, repo, steps, batch, repeats):
     if not (python and os.path.exists(TORCH_TIMER)):
         return {"skipped": f"needs --torch-python and {TORCH_TIMER}"}
-    cmd = [python, TORCH_TIMER, "--steps", str(steps), "--batch", str(batch)]
+    cmd = [python, TORCH_TIMER, "--steps", str(steps), "--batch", str(batch),
+           "--repeats", str(repeats)]
     if repo:
-        cmd += ["--reference-repo", repo]
+        cmd += ["--repo", repo]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         return {"error": proc.stderr[-2000:]}
@@ -101,6 +105,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--eager-steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3, help="timed windows; steps/s is their median")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--mixed-precision", action="store_true")
     p.add_argument("--torch-python", help="python of a venv with torch (times the authors' step)")
@@ -139,7 +144,8 @@ def main(argv=None):
     model = None
     for mode in [m for m in args.modes.split(",") if m]:
         steps = args.eager_steps if mode == "eager" else args.steps
-        res, model = time_mode(mode, bench, cfg, steps, args.warmup, tf, keras)
+        res, model = time_mode(mode, bench, cfg, steps, args.warmup,
+                               1 if mode == "eager" else args.repeats, tf, keras)
         report["modes"].append(res)
         print(json.dumps(res), flush=True)
     if model is not None:
@@ -152,7 +158,7 @@ def main(argv=None):
         print(json.dumps(report["validation"]), flush=True)
     if args.torch_python:
         report["torch_reference"] = time_torch(args.torch_python, args.reference_repo,
-                                               args.steps, args.batch_size)
+                                               args.steps, args.batch_size, args.repeats)
         print(json.dumps({"torch_reference": report["torch_reference"]}), flush=True)
     report["load_avg_after"] = os.getloadavg()
     if args.json_out:

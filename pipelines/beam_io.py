@@ -12,13 +12,14 @@ import glob
 import json
 import os
 import shutil
+import struct
 import uuid
 from typing import Mapping, Sequence, Union
 
 import numpy as np
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.tfrecordio import _TFRecordUtil  # framing + fast crc32c
+from apache_beam.io.tfrecordio import _TFRecordUtil  # TFRecord's masked crc32c (C speed)
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from avca_tf.errors import AvcaError
@@ -90,12 +91,7 @@ def _key(name: str) -> bytes:
     return _len_field(0x0A, name.encode("utf-8"))
 
 
-def encode_example(features: Mapping[str, FeatureValue]) -> bytes:
-    """Serialized tf.train.Example of float32 arrays, ints and byte strings.
-
-    Builds a list of byte pieces and joins them once, so each float payload
-    is copied a single time.
-    """
+def _entries(features: Mapping[str, FeatureValue]):
     parts, size = [], 0
     for name, value in features.items():
         key = _key(name)
@@ -103,6 +99,37 @@ def encode_example(features: Mapping[str, FeatureValue]) -> bytes:
         eparts, esize = _wrap(0x0A, [key] + fparts, len(key) + fsize)
         parts += eparts
         size += esize
+    return parts, size
+
+
+def encode_entries(features: Mapping[str, FeatureValue]) -> bytes:
+    """Encoded feature-map entries, to share between examples (see encode_example)."""
+    return b"".join(_entries(features)[0])
+
+
+def float_entry_header(name: str, width: int) -> bytes:
+    """The encoded bytes that precede `width` packed float32 values of feature `name`
+    in a feature-map entry: entry + packed row bytes = encode_entries({name: row})."""
+    parts, _ = _entries({name: np.zeros(width, np.float32)})
+    return b"".join(parts[:-1])  # the last piece is the packed payload
+
+
+def example_from_pieces(pieces: Sequence, size: int) -> bytes:
+    """A serialized Example from encoded map entries given as bytes-like pieces
+    (e.g. float_entry_header + a memoryview of a float32 row) of `size` bytes in all."""
+    return b"".join(_wrap(0x0A, list(pieces), size)[0])
+
+
+def encode_example(features: Mapping[str, FeatureValue], shared: bytes = b"") -> bytes:
+    """Serialized tf.train.Example of float32 arrays, ints and byte strings.
+
+    `shared`: features already encoded by `encode_entries` (e.g. the label and
+    class name of every row of one file). The pieces are joined once, so each
+    float payload is copied a single time.
+    """
+    parts, size = _entries(features)
+    if shared:
+        parts, size = [shared] + parts, size + len(shared)
     return b"".join(_wrap(0x0A, parts, size)[0])
 
 
@@ -176,13 +203,21 @@ def delete_tree(pattern: str) -> None:
 
 
 class TFRecordSink(fileio.FileSink):
-    """fileio sink writing the bytes of (destination, record) pairs as TFRecords."""
+    """fileio sink writing (destination, [record bytes, ...]) elements as TFRecords.
+
+    Records travel in chunks: one Beam element per record would cost more
+    than encoding it."""
 
     def open(self, fh):
         self._fh = fh
 
     def write(self, element):
-        _TFRecordUtil.write_record(self._fh, element[1])
+        crc = _TFRecordUtil._masked_crc32c
+        for record in element[1]:
+            length = struct.pack("<Q", len(record))
+            self._fh.write(length + struct.pack("<I", crc(length)))
+            self._fh.write(record)  # large writes skip the buffer copy
+            self._fh.write(struct.pack("<I", crc(record)))
 
     def flush(self):
         self._fh.flush()

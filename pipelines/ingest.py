@@ -34,6 +34,7 @@ from pipelines.beam_io import PipelineError
 FORMAT = "avca-tfrecords/1"
 JOB = "job"  # side output: per-class counts and rejected rows
 SUMMARY_ROWS = 10
+CHUNK_ROWS = 256  # records per Beam element
 # Example features: name -> (dtype, "fixed" width key in metadata or scalar)
 FEATURES = {
     "audio": "float32 [widths.audio]",
@@ -149,7 +150,7 @@ def _read_local_h5(path: str):
 
 
 class ReadAndValidate(beam.DoFn):
-    """One (stage, class) file pair -> (stage, serialized Example) per valid row.
+    """One (stage, class) file pair -> (stage, [serialized Example, ...]) chunks of valid rows.
 
     Rejected rows (file, row, reason) and the count of valid rows go to the
     `job` output as dicts with "kind" "reject" or "count".
@@ -196,7 +197,14 @@ class ReadAndValidate(beam.DoFn):
             yield reject(task["audio"], None, f"class {name!r} has no samples (empty files)")
             return
         a_ok, v_ok = np.isfinite(a).all(axis=1), np.isfinite(v).all(axis=1)
-        stage_b, name_b, valid = stage.encode(), name.encode(), 0
+        # constant pieces of every record of this file, encoded once
+        shared = beam_io.encode_entries({"label": label, "class_name": name.encode(),
+                                         "stage": stage.encode()})
+        head_a = beam_io.float_entry_header("audio", a.shape[1])
+        head_v = beam_io.float_entry_header("video", v.shape[1])
+        fixed = len(shared) + len(head_a) + len(head_v) + 4 * (a.shape[1] + v.shape[1])
+        a_le, v_le = np.ascontiguousarray(a, "<f4"), np.ascontiguousarray(v, "<f4")
+        chunk, valid = [], 0
         for i in range(max(a.shape[0], v.shape[0])):
             if i >= a.shape[0]:
                 yield reject(task["video"], i, "no audio row for this video row "
@@ -213,9 +221,15 @@ class ReadAndValidate(beam.DoFn):
                 yield reject(task["video"], i, "video row contains NaN or Inf", idv[i])
             else:
                 valid += 1
-                yield stage, beam_io.encode_example({
-                    "audio": a[i], "video": v[i], "label": label, "class_name": name_b,
-                    "video_id": ida[i].encode(), "stage": stage_b, "row": i})
+                tail = beam_io.encode_entries({"video_id": ida[i].encode(), "row": i})
+                chunk.append(beam_io.example_from_pieces(
+                    [shared, head_a, memoryview(a_le[i]).cast("B"), head_v,
+                     memoryview(v_le[i]).cast("B"), tail], fixed + len(tail)))
+                if len(chunk) == CHUNK_ROWS:
+                    yield stage, chunk
+                    chunk = []
+        if chunk:
+            yield stage, chunk
         yield beam.pvalue.TaggedOutput(JOB, {**where, "kind": "count", "count": valid})
 
 
@@ -249,12 +263,12 @@ def build_pipeline(p: beam.Pipeline, job: dict, out: str) -> None:
 
 
 def label_embedding_records(pairing: str, layout: bm.Layout, class_names) -> Iterator[tuple]:
-    """(destination, serialized Example) of each class's label vector; runs on a worker,
+    """(destination, serialized Examples) of the classes' label vectors; runs on a worker,
     so the vectors are not pickled into the pipeline graph."""
     vectors, _ = bm.label_embeddings(layout, tuple(class_names), pairing)
-    for i, (name, vec) in enumerate(zip(class_names, vectors)):
-        yield (f"label_embeddings/{pairing}",
-               beam_io.encode_example({"class_name": name.encode(), "label": i, "embedding": vec}))
+    yield (f"label_embeddings/{pairing}",
+           [beam_io.encode_example({"class_name": name.encode(), "label": i, "embedding": vec})
+            for i, (name, vec) in enumerate(zip(class_names, vectors))])
 
 
 def _reject_key(r: dict):

@@ -203,6 +203,8 @@ def test_missing_class_lists_and_root(toy, tmp_path):
         _load(toy)
     with pytest.raises(BenchmarkError, match="missing folder"):
         load_benchmark(tmp_path / "nowhere", "Toy", "main_features")
+    with pytest.raises(BenchmarkError, match=r"missing folder .*features/cls_features"):
+        load_benchmark(toy.root, "Toy", "cls_features")
     with pytest.raises(BenchmarkError, match="unknown dataset"):
         load_benchmark(toy.root, "UCF101", "main_features")
     with pytest.raises(BenchmarkError, match="unknown feature set"):

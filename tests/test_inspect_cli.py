@@ -31,7 +31,8 @@ def test_inspect_real_ucf_split_table(ucf_main_root, shared_benchmark):
         == [30, 30, 12, 42, 42, 9]
     assert all(row[2:] == (512, 512, 300) for row in table.values())
     counts = {}
-    for row in csv.DictReader(open(shared_benchmark / "UCF/class-split/main_split/stage_1_train.csv")):
+    split_csv = shared_benchmark / "UCF/class-split/main_split/stage_1_train.csv"
+    for row in csv.DictReader(open(split_csv, newline="")):
         counts[row["label"]] = counts.get(row["label"], 0) + 1
     scale = json.loads((ucf_main_root / "UCF/synth_main_features.json").read_text())["scale"]
     # per-class real counts scaled and rounded (3174 videos at scale 1)

@@ -17,9 +17,9 @@ def _digest(root):
 
 
 def test_same_seed_same_bytes(tmp_path):
-    a = _digest(synthesize(tmp_path / "a", seed=7, scale=0.1))
-    b = _digest(synthesize(tmp_path / "b", seed=7, scale=0.1))
-    c = _digest(synthesize(tmp_path / "c", seed=8, scale=0.1))
+    a = _digest(synthesize(tmp_path / "a", seed=7, scale=0.05))
+    b = _digest(synthesize(tmp_path / "b", seed=7, scale=0.05))
+    c = _digest(synthesize(tmp_path / "c", seed=8, scale=0.05))
     assert len(a) == 347 and a == b  # 2 x 165 h5 files + lists, mapping, npy, json, words
     assert a.keys() != c.keys() or a != c
     h5 = [k for k in a if k.endswith(".h5")]
@@ -81,10 +81,12 @@ def test_toy_is_learnable_not_trivial_and_fusion_helps(toy_root):
     video = _proxy(b, lambda s: s.video)
     both = _proxy(b, lambda s: np.concatenate([s.audio, s.video], 1))
     chance = 1 / 9
-    assert 2 * chance < both.ZSL < 0.8          # zero-shot transfer learnable, not trivial
-    assert 0.05 < both.U < 0.8 and both.S < 0.99
-    assert both.S > max(audio.S, video.S) + 0.05  # fusing the modalities helps
-    assert both.ZSL >= max(audio.ZSL, video.ZSL) - 0.02
+    # a closed-form linear map transfers to unseen classes, but not perfectly
+    assert 3 * chance < both.ZSL < 0.98 and both.S < 0.95
+    assert both.U < 0.98
+    # fusing the modalities helps: per class one of them is the reliable one
+    assert both.S > max(audio.S, video.S) + 0.05
+    assert both.HM > max(audio.HM, video.HM)
 
 
 def test_scale_keeps_every_class(tmp_path):
