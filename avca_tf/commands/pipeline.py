@@ -17,8 +17,8 @@ from avca_tf.errors import ConfigError
 DEFAULT_WORK = "avca_work"
 # Short presets on top of avca_tf.presets (the UCF architecture of the feature set).
 # "toy", the default on the toy benchmark: 4 epochs x 40 batches of 128, about a
-# minute of training that learns the toy (test HM 78.6% measured); "quick": the
-# smoke run of `avca train --quick`.
+# minute of CPU training that learns the toy well above chance (docs/pipeline.md);
+# "quick": the smoke run of `avca train --quick`.
 SHORT_PRESETS = ("toy", "quick")
 TOY_TRAINING = {"epochs": 4, "n_batches": 40, "batch_size": 128}
 

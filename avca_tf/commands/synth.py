@@ -1,5 +1,6 @@
 """`avca synth`: write a synthetic benchmark in the published layout."""
 from avca_tf.benchmark import DATASETS, FEATURE_SETS
+from avca_tf.synth import FeatureModel
 
 
 def add_arguments(parser):
@@ -14,6 +15,11 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiplies every per-class sample count (rounded, at least 1)")
+    defaults = FeatureModel()
+    parser.add_argument("--noise", type=float, default=defaults.noise,
+                        help="median per-sample noise std (relative to the text-driven signal)")
+    parser.add_argument("--nuisance", type=float, default=defaults.nuisance,
+                        help="std of the per-class offset the label embedding cannot predict")
 
 
 def run(args) -> int:
@@ -22,7 +28,8 @@ def run(args) -> int:
     from avca_tf.synth import synthesize
 
     dest = synthesize(args.out, dataset=args.dataset, feature_set=args.feature_set,
-                      splits=args.splits, seed=args.seed, scale=args.scale, progress=True)
+                      splits=args.splits, seed=args.seed, scale=args.scale, progress=True,
+                      model=FeatureModel(noise=args.noise, nuisance=args.nuisance))
     print(f"wrote {dest}")
     print_table(load_benchmark(args.out, dest.name, args.feature_set))
     return 0
