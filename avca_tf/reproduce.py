@@ -2,7 +2,7 @@
 
 For every dataset of the table found under the benchmark root, every model
 row and every seed, one full protocol run (avca_tf.protocol.run_protocol)
-lives in OUT/runs/<dataset>/<model>/seed<k>[-quick]; a run whose
+lives in OUT/runs/<dataset>/<model>/seed<k>[-reference][-quick]; a run whose
 results.json exists is reused, an interrupted one is resumed. The table
 (mean and std over seeds of the test metrics, in percent, beside the
 published numbers) is written as OUT/table<N>.md and OUT/table<N>.csv.
@@ -53,8 +53,10 @@ def available_datasets(root: str, feature_set: str) -> list[str]:
     return found
 
 
-def run_dir(out: str, dataset: str, model: str, seed: int, quick: bool) -> str:
-    return os.path.join(out, "runs", dataset, model, f"seed{seed}" + ("-quick" if quick else ""))
+def run_dir(out: str, dataset: str, model: str, seed: int, cfg: ReproduceConfig) -> str:
+    """OUT/runs/<dataset>/<model>/seed<k>[-reference][-quick]."""
+    name = f"seed{seed}" + ("-reference" if cfg.text_pairing == "reference" else "")
+    return os.path.join(out, "runs", dataset, model, name + ("-quick" if cfg.quick else ""))
 
 
 def run_config(model: str, dataset: str, feature_set: str, seed: int, cfg: ReproduceConfig):
@@ -87,7 +89,7 @@ def run_all(cfg: ReproduceConfig, verbose: int = 1) -> dict:
         for model, _ in spec["rows"]:
             for k in range(cfg.seeds):
                 seed = BASE_SEED + k
-                path = run_dir(cfg.out, dataset, model, seed, cfg.quick)
+                path = run_dir(cfg.out, dataset, model, seed, cfg)
                 done = os.path.join(path, RESULTS_FILE)
                 if os.path.exists(done):
                     if verbose:
@@ -139,7 +141,8 @@ def to_markdown(rows: list[dict], table: int, cfg: ReproduceConfig) -> str:
     by_key = {(r["model"], r["dataset"], r["metric"]): r for r in rows}
     n_seeds = sorted({r["n_seeds"] for r in rows if r["n_seeds"]})
     lines = [f"# Table {table} ({spec['feature_set']}): ours (published)", "",
-             f"Test metrics in percent, mean ± std over seeds {BASE_SEED}..{BASE_SEED + cfg.seeds - 1}"
+             f"Test metrics in percent, mean ± std over seeds "
+             f"{BASE_SEED}..{BASE_SEED + cfg.seeds - 1}"
              f" (runs per cell: {', '.join(map(str, n_seeds)) or 'none'}); in brackets the seed "
              f"paper's number. '–': dataset not in {cfg.root}. Label embeddings paired "
              f"'{cfg.text_pairing}'" + ("; QUICK runs (2 epochs x 5 batches), not comparable."

@@ -103,18 +103,20 @@ def main(argv=None):
     video = np.load(args.video) if args.video else rng.normal(size=(args.batch, args.video_dim))
     request = build_request(args.model_name, args.signature, audio, video,
                             args.class_names, args.version)
-    if args.transport == "grpc":
-        if args.print_request:
-            print(request)
-            return 0
-        outputs = {k: v.tolist() for k, v in
-                   predict_grpc(f"{args.host}:{args.grpc_port}", request).items()}
-        outputs = json.loads(json.dumps(outputs, default=lambda b: b.decode("utf-8")))
-    else:
-        if args.print_request:
-            print(json.dumps(dict(zip(("path", "body"), request_to_rest(request)))))
-            return 0
-        outputs = predict_rest(f"http://{args.host}:{args.rest_port}", request)
+    if args.print_request:
+        print(request if args.transport == "grpc"
+              else json.dumps(dict(zip(("path", "body"), request_to_rest(request)))))
+        return 0
+    try:
+        if args.transport == "grpc":
+            outputs = {k: v.tolist() for k, v in
+                       predict_grpc(f"{args.host}:{args.grpc_port}", request).items()}
+            outputs = json.loads(json.dumps(outputs, default=lambda b: b.decode("utf-8")))
+        else:
+            outputs = predict_rest(f"http://{args.host}:{args.rest_port}", request)
+    except Exception as e:  # grpc.RpcError, urllib.error.URLError/HTTPError
+        print(f"error: {args.transport} request to {args.host} failed: {e}", file=sys.stderr)
+        return 1
     print(json.dumps(outputs, indent=1))
     return 0
 

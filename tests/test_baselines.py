@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from avca_tf.benchmark import load_benchmark
-from avca_tf.config import LossConfig, ModelConfig
+from avca_tf.config import LossConfig
 from avca_tf.losses import avca_loss_terms
 from avca_tf.models import MODELS, ablations, baselines, build_model
 from avca_tf.models.ablations import branch_loss_terms
@@ -67,7 +67,8 @@ def test_output_shapes_and_finite_losses(name):
     emb = model.embed(batch["audio"], batch["video"])
     cls = model.embed_classes(tf.constant(table))
     assert emb.shape[0] == 16 and cls.shape == (6, emb.shape[1])
-    assert model.class_distances(batch["audio"], batch["video"], tf.constant(table)).shape == (16, 6)
+    dist = model.class_distances(batch["audio"], batch["video"], tf.constant(table))
+    assert dist.shape == (16, 6)
     losses = model.compute_losses(batch, training=True)
     assert set(losses) > {"total"} and all(np.isfinite(float(v)) for v in losses.values())
 

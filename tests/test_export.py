@@ -359,3 +359,47 @@ def test_kubernetes_manifest_matches_models_config():
     assert {"name": "models", "mountPath": "/models", "readOnly": True} in container[
         "volumeMounts"]
     assert {p["containerPort"] for p in container["ports"]} == {8500, 8501}
+
+
+def test_grpc_client_round_trip(served):
+    """deploy/avca_request.py's gRPC path against a PredictionService backed by the export.
+
+    The server stands in for tensorflow_model_server (not installable here):
+    it decodes the request's TensorProtos, runs the named signature of the
+    loaded SavedModel and encodes the outputs, as the model server does.
+    """
+    from concurrent import futures
+
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+    client = _load_deploy_client()
+    loaded = tf.saved_model.load(served["version_dir"])
+
+    class Service(prediction_service_pb2_grpc.PredictionServiceServicer):
+        def Predict(self, request, context):
+            fn = loaded.signatures[request.model_spec.signature_name]
+            result = fn(**{k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()})
+            response = predict_pb2.PredictResponse()
+            for k, v in result.items():
+                response.outputs[k].CopyFrom(tf.make_tensor_proto(v.numpy()))
+            return response
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Service(), server)
+    port = server.add_insecure_port("localhost:0")
+    server.start()
+    try:
+        target = f"localhost:{port}"
+        out = client.predict_grpc(target, client.build_request(
+            "avca", "serving_default", served["audio"], served["video"]))
+        np.testing.assert_allclose(out["embedding"], served["embedding"], atol=1e-5)
+        order = np.argsort(served["calibrated"], axis=1, kind="stable")[:, :4]
+        names = np.array(served["info"]["class_names"])
+        assert (out["classes"].astype(str) == names[order]).all()
+        out = client.predict_grpc(target, client.build_request(
+            "avca", "classify_open", served["audio"], served["video"], served["new_names"]))
+        assert out["scores"].shape == (7, N_NEW)
+        assert list(out["best_class"].astype(str)) == [
+            served["new_names"][i] for i in out["scores"].argmax(axis=1)]
+    finally:
+        server.stop(None)

@@ -10,7 +10,8 @@ from avca_tf.models.model_presets import preset_for
 def test_stats_prints_the_seeds_parameter_counts(capsys):
     assert cli.main(["stats", "--features", "main_features", "--no-flops"]) == 0
     out = capsys.readouterr().out
-    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if "main_features" in line}
+    rows = {line.split("|")[1].strip(): line
+            for line in out.splitlines() if "main_features" in line}
     assert "| 1,693,108 | 1.69M |" in rows["avca"]
     assert "| 1,319,872 | 1.32M |" in rows["avgzslnet"]
     for name in ("ale", "sje", "devise"):

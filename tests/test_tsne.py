@@ -1,5 +1,4 @@
 """`avca tsne`: the three-panel figure from a finished run's test split."""
-import dataclasses
 
 import matplotlib.image as mpimg
 import numpy as np

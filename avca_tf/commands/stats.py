@@ -59,8 +59,8 @@ def format_table(rows, batch_size=256) -> str:
             return f"{value:.3f}" if key == "fwd MFLOP/sample" else f"{value:.2f}"
         return str(value)
     keys = [k for k in COLUMNS if any(k in r for r in rows)]
-    head = [k.replace("GFLOP", f"GFLOP (B={batch_size})") if k in ("loss fwd GFLOP", "train step GFLOP")
-            else k for k in keys]
+    batched = ("loss fwd GFLOP", "train step GFLOP")
+    head = [k.replace("GFLOP", f"GFLOP (B={batch_size})") if k in batched else k for k in keys]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(cell(k, r.get(k, "")) for k in keys) + " |" for r in rows]
     return "\n".join(lines)
@@ -68,7 +68,8 @@ def format_table(rows, batch_size=256) -> str:
 
 def run(args) -> int:
     from avca_tf.models import MODELS
-    models = list(MODELS) if not args.models else [m.strip() for m in args.models.split(",") if m.strip()]
+    models = ([m.strip() for m in args.models.split(",") if m.strip()] if args.models
+              else list(MODELS))
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ConfigError(f"unknown model(s) {unknown}; expected names from {sorted(MODELS)}")

@@ -52,8 +52,8 @@ class AVGZSLNet(GZSLModel):
         self.f_audio = BaselineMLP(hidden_dim, name="f_audio", **emb)
         self.f_video = BaselineMLP(hidden_dim, name="f_video", **emb)
         self.f_text = BaselineMLP(text_dim, name="f_text", **emb)
-        self.decoder = BaselineMLP(decoder_hidden, text_dim, dropout=decoder_dropout, name="decoder",
-                                   **bn)
+        self.decoder = BaselineMLP(decoder_hidden, text_dim, dropout=decoder_dropout,
+                                   name="decoder", **bn)
         self.build()
 
     def build(self, input_shape=None):

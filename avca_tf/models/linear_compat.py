@@ -60,7 +60,8 @@ class LinearCompatibility(GZSLModel):
         self.built = True
 
     def embed(self, audio, video, training=False):
-        return self.project(self.drop(concat_inputs(audio, video, self.norm_inputs), training=training))
+        x = concat_inputs(audio, video, self.norm_inputs)
+        return self.project(self.drop(x, training=training))
 
     def embed_classes(self, class_embeddings, training=False):
         return self.drop(class_embeddings, training=training)
