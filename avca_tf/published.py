@@ -45,8 +45,6 @@ TABLE4 = {
 }
 
 # Appendix B.4 (SeLaVi features): trainable parameters and GFLOPS as printed.
-PARAMS = {"avca": 1_693_108, "avgzslnet": 1_320_000, "ale": 307_200, "sje": 307_200,
-          "devise": 307_200}
 PARAMS_AS_PRINTED = {"avca": "1.69M", "avgzslnet": "1.32M", "ale": "307.2k", "sje": "307.2k",
                      "devise": "307.2k"}
 GFLOPS = {"avca": 2.36, "avgzslnet": 1.38, "ale": 0.32, "sje": 0.32, "devise": 0.32}

@@ -120,16 +120,12 @@ def example_from_pieces(pieces: Sequence, size: int) -> bytes:
     return b"".join(_wrap(0x0A, list(pieces), size)[0])
 
 
-def encode_example(features: Mapping[str, FeatureValue], shared: bytes = b"") -> bytes:
+def encode_example(features: Mapping[str, FeatureValue]) -> bytes:
     """Serialized tf.train.Example of float32 arrays, ints and byte strings.
 
-    `shared`: features already encoded by `encode_entries` (e.g. the label and
-    class name of every row of one file). The pieces are joined once, so each
-    float payload is copied a single time.
+    The pieces are joined once, so each float payload is copied a single time.
     """
     parts, size = _entries(features)
-    if shared:
-        parts, size = [shared] + parts, size + len(shared)
     return b"".join(_wrap(0x0A, parts, size)[0])
 
 

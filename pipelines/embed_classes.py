@@ -147,9 +147,7 @@ def run_embed_classes(classes_file: str, vectors_path: str, out_dir: str,
              | "WriteRows" >> beam.io.WriteToText(beam_io.join(out, "_report", "part")))
         rows = sorted(beam_io.read_json_lines(beam_io.join(out, "_report", "part*")),
                       key=lambda r: r["label"])
-        beam_io.delete(beam_io.join(out, "_report", "*"))
-        if beam_io.is_local(out):
-            Path(out, "_report").rmdir()
+        beam_io.delete_tree(beam_io.join(out, "_report"))
         failed = [r for r in rows if r["error"]]
         if failed:
             listing = "\n".join(f"  {r['class_name']}: {r['error']}" for r in failed)

@@ -240,20 +240,15 @@ def _stage_file_naming(window, pane, shard_index, total_shards, compression, des
 def build_pipeline(p: beam.Pipeline, job: dict, out: str) -> None:
     """Adds the transforms that read/validate the job's tasks and write everything under `out`.
 
-    One WriteToFiles routes each record to its destination folder (a stage,
-    or label_embeddings/<pairing>); counts and rejected rows go to one small
-    JSON-lines output the driver reads back.
+    One WriteToFiles, fused with the reading, routes each chunk of records to
+    its stage folder; counts and rejected rows go to one small JSON-lines
+    output the driver reads back.
     """
     results = (p
                | "Tasks" >> beam.Create(job["tasks"], reshuffle=False)
                | "Spread" >> beam.Reshuffle()
                | "ReadValidate" >> beam.ParDo(ReadAndValidate()).with_outputs(JOB, main="rows"))
-    label_vectors = (p
-                     | "Pairings" >> beam.Create(sorted(job["embeddings"]), reshuffle=False)
-                     | "LabelEmbeddings" >> beam.FlatMap(label_embedding_records, job["layout"],
-                                                         job["class_names"]))
-    ((results.rows, label_vectors)
-     | "AllRecords" >> beam.Flatten()
+    (results.rows
      | "Write" >> fileio.WriteToFiles(out, destination=lambda kv: kv[0],
                                       sink=lambda dest: beam_io.TFRecordSink(),
                                       file_naming=_stage_file_naming))
@@ -262,13 +257,17 @@ def build_pipeline(p: beam.Pipeline, job: dict, out: str) -> None:
      | "WriteJob" >> beam.io.WriteToText(beam_io.join(out, "_job", "part")))
 
 
-def label_embedding_records(pairing: str, layout: bm.Layout, class_names) -> Iterator[tuple]:
-    """(destination, serialized Examples) of the classes' label vectors; runs on a worker,
-    so the vectors are not pickled into the pipeline graph."""
-    vectors, _ = bm.label_embeddings(layout, tuple(class_names), pairing)
-    yield (f"label_embeddings/{pairing}",
-           [beam_io.encode_example({"class_name": name.encode(), "label": i, "embedding": vec})
-            for i, (name, vec) in enumerate(zip(class_names, vectors))])
+def write_label_embeddings(out: str, job: dict) -> None:
+    """label_embeddings/<pairing>/part-00000-of-00001.tfrecord: a few hundred
+    small records, written by the driver."""
+    for pairing, vectors in job["embeddings"].items():
+        records = [beam_io.encode_example({"class_name": n.encode(), "label": i, "embedding": vec})
+                   for i, (n, vec) in enumerate(zip(job["class_names"], vectors))]
+        sink = beam_io.TFRecordSink()
+        path = beam_io.join(out, "label_embeddings", pairing, "part-00000-of-00001.tfrecord")
+        with FileSystems.create(path) as fh:
+            sink.open(fh)
+            sink.write((pairing, records))
 
 
 def _reject_key(r: dict):
@@ -301,8 +300,8 @@ def run_ingest(root, dataset: str, feature_set: str, out_dir: str,
         if rejects and not skip_invalid:
             raise PipelineError(_reject_summary(rejects))
         metadata = _metadata(job, counts, rejects, root)
-        for folder in folders:
-            expected = metadata["stages"].get(folder, {}).get("count", 1)
+        for folder in bm.STAGES:
+            expected = metadata["stages"][folder]["count"]
             if expected and not FileSystems.match([beam_io.join(out, folder, "part-*")])[0].metadata_list:
                 raise PipelineError(f"the job wrote no files to {folder} ({expected} records "
                                     "expected); see the runner's log")
@@ -311,6 +310,7 @@ def run_ingest(root, dataset: str, feature_set: str, out_dir: str,
                 for r in rejects:
                     f.write((json.dumps({k: v for k, v in r.items() if k != "kind"},
                                         sort_keys=True) + "\n").encode())
+        write_label_embeddings(out, job)
         beam_io.write_json(beam_io.join(out, "metadata.json"), metadata)
     for stage in bm.STAGES:
         print(f"  {stage}: {metadata['stages'][stage]['count']} records", flush=True)

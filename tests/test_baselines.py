@@ -150,7 +150,7 @@ def test_training_lowers_the_loss_and_beats_chance_on_the_toy_benchmark(name, ea
     train = dataclasses.replace(cfg.train, batch_size=32, n_batches=40, seed=0)
     trainer = Trainer(model, train, data.train, bench.label_embeddings)
     losses = [float(trainer.train_step(idx)["total"]) for idx in trainer.sampler.epoch_dataset(0)]
-    assert np.mean(losses[-5:]) < 0.9 * np.mean(losses[:5]), losses
+    assert np.mean(losses[-5:]) < 0.95 * np.mean(losses[:5]), losses
     _, result = evaluate_gzsl(DistanceFn(model), data, bench.label_embeddings)
     n_seen, n_unseen = len(data.seen_class_ids), len(data.unseen_class_ids)
     chance_all = 1.0 / (n_seen + n_unseen)

@@ -13,7 +13,8 @@ from avca_tf import cli
 from avca_tf.benchmark import STAGES, BenchmarkError, Layout, load_benchmark, read_name_list
 from avca_tf.synth import synthesize
 from avca_tf.tfrecord_input import load_benchmark_from_tfrecords, stage_files
-from pipelines.beam_io import PipelineError, encode_entries, encode_example
+from pipelines.beam_io import (PipelineError, encode_entries, encode_example,
+                               example_from_pieces, float_entry_header)
 from pipelines.ingest import plan, run_ingest
 
 MULTI_PROCESS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
@@ -43,11 +44,13 @@ def test_encode_example_is_a_tf_example():
         "stage": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"stage_1_train"])),
     }))
     assert tf.train.Example.FromString(data) == ref
-    # features encoded once and shared by many examples give the same message
+    # the ingest job's path: per-file pieces encoded once, rows as views of the arrays
     shared = encode_entries({"label": 300, "class_name": b"Abc", "stage": b"stage_1_train"})
-    split = encode_example({"audio": audio, "video": video, "neg": [-5, 2 ** 40],
-                            "video_id": "v_\u00fc x"}, shared)
-    assert tf.train.Example.FromString(split) == ref
+    tail = encode_entries({"neg": [-5, 2 ** 40], "video_id": "v_\u00fc x"})
+    pieces = [shared, float_entry_header("audio", 5), memoryview(audio).cast("B"),
+              float_entry_header("video", 7), memoryview(video).cast("B"), tail]
+    size = sum(p.nbytes if isinstance(p, memoryview) else len(p) for p in pieces)
+    assert tf.train.Example.FromString(example_from_pieces(pieces, size)) == ref
 
 
 def test_cli_ingest_ucf_one_record_per_row(ucf_main_root, tmp_path, capsys):
