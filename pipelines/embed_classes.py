@@ -23,6 +23,7 @@ from typing import Iterator, Sequence
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.io.filesystems import FileSystems
 
 from avca_tf import benchmark as bm
 from avca_tf.word_vectors import is_npy, load_word_vectors
@@ -116,6 +117,8 @@ def run_embed_classes(classes_file: str, vectors_path: str, out_dir: str,
     """Runs the job; returns the report written to out_dir/report.json."""
     if lookup not in LOOKUPS:
         raise PipelineError(f"lookup must be one of {LOOKUPS}, got {lookup!r}")
+    if not FileSystems.exists(vectors_path):
+        raise PipelineError(f"{vectors_path}: word-vector file not found")
     if lookup == "auto":
         lookup = "class" if is_npy(vectors_path) else "word"
     classes_file = Path(classes_file)

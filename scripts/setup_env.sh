@@ -22,7 +22,7 @@ PY
 }
 if glibc_at_least 2.38; then MLMD=ml-metadata==1.21.0; else MLMD=ml-metadata==1.17.1; fi
 
-STAMP_KEY=$(cat scripts/setup_env.sh requirements/*.txt setup.py | sha256sum | cut -c1-16)-$MLMD
+STAMP_KEY=$(cat scripts/setup_env.sh requirements/*.txt setup.py pyproject.toml | sha256sum | cut -c1-16)-$MLMD
 STAMP="$VENV/.avca-setup-$STAMP_KEY"
 if [[ -f "$STAMP" ]]; then exit 0; fi
 
@@ -40,7 +40,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 "${PIP[@]}" tensorflow-model-analysis==0.52.0
 "${PIP[@]}" 'kfp>=2,<3' jinja2 tensorflow-serving-api
 "${PIP[@]}" -r requirements/extra.txt
-"${PIP[@]}" --no-deps -e .
+"${PIP[@]}" --no-deps --no-build-isolation -e .
 rm -f "$VENV"/.avca-setup-*
 touch "$STAMP"
 echo "[setup] done: $VENV" >&2

@@ -272,15 +272,5 @@ def _show(args) -> int:
     return 0
 
 
-def _unpin_entry_script() -> None:
-    """The easy-install `avca` wrapper sets `__main__.__requires__`; pkg_resources
-    (imported by TFX through setuptools) then re-resolves avca-tf's whole dependency
-    tree, which TFX's --no-deps install (DEVELOPERS.md) cannot satisfy."""
-    main = sys.modules.get("__main__")
-    if main is not None and "__requires__" in vars(main):
-        del main.__requires__
-
-
 def run(args) -> int:
-    _unpin_entry_script()
     return {"run": _run, "compile": _compile, "show": _show}[args.action](args)
