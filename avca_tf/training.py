@@ -55,11 +55,6 @@ def set_learning_rate(optimizer, lr: float) -> None:
     inner.learning_rate.assign(lr)
 
 
-def get_learning_rate(optimizer) -> float:
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
-    return float(keras.ops.convert_to_numpy(inner.learning_rate))
-
-
 class Trainer:
     """Trains `model` on one Split with class-aware batches.
 
