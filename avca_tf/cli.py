@@ -1,6 +1,7 @@
 """The `avca` console script: one subcommand per module in avca_tf.commands."""
 import argparse
 import importlib
+import os
 import sys
 
 from avca_tf.errors import AvcaError
@@ -52,6 +53,7 @@ def build_parser(argv):
 
 
 def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's C++ start-up chatter
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
     try:

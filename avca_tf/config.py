@@ -51,6 +51,7 @@ class ModelConfig:
     bn_default_momentum: float = keras_momentum(TORCH_DEFAULT_BN_MOMENTUM)  # every other BN
     bn_epsilon: float = 1e-5
     freeze_position_embeddings: bool = False   # True: as the reference (never updated)
+    normalize_inputs: bool = False      # ALE/SJE/DeViSE/APN on cls features: L2-normalise inputs
 
 
 @dataclass(frozen=True)

@@ -84,10 +84,13 @@ class Trainer:
             losses = self.model.compute_losses(batch, training=True)
             loss = self.optimizer.scale_loss(losses["total"]) if scaled else losses["total"]
         grads = tape.gradient(loss, variables)
-        # coupled L2: the optimizer sees grad + wd * param (scaled like the loss)
+        # coupled L2: the optimizer sees grad + wd * param (scaled like the loss).
+        # Variables no active loss term reaches get no gradient and are left
+        # alone, as torch leaves parameters whose .grad is None.
         wd = self.cfg.weight_decay * (self.optimizer.dynamic_scale if scaled else 1.0)
-        grads = [g + tf.cast(wd, v.dtype) * v for g, v in zip(grads, variables)]
-        self.optimizer.apply(grads, variables)
+        pairs = [(g + tf.cast(wd, v.dtype) * v, v) for g, v in zip(grads, variables)
+                 if g is not None]
+        self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
         return losses
 
     def train_step(self, indices):

@@ -13,8 +13,9 @@ def add_arguments(p):
     p.add_argument("--dataset", required=True, help="UCF, ActivityNet, VGGSound (or Toy)")
     p.add_argument("--features", default="main_features", choices=sorted(presets.FEATURE_WIDTHS))
     p.add_argument("--out", required=True, help="run directory to create (or resume)")
-    p.add_argument("--preset", help=f"one of {', '.join(presets.PRESETS)}; default: the "
-                                    f"dataset's preset for the feature set (UCF's for others)")
+    p.add_argument("--preset", help=f"one of {', '.join(presets.PRESETS)}; default: the authors' "
+                                    f"settings for --model on the dataset and feature set "
+                                    f"(UCF's for datasets without a script)")
     p.add_argument("--model", default="avca", help="registered model name (default avca)")
     p.add_argument("--epochs", type=int, help="stage-1 epochs (preset: 50)")
     p.add_argument("--n-batches", type=int, help="batches per epoch (preset: 500)")
@@ -37,12 +38,10 @@ def add_arguments(p):
 def build_config(args):
     """RunConfig from the preset and the command-line overrides."""
     if args.preset:
-        name = args.preset
-    else:
-        name = presets.preset_name(args.dataset, args.features)
-        if name not in presets.PRESETS:
-            name = presets.preset_name("UCF", args.features)
-    cfg = presets.get_preset(name)
+        cfg = presets.get_preset(args.preset)
+    else:  # the authors' script for this model, dataset and feature set
+        from avca_tf.models.model_presets import preset_for
+        cfg = preset_for(args.model, args.dataset, args.features)
     root = os.path.abspath(args.root) if args.root else ""
     cfg = cfg.replace(
         data=dataclasses.replace(cfg.data, root=root, dataset=args.dataset,

@@ -17,22 +17,16 @@ from avca_tf.models.linear_compat import LinearCompatibility
 from avca_tf.presets import FEATURE_WIDTHS
 
 
-def _normalize_inputs(c: ModelConfig) -> bool:
-    # The reference's --norm_inputs (L2-normalised [video, audio] input), set
-    # by its scripts for the image-ZSL baselines on cls features.
-    return bool(getattr(c, "normalize_inputs", False))
-
-
 def _linear(kind):
     def build(c: ModelConfig, loss_config: LossConfig | None = None):
         return LinearCompatibility(c.audio_dim, c.video_dim, loss=kind, dropout=c.dropout_encoder,
-                                   norm_inputs=_normalize_inputs(c), text_dim=c.text_dim,
+                                   norm_inputs=c.normalize_inputs, text_dim=c.text_dim,
                                    name=kind)
     return build
 
 
 def build_apn(c: ModelConfig, loss_config: LossConfig | None = None):
-    return APN(c.audio_dim, c.video_dim, norm_inputs=_normalize_inputs(c), text_dim=c.text_dim,
+    return APN(c.audio_dim, c.video_dim, norm_inputs=c.normalize_inputs, text_dim=c.text_dim,
                name="apn")
 
 
@@ -82,7 +76,7 @@ def model_config(model: str, dataset: str, feature_set: str) -> ModelConfig:
                                    dropout_encoder=0.8, dropout_decoder=0.5)
     dropout = 0.0 if model == "apn" else _baseline_dropout(dataset)
     cfg = dataclasses.replace(cfg, encoder_hidden=1024, output_dim=64, dropout_encoder=dropout)
-    if model != "cjme" and feature_set == "cls_features" and hasattr(cfg, "normalize_inputs"):
+    if model != "cjme" and feature_set == "cls_features":
         cfg = dataclasses.replace(cfg, normalize_inputs=True)
     return cfg
 
