@@ -2,6 +2,10 @@
 import dataclasses
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -65,22 +69,34 @@ def test_evaluate_recomputes_results_and_load_run(finished, capsys):
     assert set(loaded.unseen_ids).isdisjoint(loaded.seen_ids)
 
 
-def test_killed_run_resumes_to_identical_results(finished, toy, cfg, tmp_path):
-    run_dir = tmp_path / "killed"
+def _train_cmd(toy_root, out, *extra):
+    return [sys.executable, "-m", "avca_tf.cli", "train", "--root", str(toy_root), "--dataset",
+            "Toy", "--out", str(out), "--epochs", str(EPOCHS), "--n-batches", str(N_BATCHES),
+            "--batch-size", str(BATCH), "--seed", "0", "-q", *extra]
 
-    def kill_after_epoch_2(stage, entry):
-        if stage == 1 and entry["epoch"] == 2:
-            raise KeyboardInterrupt  # as if the process died right after the checkpoint
 
-    with pytest.raises(KeyboardInterrupt):
-        run_protocol(toy, cfg, str(run_dir), verbose=0, on_epoch_end=kill_after_epoch_2)
-    assert not (run_dir / "results.json").exists()
-    with pytest.raises(ConfigError, match="--resume"):
-        run_protocol(toy, cfg, str(run_dir), verbose=0)
-    resumed = run_protocol(toy, cfg, str(run_dir), resume=True, verbose=0)
-    full_dir, full = finished
-    assert resumed == full
-    assert (run_dir / "results.json").read_text() == (full_dir / "results.json").read_text()
+def test_sigkilled_run_resumes_to_identical_results(toy_root, tmp_path):
+    """A real SIGKILL during stage 1, then --resume, against an uninterrupted run.
+
+    Each run is its own process, as a user runs them: the comparison does not
+    depend on what else this test process has done.
+    """
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    subprocess.run(_train_cmd(toy_root, full), check=True, capture_output=True)
+    proc = subprocess.Popen(_train_cmd(toy_root, killed), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    first_checkpoint = killed / "checkpoints" / "stage1" / "ckpt-1.index"
+    deadline = time.monotonic() + 300
+    while not first_checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (killed / "results.json").exists()
+    refused = subprocess.run(_train_cmd(toy_root, killed), capture_output=True, text=True)
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+    subprocess.run(_train_cmd(toy_root, killed, "--resume"), check=True, capture_output=True)
+    assert (killed / "results.json").read_text() == (full / "results.json").read_text()
 
 
 def test_run_dir_with_another_config_is_refused(finished, toy, cfg):
