@@ -38,3 +38,15 @@ def ucf_main_root(tmp_path_factory, shared_benchmark) -> Path:
     synthesize(root, dataset="UCF", feature_set="main_features", splits=shared_benchmark,
                seed=0, scale=UCF_MAIN_SCALE)
     return root
+
+
+def assert_same_splits(ref, got):
+    """Every stage's arrays of two Benchmarks are equal bit for bit (dtype, shape, values)."""
+    import numpy as np
+
+    from avca_tf.benchmark import STAGES
+    for stage in STAGES:
+        a, b = ref.splits[stage], got.splits[stage]
+        for field in ("audio", "video", "labels", "video_ids", "class_ids"):
+            x, y = getattr(a, field), getattr(b, field)
+            assert x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y), (stage, field)
