@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from avca_tf.config import TrainConfig
+from avca_tf.optimizers import CoupledAdam
 from avca_tf.sampling import ClassAwareSampler, gather_batch
 
 
@@ -43,8 +44,8 @@ class PlateauScheduler:
 
 
 def make_optimizer(cfg: TrainConfig):
-    """Adam (epsilon as torch); wrapped for dynamic loss scaling under float16."""
-    opt = keras.optimizers.Adam(learning_rate=cfg.lr, epsilon=cfg.adam_epsilon)
+    """Adam with coupled L2 (epsilon as torch); wrapped for dynamic loss scaling under float16."""
+    opt = CoupledAdam(learning_rate=cfg.lr, l2=cfg.weight_decay, epsilon=cfg.adam_epsilon)
     if keras.mixed_precision.global_policy().compute_dtype == "float16":
         opt = keras.optimizers.LossScaleOptimizer(opt)
     return opt
@@ -60,7 +61,7 @@ class Trainer:
 
     The step gathers its batch from the full feature matrices (passed as
     arguments, not captured), runs model.compute_losses under a GradientTape
-    and applies Adam to grad + weight_decay * param (torch's coupled L2).
+    and applies CoupledAdam (torch's Adam with weight decay).
     """
 
     def __init__(self, model, cfg: TrainConfig, split, label_embeddings, seed: int | None = None,
@@ -84,12 +85,9 @@ class Trainer:
             losses = self.model.compute_losses(batch, training=True)
             loss = self.optimizer.scale_loss(losses["total"]) if scaled else losses["total"]
         grads = tape.gradient(loss, variables)
-        # coupled L2: the optimizer sees grad + wd * param (scaled like the loss).
-        # Variables no active loss term reaches get no gradient and are left
-        # alone, as torch leaves parameters whose .grad is None.
-        wd = self.cfg.weight_decay * (self.optimizer.dynamic_scale if scaled else 1.0)
-        pairs = [(g + tf.cast(wd, v.dtype) * v, v) for g, v in zip(grads, variables)
-                 if g is not None]
+        # variables no active loss term reaches get no gradient and are left
+        # alone, as torch leaves parameters whose .grad is None
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
         return losses
 

@@ -5,8 +5,10 @@ import keras
 import numpy as np
 import pytest
 
-from avca_tf.layers import (CrossModalTransformer, DenseBlock, EmbeddingMLP, PositionEmbedding,
-                            TorchDense, TwoTokenAttentionBlock)
+import tensorflow as tf
+
+from avca_tf.layers import (CrossModalTransformer, DenseBlock, EmbeddingMLP, FastDropout,
+                            PositionEmbedding, TorchBatchNorm, TorchDense, TwoTokenAttentionBlock)
 
 
 def _layer_norm(x, gamma, beta, eps=1e-5):
@@ -116,3 +118,46 @@ def test_position_embedding_adds_per_token(trainable):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(a), np.broadcast_to(emb[0], (2, 4)))
     np.testing.assert_allclose(keras.ops.convert_to_numpy(v), 1 + np.broadcast_to(emb[1], (2, 4)))
     assert len(pos.trainable_weights) == (1 if trainable else 0)
+
+
+def test_torch_batch_norm_trains_like_torch_batchnorm1d():
+    rng = np.random.default_rng(0)
+    x = rng.normal(2.0, 3.0, (64, 7)).astype("float32")
+    gamma, beta = np.linspace(0.5, 2, 7), np.linspace(-1, 1, 7)
+    bn = TorchBatchNorm(momentum=0.9, epsilon=1e-5)
+    bn.build((None, 7))
+    bn.gamma.assign(gamma)
+    bn.beta.assign(beta)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = bn(xt, training=True)
+        loss = tf.reduce_sum(y * tf.range(7.0))
+    dx = tape.gradient(loss, xt).numpy()
+    xhat = (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5)
+    np.testing.assert_allclose(y.numpy(), xhat * gamma + beta, atol=1e-5)
+    # d/dx of sum(c * (gamma * xhat)) with batch statistics (the textbook formula)
+    dxhat = np.arange(7.0) * gamma * np.ones_like(x)
+    expected = (dxhat - dxhat.mean(0) - xhat * (dxhat * xhat).mean(0)) / np.sqrt(x.var(0) + 1e-5)
+    np.testing.assert_allclose(dx, expected, atol=1e-4)
+    # torch: running_var uses the unbiased batch variance (Keras' own BN the biased one)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), 0.1 * x.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), 0.9 + 0.1 * x.var(0, ddof=1), rtol=1e-5)
+    mean, var = bn.moving_mean.numpy(), bn.moving_variance.numpy()
+    np.testing.assert_allclose(bn(xt, training=False).numpy(),
+                               (x - mean) / np.sqrt(var + 1e-5) * gamma + beta, atol=1e-5)
+
+
+def test_fast_dropout_rate_scale_and_seed():
+    x = tf.ones([400, 500])
+    drop = FastDropout(0.3, seed=7)
+    y = drop(x, training=True).numpy()
+    kept = y != 0
+    assert abs(kept.mean() - 0.7) < 0.005
+    np.testing.assert_allclose(y[kept], 1 / 0.7, rtol=1e-6)
+    assert not np.array_equal(drop(x, training=True).numpy(), y)  # a fresh mask per call
+    again = FastDropout(0.3, seed=7)
+    np.testing.assert_array_equal(again(x, training=True).numpy(), y)  # seeded: repeatable
+    np.testing.assert_array_equal(drop(x, training=False).numpy(), x.numpy())
+    odd = FastDropout(0.5, seed=1)(tf.ones([3, 5]), training=True)  # odd element count
+    assert odd.shape == (3, 5)

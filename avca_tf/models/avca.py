@@ -74,7 +74,6 @@ class AVCA(GZSLModel):
 
     def compute_losses(self, batch, training=True):
         lc = self.loss_config
-        n = ops.shape(batch["audio"])[0]
         t = {"w": batch["text"]}
         t["phi_a"] = self.a_enc(batch["audio"], training=training)
         t["phi_v"] = self.v_enc(batch["video"], training=training)
@@ -84,10 +83,12 @@ class AVCA(GZSLModel):
         t["theta_w_neg"] = self.w_proj(batch["neg_text"], training=training)
         att_a, att_v = self._attend(ops.concatenate([t["phi_a"], phi_a_neg], axis=0),
                                     ops.concatenate([t["phi_v"], phi_v_neg], axis=0), training)
-        t["theta_a"] = self.a_proj(att_a[:n], training=training)
-        t["theta_a_neg"] = self.a_proj(att_a[n:], training=training)
-        t["theta_v"] = self.v_proj(att_v[:n], training=training)
-        t["theta_v_neg"] = self.v_proj(att_v[n:], training=training)
+        att_a, att_a_neg = ops.split(att_a, 2, axis=0)
+        att_v, att_v_neg = ops.split(att_v, 2, axis=0)
+        t["theta_a"] = self.a_proj(att_a, training=training)
+        t["theta_a_neg"] = self.a_proj(att_a_neg, training=training)
+        t["theta_v"] = self.v_proj(att_v, training=training)
+        t["theta_v_neg"] = self.v_proj(att_v_neg, training=training)
         if lc.regression:
             t["phi_v_rec"] = self.v_rec(t["theta_v"], training=training)
             t["phi_a_rec"] = self.a_rec(t["theta_a"], training=training)
