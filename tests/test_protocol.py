@@ -78,12 +78,8 @@ def _train_cmd(toy_root, out, *extra):
 def test_sigkilled_run_resumes_to_identical_results(toy_root, tmp_path):
     """A real SIGKILL during stage 1, then --resume, against an uninterrupted run.
 
-    Each run is its own process, as a user runs them. Known gap (issue 2):
-    on a loaded 2-core machine two runs with the same seed occasionally end
-    with different floating-point results (seen in 2 of 3 CI-like suite runs;
-    identical on a quiet machine), so this checks that the resumed run
-    continues the killed one to a complete protocol with the same structure,
-    not bit-identical metrics.
+    Each run is its own process, as a user runs them; results.json must be
+    identical, to the last bit of every loss and metric.
     """
     full, killed = tmp_path / "full", tmp_path / "killed"
     subprocess.run(_train_cmd(toy_root, full), check=True, capture_output=True)
@@ -101,12 +97,8 @@ def test_sigkilled_run_resumes_to_identical_results(toy_root, tmp_path):
     assert refused.returncode == 2 and "--resume" in refused.stderr
     subprocess.run(_train_cmd(toy_root, killed, "--resume"), check=True, capture_output=True)
     resumed = json.loads((killed / "results.json").read_text())
-    uninterrupted = json.loads((full / "results.json").read_text())
     assert [e["epoch"] for e in resumed["stage1"]["epochs"]] == list(range(1, EPOCHS + 1))
-    assert len(resumed["stage2"]["epochs"]) == resumed["stage1"]["best_epoch"]
-    assert resumed["test"]["beta"] == resumed["stage1"]["beta"]
-    assert set(resumed) == set(uninterrupted)
-    assert set(resumed["test"]) == set(uninterrupted["test"])
+    assert resumed == json.loads((full / "results.json").read_text())
 
 
 def test_run_dir_with_another_config_is_refused(finished, toy, cfg):
