@@ -57,34 +57,61 @@ class FastDropout(layers.Dropout):
         return inputs * tf.cast(keep, inputs.dtype) * tf.cast(1.0 / (1.0 - self.rate), inputs.dtype)
 
 
+def _fused_batch_norm_applies() -> bool:
+    """TensorFlow outside XLA: XLA's CPU lowering of FusedBatchNormV3 made a
+    training step 7x slower than the composed ops, which XLA fuses well."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+    if tf.executing_eagerly():
+        return True
+    try:
+        from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext
+    except ImportError:  # private API moved: keep the fused op
+        return True
+    return not GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
 @keras.saving.register_keras_serializable(package="avca_tf")
 class TorchBatchNorm(layers.BatchNormalization):
     """BatchNormalization of [batch, features] whose training step is torch's BatchNorm1d.
 
-    The moving variance is updated with the unbiased batch variance (as torch;
-    Keras uses the biased one). With the TensorFlow backend a training call is
-    one FusedBatchNormV3 op, which also updates the moving averages, and its
-    gradient is one op. The batch is laid out as one image of N x 1 pixels
-    (statistics over N either way), which oneDNN runs faster than N 1x1 images.
-    Inference, masks and other backends use Keras' own path.
+    Training normalises with the biased batch variance and updates the moving
+    variance with the unbiased one (as torch; Keras uses the biased one for
+    both). With TensorFlow outside XLA a training call is one FusedBatchNormV3
+    op, which also updates the moving averages, and its gradient is one op;
+    the batch is laid out as one image of N x 1 pixels (statistics over N
+    either way), which oneDNN runs faster than N 1x1 images. Under XLA and
+    other backends the same statistics come from composed ops. Inference and
+    masks use Keras' own path.
     """
 
     def call(self, inputs, training=None, mask=None):
         if (not (training and self.trainable) or mask is not None or self.renorm
-                or keras.backend.backend() != "tensorflow" or len(inputs.shape) != 2):
+                or len(inputs.shape) != 2):
             return super().call(inputs, training=training, mask=mask)
-        import tensorflow as tf
-        x = tf.cast(inputs, "float32")
+        x = ops.cast(inputs, "float32")
         width = x.shape[-1]
-        gamma = self.gamma if self.scale else tf.ones([width])
-        beta = self.beta if self.center else tf.zeros([width])
-        y, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
-            x=tf.reshape(x, [1, -1, 1, width]), scale=gamma, offset=beta,
-            mean=self.moving_mean, variance=self.moving_variance, epsilon=self.epsilon,
-            exponential_avg_factor=1.0 - self.momentum, data_format="NHWC", is_training=True)
-        self.moving_mean.assign(mean)       # already the updated moving averages
-        self.moving_variance.assign(variance)
-        return tf.cast(tf.reshape(y, tf.shape(inputs)), self.compute_dtype)
+        gamma = self.gamma if self.scale else ops.ones([width])
+        beta = self.beta if self.center else ops.zeros([width])
+        if _fused_batch_norm_applies():
+            import tensorflow as tf
+            y, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
+                x=tf.reshape(x, [1, -1, 1, width]), scale=gamma, offset=beta,
+                mean=self.moving_mean, variance=self.moving_variance, epsilon=self.epsilon,
+                exponential_avg_factor=1.0 - self.momentum, data_format="NHWC", is_training=True)
+            self.moving_mean.assign(mean)       # already the updated moving averages
+            self.moving_variance.assign(variance)
+            return ops.cast(ops.reshape(y, ops.shape(inputs)), self.compute_dtype)
+        mean, variance = ops.moments(x, axes=[0])
+        n = ops.cast(ops.shape(x)[0], "float32")
+        unbiased = variance * n / ops.maximum(n - 1.0, 1.0)
+        m = self.momentum
+        self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
+        self.moving_variance.assign(self.moving_variance * m + unbiased * (1.0 - m))
+        y = ops.batch_normalization(x, mean, variance, axis=-1, offset=beta, scale=gamma,
+                                    epsilon=self.epsilon)
+        return ops.cast(y, self.compute_dtype)
 
 
 @keras.saving.register_keras_serializable(package="avca_tf")

@@ -120,7 +120,8 @@ def test_position_embedding_adds_per_token(trainable):
     assert len(pos.trainable_weights) == (1 if trainable else 0)
 
 
-def test_torch_batch_norm_trains_like_torch_batchnorm1d():
+@pytest.mark.parametrize("mode", ["eager", "xla"])  # the fused op, the composed ops
+def test_torch_batch_norm_trains_like_torch_batchnorm1d(mode):
     rng = np.random.default_rng(0)
     x = rng.normal(2.0, 3.0, (64, 7)).astype("float32")
     gamma, beta = np.linspace(0.5, 2, 7), np.linspace(-1, 1, 7)
@@ -129,11 +130,18 @@ def test_torch_batch_norm_trains_like_torch_batchnorm1d():
     bn.gamma.assign(gamma)
     bn.beta.assign(beta)
     xt = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        y = bn(xt, training=True)
-        loss = tf.reduce_sum(y * tf.range(7.0))
-    dx = tape.gradient(loss, xt).numpy()
+
+    def forward_backward(xt):
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            y = bn(xt, training=True)
+            loss = tf.reduce_sum(y * tf.range(7.0))
+        return y, tape.gradient(loss, xt)
+
+    if mode == "xla":
+        forward_backward = tf.function(forward_backward, jit_compile=True)
+    y, dx = forward_backward(xt)
+    dx = dx.numpy()
     xhat = (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5)
     np.testing.assert_allclose(y.numpy(), xhat * gamma + beta, atol=1e-5)
     # d/dx of sum(c * (gamma * xhat)) with batch statistics (the textbook formula)
