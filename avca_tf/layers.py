@@ -2,10 +2,11 @@
 
 The cross-modal attention works on exactly two tokens (audio, video). Instead
 of a [B, 2, D] tensor through keras.layers.MultiHeadAttention (whose einsums
-and transposes dominate a CPU training step) the tokens are kept as two 2-D
-tensors stacked along the batch: q/k/v come from one 2-D matmul, and the 2x2
-attention per head is elementwise products summed over the head width. The parameters are those of the reference's pre-norm
-block (to_qkv without bias, to_out with bias).
+and transposes dominate a CPU training step) the tokens are stacked along the
+batch: q/k/v come from one 2-D matmul, viewed as [2 tokens, B, heads,
+head_dim] without a transpose, and the 2x2 attention per head is elementwise
+products summed over the head width. The parameters are those of the
+reference's pre-norm block (to_qkv without bias, to_out with bias).
 """
 from __future__ import annotations
 
@@ -265,7 +266,8 @@ class TwoTokenAttentionBlock(layers.Layer):
         h = ops.gelu(self.ff_in(self.norm_ff(x)), approximate=False)
         h = self.ff_out(self.drop_ff_hidden(h, training=training))
         x = x + self.drop_ff(h, training=training)
-        audio, video = ops.split(x, 2, axis=0)  # split's gradient is one concat, slicing's a pad + sum
+        # split, not slicing: its gradient is one concat, a slice's a zero-padded copy plus a sum
+        audio, video = ops.split(x, 2, axis=0)
         return audio, video
 
     def get_config(self):
