@@ -87,7 +87,6 @@ def test_missing_records_and_metadata_are_errors(ingested, tmp_path):
 
 
 def test_train_from_tfrecords_gives_identical_results(ingested, tmp_path):
-    pytest.importorskip("avca_tf.protocol")
     root, out = ingested
     # the linear ALE baseline keeps this quick; the data path is the same for every model
     common = ["train", "--dataset", "Toy", "--features", "main_features", "--model", "ale",
