@@ -5,14 +5,14 @@
 
 Measured in one run on the same files:
 1. raw h5 read rate: h5py reads every stage file ('data' + 'video_urls');
-2. `avca ingest` (pipelines.ingest.run_ingest, DirectRunner unless Beam
+2. `avca ingest` (avca_tf.beam.ingest.run_ingest, DirectRunner unless Beam
    options say otherwise), wall time including the runner's start-up, and the
    start-up of an empty pipeline for reference;
 3. tf.data input: the TFRecords of all stages read and parsed in batches of
    256 (best of 3 uncached passes), and the class-aware batch stream
    (tfrecord_input.training_batches, anchors + negatives, batch 256);
 4. training consumption: AVCA steps/s at batch 256 with the VGGSound cls
-   preset, through avca_tf.training.Trainer.
+   preset, through avca_tf.training.trainer.Trainer.
 
 Targets (issue 6): ingest >= 0.3x raw read; input >= 10x training consumption.
 `--scale` multiplies every per-class sample count of the synthesized
@@ -56,7 +56,7 @@ def cpu_seconds() -> float:
 def raw_read(root: Path, dataset: str, feature_set: str, repeats: int = 3) -> dict:
     """Best of `repeats` full reads of all stage h5 files with h5py."""
     import h5py
-    from avca_tf.benchmark import MODALITIES, STAGES, Layout
+    from avca_tf.data.benchmark import MODALITIES, STAGES, Layout
     layout = Layout(root, dataset, feature_set)
     files = [p for s in STAGES for m in MODALITIES for p in sorted(layout.stage_dir(m, s).glob("*.h5"))]
     best = best_cpu = None
@@ -78,7 +78,7 @@ def raw_read(root: Path, dataset: str, feature_set: str, repeats: int = 3) -> di
 
 def empty_pipeline_seconds(beam_args) -> float:
     import apache_beam as beam
-    from pipelines.beam_io import pipeline_options
+    from avca_tf.beam.beam_io import pipeline_options
     t0 = time.perf_counter()
     with beam.Pipeline(options=pipeline_options(beam_args)) as p:
         _ = p | beam.Create([1]) | beam.Map(lambda x: x)
@@ -86,7 +86,7 @@ def empty_pipeline_seconds(beam_args) -> float:
 
 
 def ingest(root: Path, dataset: str, feature_set: str, out: Path, beam_args, raw: dict) -> dict:
-    from pipelines.ingest import run_ingest
+    from avca_tf.beam.ingest import run_ingest
     startup = empty_pipeline_seconds(beam_args)
     t0, c0 = time.perf_counter(), cpu_seconds()
     meta = run_ingest(root, dataset, feature_set, str(out), beam_args=beam_args)
@@ -99,8 +99,8 @@ def ingest(root: Path, dataset: str, feature_set: str, out: Path, beam_args, raw
 
 
 def tfdata_rates(out: Path) -> dict:
-    from avca_tf.sampling import ClassAwareSampler
-    from avca_tf.tfrecord_input import (load_benchmark_from_tfrecords, read_metadata,
+    from avca_tf.data.sampling import ClassAwareSampler
+    from avca_tf.data.tfrecord_input import (load_benchmark_from_tfrecords, read_metadata,
                                         stage_dataset, training_batches)
     meta = read_metadata(str(out))
     n = meta["total"]
@@ -135,10 +135,10 @@ def tfdata_rates(out: Path) -> dict:
 def training_rate(out: Path, steps: int, warmup: int = 3) -> dict:
     import dataclasses
     import keras
-    from avca_tf import presets
+    from avca_tf.training import presets
     from avca_tf.models import build_model
-    from avca_tf.tfrecord_input import load_benchmark_from_tfrecords
-    from avca_tf.training import Trainer
+    from avca_tf.data.tfrecord_input import load_benchmark_from_tfrecords
+    from avca_tf.training.trainer import Trainer
     cfg = presets.get_preset(presets.preset_name("VGGSound", "cls_features"))
     cfg = cfg.replace(train=dataclasses.replace(cfg.train, batch_size=BATCH,
                                                 n_batches=steps + warmup))
@@ -216,7 +216,7 @@ def main(argv=None) -> int:
     ap.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "ingest.md"))
     args = ap.parse_args(own)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from avca_tf.synth import synthesize
+    from avca_tf.data.synth import synthesize
     res = {"machine": machine(), "scale": args.scale, "beam_args": beam_args,
            "command": "python benchmarks/ingest_throughput.py " + " ".join(argv)}
     with tempfile.TemporaryDirectory(dir=args.workdir) as work:

@@ -55,8 +55,8 @@ def main(argv=None):
     import jax
     import keras
     import numpy as np
-    from avca_tf.optimizers import CoupledAdam
-    from avca_tf.presets import get_preset
+    from avca_tf.training.optimizers import CoupledAdam
+    from avca_tf.training.presets import get_preset
 
     if keras.backend.backend() != "jax":
         raise SystemExit("run with KERAS_BACKEND=jax")

@@ -3,7 +3,7 @@
     python benchmarks/serving_latency.py RUN_DIR [--word-vectors PATH] \\
         [--out benchmarks/results/serving.md]
 
-Exports RUN_DIR with `avca_tf.export.export_run` into a temporary serving base,
+Exports RUN_DIR with `avca_tf.serving.export.export_run` into a temporary serving base,
 loads the SavedModel in this process (as TF Serving runs it: the signature
 functions) and times, in the same process and on the same inputs:
 - serving_default (top-k over the run's vocabulary) and classify_open (100
@@ -30,9 +30,9 @@ import tensorflow_text  # noqa: F401  (registers the classify_open kernels)
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from avca_tf.export import export_run, load_export_info  # noqa: E402
-from avca_tf.protocol import load_run  # noqa: E402
-from avca_tf.text import class_name_tokens  # noqa: E402
+from avca_tf.serving.export import export_run, load_export_info  # noqa: E402
+from avca_tf.training.protocol import load_run  # noqa: E402
+from avca_tf.data.text import class_name_tokens  # noqa: E402
 
 N_OPEN = 100
 BATCH = 256
@@ -167,7 +167,7 @@ def bench(run, info, served, args):
 
 def _name_embeddings(run, info, names):
     """Label embeddings of `names` with the export's own text path (for the Keras rows)."""
-    from avca_tf.export import ClassNameEncoder, WordVectors
+    from avca_tf.serving.export import ClassNameEncoder, WordVectors
     path = info["word_vectors"]["source"]
     with tempfile.TemporaryDirectory() as d:
         enc = ClassNameEncoder(WordVectors.load(path), os.path.join(d, "vocab.txt"))

@@ -39,7 +39,7 @@ def time_mode(mode, bench, cfg, steps, warmup, repeats, tf, keras):
     """steps/s of one execution mode on the stage-1 training set (median of `repeats` windows)."""
     import dataclasses
     from avca_tf.models import build_model
-    from avca_tf.training import Trainer
+    from avca_tf.training.trainer import Trainer
     if tf.config.list_physical_devices("GPU"):
         tf.config.experimental.reset_memory_stats("GPU:0")
     keras.utils.set_random_seed(0)
@@ -70,7 +70,7 @@ def time_mode(mode, bench, cfg, steps, warmup, repeats, tf, keras):
 
 def time_validation(model, bench, cfg, repeats=3):
     """Seconds of one stage-1 validation (distances + 16-beta search)."""
-    from avca_tf.training import DistanceFn, evaluate_gzsl
+    from avca_tf.training.trainer import DistanceFn, evaluate_gzsl
     fn = DistanceFn(model, cfg.train.eval_batch_size)
     data = bench.protocol(1)
     evaluate_gzsl(fn, data, bench.label_embeddings)  # trace
@@ -116,12 +116,12 @@ def main(argv=None):
     import dataclasses
     import keras
     import tensorflow as tf
-    from avca_tf.benchmark import load_benchmark
-    from avca_tf.presets import get_preset
+    from avca_tf.data.benchmark import load_benchmark
+    from avca_tf.training.presets import get_preset
 
     root, dataset = args.root, args.dataset
     if root is None:  # full-scale UCF from the real splits, else the toy benchmark (same widths)
-        from avca_tf.synth import synthesize
+        from avca_tf.data.synth import synthesize
         root = tempfile.mkdtemp(prefix="avca_bench_")
         have_splits = os.path.isdir(os.path.join(SHARED_SPLITS, "UCF"))
         dataset = "UCF" if have_splits else "Toy"

@@ -7,7 +7,7 @@ from tfx.types.artifact import Artifact
 
 
 class ClassEmbeddings(Artifact):
-    """One L2-normalised label vector per class (written by pipelines.embed_classes).
+    """One L2-normalised label vector per class (written by avca_tf.beam.embed_classes).
 
     Custom properties: `num_classes`, `dim` and `vectors_source` (the word-vector
     file the vectors came from).

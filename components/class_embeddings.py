@@ -1,7 +1,7 @@
 """Class embeddings: class names + word vectors -> one label vector per class.
 
 A class-based Beam component (like ingestion) running
-pipelines.embed_classes.run_embed_classes with the pipeline's
+avca_tf.beam.embed_classes.run_embed_classes with the pipeline's
 `beam_pipeline_args`; its output is the ClassEmbeddings artifact the trainer
 and evaluator score classes with.
 """
@@ -25,7 +25,7 @@ class ClassEmbeddingGenSpec(ComponentSpec):
 
 class ClassEmbeddingGenExecutor(base_beam_executor.BaseBeamExecutor):
     def Do(self, input_dict, output_dict, exec_properties):
-        from pipelines.embed_classes import run_embed_classes
+        from avca_tf.beam.embed_classes import run_embed_classes
         out = artifact_utils.get_single_instance(output_dict["class_embeddings"])
         report = run_embed_classes(exec_properties["classes_file"], exec_properties["vectors_path"],
                                    out.uri, beam_args=tuple(self._beam_pipeline_args))
@@ -37,7 +37,7 @@ class ClassEmbeddingGenExecutor(base_beam_executor.BaseBeamExecutor):
 
 
 class ClassEmbeddingGen(base_beam_component.BaseBeamComponent):
-    """Runs pipelines.embed_classes.run_embed_classes; output `class_embeddings`."""
+    """Runs avca_tf.beam.embed_classes.run_embed_classes; output `class_embeddings`."""
     SPEC_CLASS = ClassEmbeddingGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(ClassEmbeddingGenExecutor)
 

@@ -24,8 +24,8 @@ def _percent(d: dict) -> dict:
 
 def evaluate_run(examples_dir: str, class_embeddings_dir: str, run_dir: str) -> dict:
     """{"val", "test": S/U/HM/ZSL, "test_per_class_recall": {class: percent}, "beta", ...}."""
-    from avca_tf.protocol import load_run
-    from avca_tf.training import DistanceFn, evaluate_gzsl
+    from avca_tf.training.protocol import load_run
+    from avca_tf.training.trainer import DistanceFn, evaluate_gzsl
     run = load_run(run_dir)
     bench = load_pipeline_benchmark(examples_dir, class_embeddings_dir,
                                     run.run_config.data.text_pairing)

@@ -15,7 +15,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.channel import Channel
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from avca_tf.benchmark import STAGES
+from avca_tf.data.benchmark import STAGES
 
 
 class FeatureIngestionSpec(ComponentSpec):
@@ -34,7 +34,7 @@ class FeatureIngestionSpec(ComponentSpec):
 
 class FeatureIngestionExecutor(base_beam_executor.BaseBeamExecutor):
     def Do(self, input_dict, output_dict, exec_properties):
-        from pipelines.ingest import run_ingest
+        from avca_tf.beam.ingest import run_ingest
         examples = artifact_utils.get_single_instance(output_dict["examples"])
         meta = run_ingest(exec_properties["root"], exec_properties["dataset"],
                           exec_properties["feature_set"], examples.uri,
@@ -50,7 +50,7 @@ class FeatureIngestionExecutor(base_beam_executor.BaseBeamExecutor):
 
 
 class FeatureIngestion(base_beam_component.BaseBeamComponent):
-    """Runs pipelines.ingest.run_ingest; output `examples` (TFRecords per stage)."""
+    """Runs avca_tf.beam.ingest.run_ingest; output `examples` (TFRecords per stage)."""
     SPEC_CLASS = FeatureIngestionSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(FeatureIngestionExecutor)
 

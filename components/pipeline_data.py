@@ -9,8 +9,8 @@ import os
 
 import numpy as np
 
-from avca_tf.benchmark import Benchmark, BenchmarkError
-from avca_tf.tfrecord_input import (load_benchmark_from_tfrecords, read_class_embeddings,
+from avca_tf.data.benchmark import Benchmark, BenchmarkError
+from avca_tf.data.tfrecord_input import (load_benchmark_from_tfrecords, read_class_embeddings,
                                     read_metadata)
 
 

@@ -5,7 +5,7 @@ import shutil
 import tempfile
 
 from avca_tf.config import RunConfig
-from avca_tf.presets import get_preset
+from avca_tf.training.presets import get_preset
 from components.pipeline_data import load_pipeline_benchmark
 from pipelines.pipeline_config import TrainerParams
 
@@ -35,8 +35,8 @@ def train_and_export(examples_dir: str, class_embeddings_dir: str, params: Train
 
     `resume`: continue the run already in `run_dir` from its last epoch checkpoint.
     """
-    from avca_tf.export import export_run
-    from avca_tf.protocol import run_protocol
+    from avca_tf.serving.export import export_run
+    from avca_tf.training.protocol import run_protocol
     params.validate()
     bench = load_pipeline_benchmark(examples_dir, class_embeddings_dir, params.text_pairing)
     results = run_protocol(bench, run_config(params, bench, examples_dir), run_dir, resume=resume)

@@ -117,7 +117,7 @@ def run_local(cfg: PipelineConfig, classes_file: str, vectors_path: str) -> RunS
     """Runs the whole pipeline once; returns what ran, what was cached and the results."""
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-    from avca_tf.export import write_models_config
+    from avca_tf.serving.export import write_models_config
     from pipelines.tfx_pipeline import create_pipeline
     if not cfg.metadata_path:
         raise PipelineRunError("a local run needs an sqlite MLMD path (--metadata)")

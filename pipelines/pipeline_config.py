@@ -28,7 +28,7 @@ class DataSource:
 @dataclass(frozen=True)
 class TrainerParams:
     """Hyperparameters of the AVCA trainer component (all concrete, no "default" markers)."""
-    preset: str = "UCF-main"        # avca_tf.presets name: architecture, dropouts, BN momentum
+    preset: str = "UCF-main"        # avca_tf.training.presets name: architecture, dropouts, BN momentum
     model: str = "avca"
     epochs: int = 50
     n_batches: int = 500

@@ -2,7 +2,7 @@
 
 `toy_root`: the self-contained toy benchmark (dataset "Toy", main_features,
 seed 0, full size); its word2vec-format vocabulary file is
-`avca_tf.synth.toy_word_vectors_path(toy_root)`.
+`avca_tf.data.synth.toy_word_vectors_path(toy_root)`.
 `ucf_main_root`: UCF main_features built from the real splits at scale 0.1.
 `shared_benchmark`: the real splits and embeddings in ../shared (skips if absent).
 Treat the directories as read-only: copy before corrupting anything.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from avca_tf.synth import synthesize
+from avca_tf.data.synth import synthesize
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_BENCHMARK = REPO.parent / "shared" / "avgzsl_benchmark"
@@ -44,7 +44,7 @@ def assert_same_splits(ref, got):
     """Every stage's arrays of two Benchmarks are equal bit for bit (dtype, shape, values)."""
     import numpy as np
 
-    from avca_tf.benchmark import STAGES
+    from avca_tf.data.benchmark import STAGES
     for stage in STAGES:
         a, b = ref.splits[stage], got.splits[stage]
         for field in ("audio", "video", "labels", "video_ids", "class_ids"):

@@ -8,7 +8,7 @@ import pytest
 from avca_tf.config import LossConfig, ModelConfig, keras_momentum
 from avca_tf.errors import ConfigError
 from avca_tf.models import MODELS, build_model
-from avca_tf.presets import PRESETS, get_preset
+from avca_tf.training.presets import PRESETS, get_preset
 
 
 def n_trainable(model):

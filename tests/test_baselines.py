@@ -6,18 +6,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from avca_tf.benchmark import load_benchmark
+from avca_tf.data.benchmark import load_benchmark
 from avca_tf.config import LossConfig
-from avca_tf.losses import avca_loss_terms
+from avca_tf.models.losses import avca_loss_terms
 from avca_tf.models import MODELS, ablations, baselines, build_model
 from avca_tf.models.ablations import branch_loss_terms
 from avca_tf.models.baseline_layers import batch_classes
 from avca_tf.models.cjme import attention_target
 from avca_tf.models.linear_compat import ranking_loss
 from avca_tf.models.model_presets import preset_for
-from avca_tf.presets import get_preset
-from avca_tf.synth import FeatureModel, synthesize
-from avca_tf.training import DistanceFn, Trainer, evaluate_gzsl
+from avca_tf.training.presets import get_preset
+from avca_tf.data.synth import FeatureModel, synthesize
+from avca_tf.training.trainer import DistanceFn, Trainer, evaluate_gzsl
 
 NEW_MODELS = sorted(set(baselines.BASELINES) | set(ablations.ABLATIONS))
 

@@ -1,4 +1,4 @@
-"""SavedModel export for TF Serving (avca_tf/export.py, `avca export`, deploy/)."""
+"""SavedModel export for TF Serving (avca_tf/serving/export.py, `avca export`, deploy/)."""
 import importlib.util
 import json
 import os
@@ -12,9 +12,9 @@ import pytest
 import tensorflow as tf
 
 from avca_tf import cli
-from avca_tf.export import (EXPORT_INFO, TF_TEXT_OPS, ExportError, export_run,
+from avca_tf.serving.export import (EXPORT_INFO, TF_TEXT_OPS, ExportError, export_run,
                             load_export_info, write_models_config)
-from avca_tf.synth import toy_word_vectors_path
+from avca_tf.data.synth import toy_word_vectors_path
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
@@ -49,7 +49,7 @@ def trained_run(toy_root, tmp_path_factory):
     So short a run finds beta 0 on validation; the calibration path is
     exercised by setting beta to BETA in its classes.json.
     """
-    from avca_tf.protocol import CLASSES_FILE, MODEL_DIR
+    from avca_tf.training.protocol import CLASSES_FILE, MODEL_DIR
     run_dir = tmp_path_factory.mktemp("export_run") / "run"
     assert cli.main(["train", "--root", str(toy_root), "--dataset", "Toy", "--quick",
                      "--epochs", "1", "--out", str(run_dir), "-q"]) == 0
@@ -63,7 +63,7 @@ def trained_run(toy_root, tmp_path_factory):
 @pytest.fixture(scope="session")
 def served(trained_run, tmp_path_factory):
     """The trained toy run exported with `avca export`, plus what the tests compare with."""
-    from avca_tf.protocol import load_run
+    from avca_tf.training.protocol import load_run
     base = tmp_path_factory.mktemp("serving")
     rc = cli.main(["export", str(trained_run), "--out", str(base), "--top-k", "4"])
     assert rc == 0
@@ -337,7 +337,7 @@ def test_cli_versions_are_never_overwritten(served, trained_run, capsys):
 def test_export_without_word_vectors_has_two_signatures(served, trained_run, tmp_path):
     """A run whose benchmark ships only class vectors: no classify_open, said clearly."""
     run = served["run"]
-    from avca_tf.export import ServingVocabulary, export_model
+    from avca_tf.serving.export import ServingVocabulary, export_model
     vocab = ServingVocabulary.from_run(run.class_names, run.label_embeddings, run.seen_ids,
                                        run.unseen_ids, run.beta)
     info = export_model(run.model, served["info"]["audio_dim"], served["info"]["video_dim"],

@@ -1,4 +1,4 @@
-"""`avca ingest` (pipelines/ingest.py): real Beam DirectRunner jobs on small benchmarks."""
+"""`avca ingest` (avca_tf/beam/ingest.py): real Beam DirectRunner jobs on small benchmarks."""
 import json
 import os
 import shutil
@@ -11,12 +11,12 @@ from conftest import assert_same_splits
 import tensorflow as tf
 
 from avca_tf import cli
-from avca_tf.benchmark import STAGES, BenchmarkError, Layout, load_benchmark, read_name_list
-from avca_tf.synth import synthesize
-from avca_tf.tfrecord_input import load_benchmark_from_tfrecords, stage_files
-from pipelines.beam_io import (PipelineError, encode_entries, encode_example,
+from avca_tf.data.benchmark import STAGES, BenchmarkError, Layout, load_benchmark, read_name_list
+from avca_tf.data.synth import synthesize
+from avca_tf.data.tfrecord_input import load_benchmark_from_tfrecords, stage_files
+from avca_tf.beam.beam_io import (PipelineError, encode_entries, encode_example,
                                example_from_pieces, float_entry_header)
-from pipelines.ingest import plan, run_ingest
+from avca_tf.beam.ingest import plan, run_ingest
 
 MULTI_PROCESS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 

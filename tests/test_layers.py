@@ -7,7 +7,7 @@ import pytest
 
 import tensorflow as tf
 
-from avca_tf.layers import (CrossModalTransformer, DenseBlock, EmbeddingMLP, FastDropout,
+from avca_tf.models.layers import (CrossModalTransformer, DenseBlock, EmbeddingMLP, FastDropout,
                             PositionEmbedding, TorchBatchNorm, TorchDense, TwoTokenAttentionBlock)
 
 

@@ -5,7 +5,7 @@ from keras import ops
 
 from avca_tf.config import LossConfig
 from avca_tf.errors import ConfigError
-from avca_tf.losses import avca_loss_terms, mse, triplet_margin_loss
+from avca_tf.models.losses import avca_loss_terms, mse, triplet_margin_loss
 
 RNG = np.random.default_rng(0)
 

@@ -156,7 +156,7 @@ def test_pushed_model_loads_in_a_fresh_process_and_scores_like_the_evaluator(fir
     """The pushed SavedModel's top-1 predictions give the evaluator's test S and U."""
     import numpy as np
 
-    from avca_tf.tfrecord_input import load_benchmark_from_tfrecords
+    from avca_tf.data.tfrecord_input import load_benchmark_from_tfrecords
     run = first["run"]
     dest = run.output("Pusher", "pushed_model").properties["pushed_destination"]
     bench = load_benchmark_from_tfrecords(run.output("FeatureIngestion", "examples").uri)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from avca_tf import cli
-from avca_tf.benchmark import Split, load_benchmark
+from avca_tf.data.benchmark import Split, load_benchmark
 from avca_tf.errors import ConfigError
-from avca_tf.presets import get_preset
-from avca_tf.protocol import load_run, run_protocol
+from avca_tf.training.presets import get_preset
+from avca_tf.training.protocol import load_run, run_protocol
 
 EPOCHS, N_BATCHES, BATCH = 3, 15, 64
 

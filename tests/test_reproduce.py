@@ -4,8 +4,9 @@ import os
 
 import pytest
 
-from avca_tf import cli, published
-from avca_tf.reproduce import ReproduceConfig, summarize, to_markdown
+from avca_tf import cli
+from avca_tf.evaluation import published
+from avca_tf.evaluation.reproduce import ReproduceConfig, summarize, to_markdown
 
 
 def test_summary_is_mean_and_std_over_seeds_beside_the_published_numbers():

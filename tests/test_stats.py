@@ -2,7 +2,7 @@
 import pytest
 
 from avca_tf import cli
-from avca_tf.flops import forward_flops, train_step_flops
+from avca_tf.evaluation.flops import forward_flops, train_step_flops
 from avca_tf.models import build_model
 from avca_tf.models.model_presets import preset_for
 

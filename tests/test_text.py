@@ -1,4 +1,4 @@
-"""tensorflow-text class-name normalisation (avca_tf/text.py)."""
+"""tensorflow-text class-name normalisation (avca_tf/data/text.py)."""
 import csv
 import os
 import re
@@ -9,7 +9,7 @@ import textwrap
 import pytest
 import tensorflow as tf
 
-from avca_tf.text import class_name_tokens, normalize_class_names, normalized_strings
+from avca_tf.data.text import class_name_tokens, normalize_class_names, normalized_strings
 
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "avgzsl_benchmark")
 MAPPINGS = {"UCF": "ucf", "ActivityNet": "activitynet", "VGGSound": "vggsound"}

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from avca_tf.benchmark import Split
+from avca_tf.data.benchmark import Split
 from avca_tf.config import ModelConfig, TrainConfig
 from avca_tf.models import build_model
 from avca_tf.models.base import GZSLModel
-from avca_tf.optimizers import CoupledAdam
-from avca_tf.training import DistanceFn, PlateauScheduler, Trainer
+from avca_tf.training.optimizers import CoupledAdam
+from avca_tf.training.trainer import DistanceFn, PlateauScheduler, Trainer
 
 SMALL = ModelConfig(audio_dim=16, video_dim=24, encoder_hidden=32, decoder_hidden=32)
 

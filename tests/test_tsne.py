@@ -4,11 +4,12 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from avca_tf import cli, presets
-from avca_tf.benchmark import load_benchmark
+from avca_tf import cli
+from avca_tf.training import presets
+from avca_tf.data.benchmark import load_benchmark
 from avca_tf.models.model_presets import preset_for
-from avca_tf.plots import tsne_figure
-from avca_tf.protocol import load_run, run_protocol
+from avca_tf.evaluation.plots import tsne_figure
+from avca_tf.training.protocol import load_run, run_protocol
 
 SEEN = "baby crawling,basketball dunk,bowling"     # the seed's UCF figure
 UNSEEN = "band marching,playing flute"

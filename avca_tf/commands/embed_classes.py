@@ -1,4 +1,4 @@
-"""`avca embed-classes`: Beam job, class names -> label embeddings (pipelines/embed_classes.py).
+"""`avca embed-classes`: Beam job, class names -> label embeddings (avca_tf/beam/embed_classes.py).
 
   avca embed-classes --classes UCF/class-split/all_class.txt \
       --vectors w2v_features/word_embeddings_ucf_normed.npy --out emb [-- BEAM_OPTIONS]
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from pipelines.embed_classes import run_embed_classes
+    from avca_tf.beam.embed_classes import run_embed_classes
     run_embed_classes(args.classes, args.vectors, args.out, beam_args=check_beam_args(args),
                       lookup=args.lookup)
     return 0

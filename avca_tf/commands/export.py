@@ -20,7 +20,7 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from avca_tf.export import export_run, load_export_info
+    from avca_tf.serving.export import export_run, load_export_info
     path = export_run(args.run_dir, args.out, model_name=args.model_name, version=args.version,
                       word_vectors=args.word_vectors, max_words=args.max_words,
                       top_k=args.top_k)

@@ -1,4 +1,4 @@
-"""`avca ingest`: Beam job, h5 features -> TFRecords (pipelines/ingest.py).
+"""`avca ingest`: Beam job, h5 features -> TFRecords (avca_tf/beam/ingest.py).
 
 Beam pipeline options follow a `--`:
   avca ingest --root R --dataset UCF --features main_features --out T \
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from pipelines.ingest import run_ingest
+    from avca_tf.beam.ingest import run_ingest
     run_ingest(args.root, args.dataset, args.features, args.out,
                beam_args=check_beam_args(args), skip_invalid=args.skip_invalid)
     return 0

@@ -1,5 +1,5 @@
 """`avca inspect`: validate a benchmark and print one row per stage."""
-from avca_tf.benchmark import DATASETS, FEATURE_SETS, TEXT_PAIRINGS
+from avca_tf.data.benchmark import DATASETS, FEATURE_SETS, TEXT_PAIRINGS
 
 
 def add_arguments(parser):
@@ -33,7 +33,7 @@ def print_table(bench, mispaired=None) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from avca_tf.benchmark import Layout, label_embeddings, load_benchmark, reference_mispaired
+    from avca_tf.data.benchmark import Layout, label_embeddings, load_benchmark, reference_mispaired
 
     bench = load_benchmark(args.root, args.dataset, args.feature_set, args.text_pairing)
     mispaired = None

@@ -14,7 +14,7 @@ import os
 from avca_tf.errors import ConfigError
 
 DEFAULT_WORK = "avca_work"
-# Short presets on top of avca_tf.presets (the UCF architecture of the feature set).
+# Short presets on top of avca_tf.training.presets (the UCF architecture of the feature set).
 # "toy", the default on the toy benchmark: 4 epochs x 40 batches of 128, about a
 # minute of CPU training that learns the toy well above chance (docs/pipeline.md);
 # "quick": the smoke run of `avca train --quick`.
@@ -36,7 +36,7 @@ def _data_args(p: argparse.ArgumentParser, root_help: str) -> None:
 
 
 def _trainer_args(p: argparse.ArgumentParser) -> None:
-    from avca_tf.presets import PRESETS
+    from avca_tf.training.presets import PRESETS
     p.add_argument("--preset", default=None, metavar="NAME",
                    help="'toy' (the default on the toy benchmark: a few minutes), 'quick' "
                         f"(a smoke run) or one of {', '.join(PRESETS)} (default: the "
@@ -98,7 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _trainer_params(args, dataset: str, feature_set: str):
-    from avca_tf.presets import PRESETS, preset_name
+    from avca_tf.training.presets import PRESETS, preset_name
     from pipelines.pipeline_config import TrainerParams
     own = preset_name(dataset, feature_set) if feature_set in ("main_features", "cls_features") \
         else None
@@ -107,7 +107,7 @@ def _trainer_params(args, dataset: str, feature_set: str):
     if name not in SHORT_PRESETS and name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; expected one of "
                           f"{list(SHORT_PRESETS) + list(PRESETS)}")
-    from avca_tf.presets import get_preset, quick
+    from avca_tf.training.presets import get_preset, quick
     cfg = get_preset(base if name in SHORT_PRESETS else name)
     if name == "quick":
         cfg = quick(cfg)
@@ -127,8 +127,8 @@ def _trainer_params(args, dataset: str, feature_set: str):
 def _inputs(args, root: str, dataset: str):
     """(classes file, word-vector path) for the class-embedding job; string joins keep
     remote roots (gs://...) intact."""
-    from avca_tf.benchmark import DATASETS, Layout
-    from avca_tf.synth import TOY, toy_word_vectors_path
+    from avca_tf.data.benchmark import DATASETS, Layout
+    from avca_tf.data.synth import TOY, toy_word_vectors_path
     if dataset not in DATASETS:
         raise ConfigError(f"unknown dataset {dataset!r}; expected one of {sorted(DATASETS)}")
     rel = Layout("", dataset, args.features)
@@ -154,7 +154,7 @@ def _config(args, root: str, dataset: str, **paths):
 def _toy_root(work: str) -> str:
     """The toy benchmark under WORK_DIR/benchmark, synthesized once (a re-synthesis would
     touch every file and defeat the ingestion cache)."""
-    from avca_tf.synth import TOY, synthesize
+    from avca_tf.data.synth import TOY, synthesize
     root = os.path.join(work, "benchmark")
     if not os.path.isfile(os.path.join(root, TOY, "synth_main_features.json")):
         print(f"[pipeline] synthesizing the toy benchmark into {root}", flush=True)

@@ -21,7 +21,7 @@ def add_arguments(p):
 def run(args) -> int:
     import os
 
-    from avca_tf.reproduce import ReproduceConfig, reproduce
+    from avca_tf.evaluation.reproduce import ReproduceConfig, reproduce
 
     cfg = ReproduceConfig(root=os.path.abspath(args.root), table=args.table,
                           out=os.path.abspath(args.out), seeds=args.seeds, quick=args.quick,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from avca_tf.errors import ConfigError
-from avca_tf.presets import FEATURE_WIDTHS
+from avca_tf.training.presets import FEATURE_WIDTHS
 
 COLUMNS = ("model", "features", "trainable params", "seed params", "fwd MFLOP/sample",
            "loss fwd GFLOP", "train step GFLOP", "seed GFLOPS")
@@ -22,8 +22,8 @@ def collect(models, feature_sets, batch_size=256, flops=True, progress=True):
     import keras
     from tqdm import tqdm
 
-    from avca_tf import flops as fl
-    from avca_tf import published
+    from avca_tf.evaluation import flops as fl
+    from avca_tf.evaluation import published
     from avca_tf.models import build_model
     from avca_tf.models.model_presets import preset_for
 

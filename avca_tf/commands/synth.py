@@ -1,6 +1,6 @@
 """`avca synth`: write a synthetic benchmark in the published layout."""
-from avca_tf.benchmark import DATASETS, FEATURE_SETS
-from avca_tf.synth import FeatureModel
+from avca_tf.data.benchmark import DATASETS, FEATURE_SETS
+from avca_tf.data.synth import FeatureModel
 
 
 def add_arguments(parser):
@@ -23,9 +23,9 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from avca_tf.benchmark import load_benchmark
+    from avca_tf.data.benchmark import load_benchmark
     from avca_tf.commands.inspect import print_table
-    from avca_tf.synth import synthesize
+    from avca_tf.data.synth import synthesize
 
     dest = synthesize(args.out, dataset=args.dataset, feature_set=args.feature_set,
                       splits=args.splits, seed=args.seed, scale=args.scale, progress=True,

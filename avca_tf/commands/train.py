@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from avca_tf import presets
+from avca_tf.training import presets
 from avca_tf.errors import ConfigError
 
 
@@ -64,7 +64,7 @@ def build_config(args):
 def load_data(cfg):
     """The Benchmark of a RunConfig, from h5 files or TFRecords."""
     if cfg.data.tfrecords:
-        from avca_tf.tfrecord_input import load_benchmark_from_tfrecords
+        from avca_tf.data.tfrecord_input import load_benchmark_from_tfrecords
         bench = load_benchmark_from_tfrecords(cfg.data.tfrecords, text_pairing=cfg.data.text_pairing)
         if (bench.dataset, bench.feature_set) != (cfg.data.dataset, cfg.data.feature_set):
             raise ConfigError(f"{cfg.data.tfrecords} holds {bench.dataset}/{bench.feature_set}, "
@@ -72,13 +72,13 @@ def load_data(cfg):
         return bench
     if not cfg.data.root:
         raise ConfigError("--root (or --tfrecords) is required")
-    from avca_tf.benchmark import load_benchmark
+    from avca_tf.data.benchmark import load_benchmark
     return load_benchmark(cfg.data.root, cfg.data.dataset, cfg.data.feature_set,
                           text_pairing=cfg.data.text_pairing)
 
 
 def run(args) -> int:
-    from avca_tf.protocol import run_protocol
+    from avca_tf.training.protocol import run_protocol
     cfg = build_config(args)
     bench = load_data(cfg)
     results = run_protocol(bench, cfg, args.out, resume=args.resume, verbose=0 if args.quiet else 1)

@@ -25,8 +25,8 @@ def run(args) -> int:
 
     from avca_tf.commands.train import load_data
     from avca_tf.errors import ConfigError
-    from avca_tf.plots import resolve_classes, tsne_figure
-    from avca_tf.protocol import load_run
+    from avca_tf.evaluation.plots import resolve_classes, tsne_figure
+    from avca_tf.training.protocol import load_run
 
     if args.max_per_class < 1:
         raise ConfigError(f"--max-per-class must be >= 1, got {args.max_per_class}")

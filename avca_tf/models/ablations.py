@@ -22,8 +22,8 @@ from keras import ops
 
 from avca_tf.config import LossConfig, ModelConfig
 from avca_tf.errors import ConfigError
-from avca_tf.layers import EmbeddingMLP
-from avca_tf.losses import mse, triplet_margin_loss
+from avca_tf.models.layers import EmbeddingMLP
+from avca_tf.models.losses import mse, triplet_margin_loss
 from avca_tf.models.avca import AVCA
 from avca_tf.models.base import GZSLModel, pairwise_l2
 
@@ -34,7 +34,7 @@ _SHORT = {"audio": "a", "video": "v"}
 def branch_loss_terms(t: dict, modalities, cfg: LossConfig) -> dict:
     """AVCA's loss terms restricted to `modalities` (keys as in losses.avca_loss_terms).
 
-    With both modalities this equals avca_tf.losses.avca_loss_terms.
+    With both modalities this equals avca_tf.models.losses.avca_loss_terms.
     """
     m = cfg.margin
     trip = lambda a, p, n: triplet_margin_loss(a, p, n, m)  # noqa: E731

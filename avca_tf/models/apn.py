@@ -13,7 +13,7 @@ to the ALE branch output.
 import keras
 from keras import ops
 
-from avca_tf.losses import mse
+from avca_tf.models.losses import mse
 from avca_tf.models.base import GZSLModel
 from avca_tf.models.baseline_layers import batch_classes, concat_inputs
 

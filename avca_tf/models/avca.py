@@ -15,8 +15,8 @@ import keras
 from keras import ops
 
 from avca_tf.config import LossConfig, ModelConfig
-from avca_tf.layers import CrossModalTransformer, EmbeddingMLP, PositionEmbedding
-from avca_tf.losses import avca_loss_terms
+from avca_tf.models.layers import CrossModalTransformer, EmbeddingMLP, PositionEmbedding
+from avca_tf.models.losses import avca_loss_terms
 from avca_tf.models.base import GZSLModel
 
 

@@ -12,7 +12,7 @@ Prediction: sum of the audio and video L2 distances to the text embedding.
 import tensorflow as tf
 from keras import ops
 
-from avca_tf.losses import triplet_margin_loss as triplet_loss
+from avca_tf.models.losses import triplet_margin_loss as triplet_loss
 from avca_tf.models.base import GZSLModel, pairwise_l2
 from avca_tf.models.baseline_layers import BaselineMLP, l2_distance
 

@@ -17,7 +17,7 @@ def pairwise_l2(x, y):
 class GZSLModel(keras.Model):
     """A model scoring audio-visual samples against class label embeddings.
 
-    Batches are dicts from avca_tf.sampling: `audio`, `video`, `text` (label
+    Batches are dicts from avca_tf.data.sampling: `audio`, `video`, `text` (label
     embedding of the sample's class), `label`, and the same keys prefixed
     with `neg_` for a sample of another class.
     """

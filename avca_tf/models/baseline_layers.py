@@ -1,15 +1,15 @@
 """Pieces shared by the baselines (ALE/SJE/DeViSE, APN, CJME, AVGZSLNet).
 
 They follow the reference's PyTorch modules: Linear layers with PyTorch's
-default initialisation (avca_tf.layers.TorchDense) and BatchNorm1d with
+default initialisation (avca_tf.models.layers.TorchDense) and BatchNorm1d with
 PyTorch defaults (momentum 0.1 = Keras 0.9, epsilon 1e-5).
 """
 import keras
 import tensorflow as tf
 from keras import ops
 
-from avca_tf.layers import TorchDense
-from avca_tf.losses import pairwise_distance
+from avca_tf.models.layers import TorchDense
+from avca_tf.models.losses import pairwise_distance
 
 
 @keras.saving.register_keras_serializable(package="avca_tf")

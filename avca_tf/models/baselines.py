@@ -14,7 +14,7 @@ from avca_tf.models.apn import APN
 from avca_tf.models.avgzslnet import AVGZSLNet
 from avca_tf.models.cjme import CJME
 from avca_tf.models.linear_compat import LinearCompatibility
-from avca_tf.presets import FEATURE_WIDTHS
+from avca_tf.training.presets import FEATURE_WIDTHS
 
 
 def _linear(kind):

@@ -17,8 +17,8 @@ with the projected class embeddings.
 import keras
 from keras import ops
 
-from avca_tf.layers import TorchDense
-from avca_tf.losses import mse
+from avca_tf.models.layers import TorchDense
+from avca_tf.models.losses import mse
 from avca_tf.models.base import GZSLModel
 from avca_tf.models.baseline_layers import BaselineMLP, batch_classes, triplet_margin
 

@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from avca_tf.layers import TorchDense
+from avca_tf.models.layers import TorchDense
 from avca_tf.models.base import GZSLModel
 from avca_tf.models.baseline_layers import batch_classes, concat_inputs
 

@@ -1,6 +1,6 @@
 """One lookup for the run configuration of any registered model.
 
-AVCA: the AVCA preset of the dataset and feature set (avca_tf.presets, UCF's
+AVCA: the AVCA preset of the dataset and feature set (avca_tf.training.presets, UCF's
 for datasets without one); ablations: derived from that preset
 (ablations.preset); baselines: their own scripts' settings (baselines.preset).
 `avca train --model NAME` and `avca reproduce` both start from here.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from avca_tf import presets
+from avca_tf.training import presets
 from avca_tf.config import RunConfig
 from avca_tf.errors import ConfigError
 from avca_tf.models import ablations, baselines

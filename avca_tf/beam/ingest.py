@@ -1,7 +1,7 @@
 """Beam job: a benchmark's h5 feature files -> TFRecords of tf.train.Example.
 
 The driver plans the job from the class lists (the reader's own helpers in
-avca_tf.benchmark); the pipeline reads every (stage, class) pair of audio and
+avca_tf.data.benchmark); the pipeline reads every (stage, class) pair of audio and
 video h5 files in parallel, validates each row, and writes sharded TFRecords
 per stage. Only small per-class counts and the rejected rows come back to
 the driver, so the features never need to fit in one machine's memory.
@@ -27,9 +27,9 @@ import numpy as np
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
-from avca_tf import benchmark as bm
-from pipelines import beam_io
-from pipelines.beam_io import PipelineError
+from avca_tf.data import benchmark as bm
+from avca_tf.beam import beam_io
+from avca_tf.beam.beam_io import PipelineError
 
 FORMAT = "avca-tfrecords/1"
 JOB = "job"  # side output: per-class counts and rejected rows

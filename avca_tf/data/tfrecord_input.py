@@ -16,8 +16,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from avca_tf.benchmark import STAGES, TEXT_PAIRINGS, Benchmark, BenchmarkError, Split
-from avca_tf.sampling import ClassAwareSampler, gather_batch
+from avca_tf.data.benchmark import STAGES, TEXT_PAIRINGS, Benchmark, BenchmarkError, Split
+from avca_tf.data.sampling import ClassAwareSampler, gather_batch
 
 FORMAT = "avca-tfrecords/1"
 METADATA = "metadata.json"

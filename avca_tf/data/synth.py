@@ -29,7 +29,7 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from avca_tf.benchmark import (DATASETS, EMBED_DIM, FEATURE_SETS, MODALITIES, STAGES, Layout,
+from avca_tf.data.benchmark import (DATASETS, EMBED_DIM, FEATURE_SETS, MODALITIES, STAGES, Layout,
                                read_name_list)
 from avca_tf.errors import BenchmarkError
 from avca_tf.io_utils import atomic_path

@@ -2,7 +2,7 @@
 
 Two lookups, chosen by the vector file (`lookup="auto"`) or explicitly:
 * word (word2vec/GloVe text files): each name is normalised and tokenised
-  with avca_tf.text (tensorflow-text), the case-folded tokens are looked up,
+  with avca_tf.data.text (tensorflow-text), the case-folded tokens are looked up,
   averaged and L2-normalised. Unknown tokens are reported; a class with no
   known token is an error.
 * class (the benchmark's npy dict, keyed by whole class names): the vector of
@@ -25,10 +25,10 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from avca_tf import benchmark as bm
-from avca_tf.word_vectors import is_npy, load_word_vectors
-from pipelines import beam_io
-from pipelines.beam_io import PipelineError
+from avca_tf.data import benchmark as bm
+from avca_tf.data.word_vectors import is_npy, load_word_vectors
+from avca_tf.beam import beam_io
+from avca_tf.beam.beam_io import PipelineError
 
 LOOKUPS = ("auto", "class", "word")
 
@@ -37,7 +37,7 @@ class Tokenize(beam.DoFn):
     """Adds the tensorflow-text tokens of the class name."""
 
     def process(self, element: dict) -> Iterator[dict]:
-        from avca_tf.text import class_name_tokens  # imports TF in the worker only
+        from avca_tf.data.text import class_name_tokens  # imports TF in the worker only
         yield {**element, "tokens": class_name_tokens([element["class_name"]])[0]}
 
 
@@ -52,7 +52,7 @@ class Embed(beam.DoFn):
         if self.lookup == "word":
             words, vectors = load_word_vectors(self.vectors_path, vocabulary=vocabulary)
             return {"index": {w: i for i, w in enumerate(words)}, "vectors": vectors}
-        from avca_tf.text import normalized_strings
+        from avca_tf.data.text import normalized_strings
         words, vectors = load_word_vectors(self.vectors_path)
         norm, spaceless = {}, {}
         for key, n in zip(words, normalized_strings(words)):

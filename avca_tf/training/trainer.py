@@ -10,8 +10,8 @@ import numpy as np
 import tensorflow as tf
 
 from avca_tf.config import TrainConfig
-from avca_tf.optimizers import CoupledAdam
-from avca_tf.sampling import ClassAwareSampler, gather_batch
+from avca_tf.training.optimizers import CoupledAdam
+from avca_tf.data.sampling import ClassAwareSampler, gather_batch
 
 
 class PlateauScheduler:
@@ -133,7 +133,7 @@ def evaluate_gzsl(distance_fn, data, label_embeddings, beta: float | None = None
 
     beta None: search it (validation); otherwise use it (test). Returns (beta, GZSLResult).
     """
-    from avca_tf.metrics import gzsl_metrics, search_beta
+    from avca_tf.evaluation.metrics import gzsl_metrics, search_beta
     audio = np.concatenate([data.eval_seen.audio, data.eval_unseen.audio])
     video = np.concatenate([data.eval_seen.video, data.eval_unseen.video])
     labels = np.concatenate([data.eval_seen.labels, data.eval_unseen.labels])

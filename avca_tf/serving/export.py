@@ -17,7 +17,7 @@ Signatures (inputs -> outputs):
   `best_class` [B], `best_score` [B], and per name `token_count` [C],
   `known_token_count` [C], `oov_tokens` [C, T] (padded with ""),
   `calibrated` [C] (the name is a seen class of the run, so beta was added).
-  Names are embedded in the graph: `avca_tf.text.normalize_class_names` ->
+  Names are embedded in the graph: `avca_tf.data.text.normalize_class_names` ->
   word lookup in a table stored in the SavedModel -> mean over known tokens ->
   L2 normalisation -> the model's text projection. A name without any known
   token scores -inf and is never the best class.
@@ -80,7 +80,7 @@ class WordVectors:
 
     @classmethod
     def load(cls, path: str, max_words: Optional[int] = None):
-        from avca_tf.word_vectors import load_word_vectors
+        from avca_tf.data.word_vectors import load_word_vectors
         words, vectors = load_word_vectors(path, max_words=max_words)
         bad = [w for w in words if "\n" in w or "\r" in w or not w]
         if bad:
@@ -107,7 +107,7 @@ class ClassNameEncoder(tf.Module):
         self.vectors = tf.Variable(word_vectors.vectors, trainable=False, name="word_vectors")
 
     def __call__(self, names):
-        from avca_tf.text import normalize_class_names
+        from avca_tf.data.text import normalize_class_names
         tokens = normalize_class_names(names)
         ids = tf.ragged.map_flat_values(self.table.lookup, tokens)
         known = ids >= 0
@@ -175,7 +175,7 @@ class ServingGraph:
             self.seen_table = self._seen_name_table()
 
     def _seen_name_table(self):
-        from avca_tf.text import normalized_strings
+        from avca_tf.data.text import normalized_strings
         seen = [n for n, s in zip(self.vocab.class_names, self.vocab.seen) if s]
         keys = sorted(set(normalized_strings(seen)))
         if not keys:  # a table needs at least one key; "" never matches a name with tokens
@@ -304,7 +304,7 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
     the one the run's label embeddings were built from, if the run records it.
     Without any, the export has serving_default and embed only.
     """
-    from avca_tf.protocol import load_run
+    from avca_tf.training.protocol import load_run
     if not _MODEL_NAME.match(model_name):
         raise ExportError(f"model name {model_name!r}: expected letters, digits, '_', '-', '.'")
     model_dir = os.path.join(os.path.abspath(serving_base), model_name)
@@ -336,7 +336,7 @@ def _recorded_word_vectors(run) -> Optional[str]:
     Only the toy benchmark ships word vectors; the published benchmarks ship
     class-level vectors, which cannot embed new names.
     """
-    from avca_tf.synth import TOY, toy_word_vectors_path
+    from avca_tf.data.synth import TOY, toy_word_vectors_path
     data = run.run_config.data
     if data.dataset != TOY or not data.root:
         return None

@@ -29,7 +29,7 @@ from avca_tf.config import RunConfig
 from avca_tf.errors import ConfigError
 from avca_tf.io_utils import atomic_path, write_json
 from avca_tf.models import build_model
-from avca_tf.training import (DistanceFn, PlateauScheduler, Trainer, evaluate_gzsl,
+from avca_tf.training.trainer import (DistanceFn, PlateauScheduler, Trainer, evaluate_gzsl,
                               set_learning_rate)
 
 CONFIG_FILE = "config.json"

@@ -1,7 +1,7 @@
 """Regenerate the seed's Tables 1, 3 and 4 on the user's features.
 
 For every dataset of the table found under the benchmark root, every model
-row and every seed, one full protocol run (avca_tf.protocol.run_protocol)
+row and every seed, one full protocol run (avca_tf.training.protocol.run_protocol)
 lives in OUT/runs/<dataset>/<model>/seed<k>[-reference][-quick]; a run whose
 results.json exists is reused, an interrupted one is resumed. The table
 (mean and std over seeds of the test metrics, in percent, beside the
@@ -17,8 +17,9 @@ import os
 
 import numpy as np
 
-from avca_tf import presets, published
-from avca_tf.benchmark import Layout
+from avca_tf.evaluation import published
+from avca_tf.training import presets
+from avca_tf.data.benchmark import Layout
 from avca_tf.errors import ConfigError
 from avca_tf.io_utils import atomic_path
 from avca_tf.models.model_presets import preset_for
@@ -69,8 +70,8 @@ def run_config(model: str, dataset: str, feature_set: str, seed: int, cfg: Repro
 def run_all(cfg: ReproduceConfig, verbose: int = 1) -> dict:
     """Runs (or reuses) every training of the table; returns
     {(model, dataset): [test metrics dict per seed]}."""
-    from avca_tf.benchmark import load_benchmark
-    from avca_tf.protocol import RESULTS_FILE, run_protocol
+    from avca_tf.data.benchmark import load_benchmark
+    from avca_tf.training.protocol import RESULTS_FILE, run_protocol
 
     spec = table_spec(cfg.table)
     if cfg.seeds < 1:

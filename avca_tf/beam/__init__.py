@@ -1,0 +1,1 @@
+"""Beam jobs: ingestion of h5 features and class embeddings (any Beam runner)."""

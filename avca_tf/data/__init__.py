@@ -1,0 +1,1 @@
+"""Benchmark data: reading, synthesis, sampling, TFRecord input, class-name text."""

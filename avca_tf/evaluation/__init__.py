@@ -1,0 +1,1 @@
+"""Evaluation: GZSL metrics, paper tables, FLOPs, plots."""

@@ -1,0 +1,1 @@
+"""Training: the compiled step, the two-stage protocol, the optimizer, presets."""
