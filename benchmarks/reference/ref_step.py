@@ -263,7 +263,6 @@ BUILDERS = {"tcaf": build_tcaf, "clipclap": build_clipclap, "avca": build_avca}
 
 # ---------------------------------------------------------------- parameter counts
 def param_summary(model, details=False):
-    import torch
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     opt = getattr(model, "optimizer_gen", None)
     if opt is not None and hasattr(opt, "base_optimizer"):
@@ -280,7 +279,6 @@ def param_summary(model, details=False):
         for n, p in model.named_parameters():
             top = n.split(".")[0]
             out["by_module"][top] = out["by_module"].get(top, 0) + p.numel()
-    del torch
     return out
 
 
