@@ -8,8 +8,41 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from avca_tf.errors import ConfigError
+
+# The enumerated values of a run, typed once; `check_choice` is their one validator.
+Dataset = Literal["UCF", "ActivityNet", "VGGSound", "Toy"]
+FeatureSetName = Literal["main_features", "cls_features"]
+TextPairing = Literal["own", "reference"]   # "reference": the authors' class/vector mis-pairing
+DATASETS: tuple[str, ...] = get_args(Dataset)
+TEXT_PAIRINGS: tuple[str, ...] = get_args(TextPairing)
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """A published feature set: its input widths and its class-split folder."""
+    name: str
+    audio_dim: int
+    video_dim: int
+    split_folder: str
+    short: str                  # in preset names: "UCF-main", "VGGSound-cls"
+
+
+# The one feature-set table (widths and split folders).
+FEATURE_SETS: dict[str, FeatureSet] = {
+    "main_features": FeatureSet("main_features", 512, 512, "main_split", "main"),
+    "cls_features": FeatureSet("cls_features", 128, 4096, "cls_split", "cls"),
+}
+assert tuple(FEATURE_SETS) == get_args(FeatureSetName)
+
+
+def check_choice(kind: str, value, choices, error=ConfigError):
+    """`value` if it is one of `choices`, else `error` naming `kind` and the valid choices."""
+    if value not in choices:
+        raise error(f"unknown {kind} {value!r}; expected one of {sorted(choices)}")
+    return value
 
 TORCH_DEFAULT_BN_MOMENTUM = 0.1  # nn.BatchNorm1d() without a momentum argument
 
@@ -23,10 +56,15 @@ def keras_momentum(torch_momentum: float) -> float:
 class DataConfig:
     """Which benchmark to read and how classes are paired with label vectors."""
     root: str = ""
-    dataset: str = "UCF"
-    feature_set: str = "main_features"
-    text_pairing: str = "own"          # "own" | "reference" (the authors' mis-pairing)
+    dataset: Dataset = "UCF"
+    feature_set: FeatureSetName = "main_features"
+    text_pairing: TextPairing = "own"
     tfrecords: str | None = None       # read TFRecords written by `avca ingest` instead of h5
+
+    def __post_init__(self):
+        check_choice("dataset", self.dataset, DATASETS)
+        check_choice("feature set", self.feature_set, FEATURE_SETS)
+        check_choice("text pairing", self.text_pairing, TEXT_PAIRINGS)
 
 
 @dataclass(frozen=True)
@@ -56,7 +94,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """The loss terms of the reference and their toggles/weights (SPEC §5)."""
+    """The loss terms of the reference and their toggles/weights."""
     reconstruction: bool = True            # l_rec: MSE(w, D(theta_a|v|w))
     reconstruction_triplets: bool = True   # l_ct: triplets on D(theta), negatives of another class
     embedding_triplets: bool = True        # l_w: the four theta_w <-> theta_a/theta_v triplets

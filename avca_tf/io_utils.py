@@ -1,4 +1,4 @@
-"""Atomic writes: readers never see a half-written file or directory."""
+"""Atomic writes (readers never see a half-written file or directory) and path kinds."""
 import contextlib
 import json
 import os
@@ -36,3 +36,13 @@ def write_json(path: str, obj) -> None:
         with open(tmp, "w") as f:
             json.dump(obj, f, indent=2, sort_keys=True)
             f.write("\n")
+
+
+def is_remote(path: str) -> bool:
+    """True for object-store URIs (gs://, s3://, ...)."""
+    return "://" in str(path)
+
+
+def absolute(path: str) -> str:
+    """Local paths become absolute (TFX stores URIs); remote URIs stay as they are."""
+    return path if is_remote(path) else os.path.abspath(path)

@@ -10,7 +10,7 @@ import tempfile
 
 from tfx.utils import io_utils
 
-from pipelines.pipeline_config import is_remote
+from avca_tf.io_utils import is_remote
 
 
 @contextlib.contextmanager

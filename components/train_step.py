@@ -1,33 +1,28 @@
 """What the trainer component does, as a plain function: protocol run + serving export."""
 import dataclasses
+import json
 import os
 import shutil
 import tempfile
 
 from avca_tf.config import RunConfig
-from avca_tf.training.presets import get_preset
 from components.pipeline_data import load_pipeline_benchmark
-from pipelines.pipeline_config import TrainerParams
 
 SERVING_SUBDIR = "Format-Serving"  # where TFX's Pusher looks for the SavedModel in a Model
 
 
-def run_config(params: TrainerParams, bench, examples_dir: str) -> RunConfig:
-    """The preset's architecture with the component's hyperparameters and the data's widths."""
-    cfg = get_preset(params.preset)
+def run_config(run_config_json: str, bench, examples_dir: str) -> RunConfig:
+    """The component's RunConfig reading the ingested examples, with the data's widths."""
+    cfg = RunConfig.from_dict(json.loads(run_config_json))
     return cfg.replace(
         data=dataclasses.replace(cfg.data, root="", dataset=bench.dataset,
-                                 feature_set=bench.feature_set, text_pairing=params.text_pairing,
-                                 tfrecords=examples_dir),
-        model=dataclasses.replace(cfg.model, name=params.model,
+                                 feature_set=bench.feature_set, tfrecords=examples_dir),
+        model=dataclasses.replace(cfg.model,
                                   audio_dim=int(bench.splits["stage_1_train"].audio.shape[1]),
-                                  video_dim=int(bench.splits["stage_1_train"].video.shape[1])),
-        train=dataclasses.replace(cfg.train, epochs=params.epochs, n_batches=params.n_batches,
-                                  batch_size=params.batch_size, lr=params.learning_rate,
-                                  seed=params.seed))
+                                  video_dim=int(bench.splits["stage_1_train"].video.shape[1])))
 
 
-def train_and_export(examples_dir: str, class_embeddings_dir: str, params: TrainerParams,
+def train_and_export(examples_dir: str, class_embeddings_dir: str, run_config_json: str,
                      run_dir: str, model_dir: str, word_vectors: str = "",
                      resume: bool = False) -> dict:
     """Runs the two-stage protocol into `run_dir` and exports its serving SavedModel
@@ -37,9 +32,10 @@ def train_and_export(examples_dir: str, class_embeddings_dir: str, params: Train
     """
     from avca_tf.serving.export import export_run
     from avca_tf.training.protocol import run_protocol
-    params.validate()
-    bench = load_pipeline_benchmark(examples_dir, class_embeddings_dir, params.text_pairing)
-    results = run_protocol(bench, run_config(params, bench, examples_dir), run_dir, resume=resume)
+    pairing = RunConfig.from_dict(json.loads(run_config_json)).data.text_pairing
+    bench = load_pipeline_benchmark(examples_dir, class_embeddings_dir, pairing)
+    results = run_protocol(bench, run_config(run_config_json, bench, examples_dir), run_dir,
+                           resume=resume)
     staging = tempfile.mkdtemp(prefix=".export-", dir=model_dir)
     try:
         version_dir = export_run(run_dir, staging, model_name="avca", version=1,

@@ -1,12 +1,11 @@
 """AVCA trainer: the two-stage GZSL protocol as a Python-function component.
 
 The standard TFX Trainer imports tensorflow_data_validation, which this
-install does not have (DEVELOPERS.md); this component takes its place with
+install does not have; this component takes its place with
 the same outputs: `model` (a serving SavedModel under Format-Serving, what
 Pusher pushes) and `model_run` (the run directory: TensorBoard logs,
 results.json, config.json, checkpoints, weights).
 """
-import dataclasses
 import hashlib
 import json
 import os
@@ -17,14 +16,14 @@ from tfx.types import standard_artifacts
 
 from components.artifact_io import local_input, local_output
 from components.artifacts import ClassEmbeddings
-from pipelines.pipeline_config import TrainerParams, is_remote
+from avca_tf.io_utils import is_remote
 
 RESUME = ".resume"  # <pipeline_root>/AvcaTrainer/.resume/<key>: unfinished training runs
 
 
-def resume_dir(model_run_uri: str, examples_id: int, embeddings_id: int, params: TrainerParams,
+def resume_dir(model_run_uri: str, examples_id: int, embeddings_id: int, run_config: str,
                word_vectors: str) -> str:
-    key = hashlib.sha256(json.dumps([examples_id, embeddings_id, dataclasses.asdict(params),
+    key = hashlib.sha256(json.dumps([examples_id, embeddings_id, json.loads(run_config),
                                      word_vectors], sort_keys=True).encode()).hexdigest()[:16]
     node_dir = os.path.dirname(os.path.dirname(model_run_uri))
     return os.path.join(node_dir, RESUME, key)
@@ -36,32 +35,23 @@ def AvcaTrainer(
     class_embeddings: InputArtifact[ClassEmbeddings],
     model: OutputArtifact[standard_artifacts.Model],
     model_run: OutputArtifact[standard_artifacts.ModelRun],
-    preset: Parameter[str],
-    model_name: Parameter[str],
-    epochs: Parameter[int],
-    n_batches: Parameter[int],
-    batch_size: Parameter[int],
-    learning_rate: Parameter[float],
-    seed: Parameter[int],
-    text_pairing: Parameter[str],
+    run_config: Parameter[str],
     word_vectors: Parameter[str],
 ):
+    """`run_config`: the run's avca_tf.config.RunConfig as JSON (RunConfig.to_dict)."""
     from components.train_step import train_and_export
-    params = TrainerParams(preset=preset, model=model_name, epochs=epochs, n_batches=n_batches,
-                           batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-                           text_pairing=text_pairing)
     if is_remote(model_run.uri):
         with local_input(examples.uri) as ex_dir, local_input(class_embeddings.uri) as emb_dir, \
                 local_output(model_run.uri) as run_dir, local_output(model.uri) as model_dir:
-            results = train_and_export(ex_dir, emb_dir, params, run_dir, model_dir, word_vectors)
+            results = train_and_export(ex_dir, emb_dir, run_config, run_dir, model_dir, word_vectors)
     else:
         # Train in a folder keyed by inputs and parameters, so a run killed during
         # training resumes from its last epoch checkpoint; it becomes the ModelRun
         # when finished.
-        work = resume_dir(model_run.uri, examples.id, class_embeddings.id, params, word_vectors)
+        work = resume_dir(model_run.uri, examples.id, class_embeddings.id, run_config, word_vectors)
         if os.path.isdir(work):
             print(f"AvcaTrainer: resuming the interrupted training in {work}", flush=True)
-        results = train_and_export(examples.uri, class_embeddings.uri, params, work, model.uri,
+        results = train_and_export(examples.uri, class_embeddings.uri, run_config, work, model.uri,
                                    word_vectors, resume=True)
         os.replace(work, model_run.uri)  # model_run.uri is the empty folder TFX made
     model_run.set_string_custom_property("tensorboard_logdir", model_run.uri)

@@ -6,11 +6,12 @@ component parameter, so it is visible in MLMD and in the compiled Kubeflow spec.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from dataclasses import dataclass, field
 
+from avca_tf.config import RunConfig
 from avca_tf.errors import ConfigError
+from avca_tf.io_utils import absolute, is_remote  # noqa: F401  (the runners' path helpers)
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
@@ -26,30 +27,6 @@ class DataSource:
 
 
 @dataclass(frozen=True)
-class TrainerParams:
-    """Hyperparameters of the AVCA trainer component (all concrete, no "default" markers)."""
-    preset: str = "UCF-main"        # avca_tf.training.presets name: architecture, dropouts, BN momentum
-    model: str = "avca"
-    epochs: int = 50
-    n_batches: int = 500
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    seed: int = 42
-    text_pairing: str = "own"       # "own" | "reference"
-
-    def validate(self) -> "TrainerParams":
-        for name in ("epochs", "n_batches", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"trainer {name} must be >= 1, got {getattr(self, name)}")
-        if not self.learning_rate > 0:
-            raise ConfigError(f"trainer learning_rate must be > 0, got {self.learning_rate}")
-        if self.text_pairing not in ("own", "reference"):
-            raise ConfigError(f"text_pairing must be 'own' or 'reference', "
-                              f"got {self.text_pairing!r}")
-        return self
-
-
-@dataclass(frozen=True)
 class PipelineConfig:
     """Where the pipeline reads, writes and pushes, and its blessing threshold."""
     data: DataSource
@@ -57,9 +34,9 @@ class PipelineConfig:
     serving_dir: str
     metadata_path: str = ""          # sqlite MLMD file (local runs); "" on Kubeflow
     pipeline_name: str = ""          # "" = avca-<dataset>-<feature set>
-    model_name: str = "avca"         # serving_dir/<model_name>/<version>/
+    serving_name: str = "avca"       # serving_dir/<serving_name>/<version>/
     hm_threshold: float = 0.0        # test HM (percent) needed for a blessing
-    trainer: TrainerParams = field(default_factory=TrainerParams)
+    run_config: RunConfig = field(default_factory=RunConfig)  # the trainer's, whole
     beam_pipeline_args: tuple[str, ...] = ()
     enable_cache: bool = True
 
@@ -80,11 +57,3 @@ def default_pipeline_name(dataset: str, feature_set: str) -> str:
     short = feature_set.replace("_features", "")
     return re.sub(r"[^a-z0-9-]+", "-", f"avca-{dataset}-{short}".lower()).strip("-")
 
-
-def is_remote(path: str) -> bool:
-    return "://" in path
-
-
-def absolute(path: str) -> str:
-    """Local paths become absolute (TFX stores URIs); remote URIs stay as they are."""
-    return path if is_remote(path) else os.path.abspath(path)

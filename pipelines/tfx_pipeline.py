@@ -3,6 +3,7 @@
 One function wires the components; the local and Kubeflow runners build it
 from the same PipelineConfig.
 """
+import json
 import os
 
 from tfx.components import Pusher
@@ -24,7 +25,7 @@ from pipelines.pipeline_config import PipelineConfig
 def create_pipeline(cfg: PipelineConfig, classes_file: str, vectors_path: str,
                     fingerprints: tuple[str, str] = ("", "")) -> pipeline.Pipeline:
     """`fingerprints`: of the benchmark files and of the class list + vectors (cache keys)."""
-    data, hp = cfg.data, cfg.trainer.validate()
+    data = cfg.data
     ingestion = FeatureIngestion(root=data.root, dataset=data.dataset, feature_set=data.feature_set,
                                  skip_invalid=data.skip_invalid, input_fingerprint=fingerprints[0])
     embeddings = ClassEmbeddingGen(classes_file=classes_file, vectors_path=vectors_path,
@@ -32,9 +33,7 @@ def create_pipeline(cfg: PipelineConfig, classes_file: str, vectors_path: str,
     trainer = AvcaTrainer(
         examples=ingestion.outputs["examples"],
         class_embeddings=embeddings.outputs["class_embeddings"],
-        preset=hp.preset, model_name=hp.model, epochs=hp.epochs, n_batches=hp.n_batches,
-        batch_size=hp.batch_size, learning_rate=hp.learning_rate, seed=hp.seed,
-        text_pairing=hp.text_pairing,
+        run_config=json.dumps(cfg.run_config.to_dict(), sort_keys=True),
         word_vectors="" if vectors_path.endswith(".npy") else vectors_path)
     # The last blessed model of this pipeline, looked up in MLMD.
     baseline = Resolver(strategy_class=LatestBlessedModelStrategy,
@@ -50,7 +49,7 @@ def create_pipeline(cfg: PipelineConfig, classes_file: str, vectors_path: str,
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(
-                base_directory=os.path.join(cfg.serving_dir, cfg.model_name))))
+                base_directory=os.path.join(cfg.serving_dir, cfg.serving_name))))
     return pipeline.Pipeline(
         pipeline_name=cfg.name, pipeline_root=cfg.pipeline_root,
         components=[ingestion, embeddings, trainer, baseline, evaluator, pusher],

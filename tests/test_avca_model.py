@@ -7,8 +7,7 @@ import pytest
 
 from avca_tf.config import LossConfig, ModelConfig, keras_momentum
 from avca_tf.errors import ConfigError
-from avca_tf.models import MODELS, build_model
-from avca_tf.training.presets import PRESETS, get_preset
+from avca_tf.models import build_model, get_preset, model_names, presets
 
 
 def n_trainable(model):
@@ -38,22 +37,22 @@ def test_selavi_parameter_count_is_exact(selavi):
 
 
 def test_cls_feature_parameter_count():
-    cfg = get_preset("UCF-cls").model
+    cfg = get_preset("avca", "UCF", "cls_features").model
     assert n_trainable(build_model("avca", cfg)) == expected_params(128, 4096)
 
 
 def test_presets_convert_batch_norm_momentum():
     assert keras_momentum(0.1) == pytest.approx(0.9)
-    ucf = build_model("avca", get_preset("UCF-main").model)
-    anet = build_model("avca", get_preset("ActivityNet-main").model)
+    ucf = build_model("avca", get_preset("avca", "UCF", "main_features").model)
+    anet = build_model("avca", get_preset("avca", "ActivityNet", "main_features").model)
     assert ucf.a_enc.blocks[-1].bn.momentum == pytest.approx(0.9)
     assert anet.a_enc.blocks[-1].bn.momentum == pytest.approx(0.01)  # torch 0.99
     assert anet.a_enc.blocks[0].bn.momentum == pytest.approx(0.9)   # torch default 0.1
     assert anet.w_proj.blocks[0].bn.momentum == pytest.approx(0.9)
-    assert get_preset("VGGSound-main").train.batch_size == 64
-    assert {get_preset(p).train.n_batches for p in PRESETS} == {500}
-    with pytest.raises(ConfigError, match="unknown preset"):
-        get_preset("UCF-nope")
+    assert get_preset("avca", "VGGSound", "main_features").train.batch_size == 64
+    assert {get_preset(*p).train.n_batches for p in presets() if p[0] == "avca"} == {500}
+    with pytest.raises(ConfigError, match="unknown feature set 'nope_features'"):
+        get_preset("avca", "UCF", "nope_features")
 
 
 def test_embed_is_visual_projection_and_distances(selavi):
@@ -92,6 +91,8 @@ def test_compute_losses_and_toggles():
 
 
 def test_registry_errors_and_entries():
-    assert "avca" in MODELS
+    assert "avca" in model_names()
+    with pytest.raises(ConfigError, match="unknown model 'nope'"):
+        get_preset("nope", "UCF", "main_features")
     with pytest.raises(ConfigError, match="unknown model 'nope'"):
         build_model("nope", ModelConfig())

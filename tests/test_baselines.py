@@ -9,13 +9,11 @@ import tensorflow as tf
 from avca_tf.data.benchmark import load_benchmark
 from avca_tf.config import LossConfig
 from avca_tf.models.losses import avca_loss_terms
-from avca_tf.models import MODELS, ablations, baselines, build_model
+from avca_tf.models import ablations, baselines, build_model, get_preset, model_names
 from avca_tf.models.ablations import branch_loss_terms
 from avca_tf.models.baseline_layers import batch_classes
 from avca_tf.models.cjme import attention_target
 from avca_tf.models.linear_compat import ranking_loss
-from avca_tf.models.model_presets import preset_for
-from avca_tf.training.presets import get_preset
 from avca_tf.data.synth import FeatureModel, synthesize
 from avca_tf.training.trainer import DistanceFn, Trainer, evaluate_gzsl
 
@@ -23,7 +21,7 @@ NEW_MODELS = sorted(set(baselines.BASELINES) | set(ablations.ABLATIONS))
 
 
 def build(name, feature_set="main_features"):
-    cfg = preset_for(name, "UCF", feature_set)
+    cfg = get_preset(name, "UCF", feature_set)
     return build_model(name, cfg.model, cfg.loss)
 
 
@@ -45,7 +43,7 @@ def random_batch(rng, n=16, audio_dim=512, video_dim=512, n_classes=6):
 
 def test_parameter_counts_match_the_seed_on_selavi_features():
     # Appendix B.4: AVCA 1.69M (1,693,108), AVGZSLNet 1.32M, ALE/SJE/DeViSE 307.2k.
-    counts = {name: n_params(build(name)) for name in MODELS}
+    counts = {name: n_params(build(name)) for name in model_names()}
     assert counts["avca"] == 1_693_108
     assert counts["avgzslnet"] == 1_319_872 and round(counts["avgzslnet"] / 1e6, 2) == 1.32
     assert counts["ale"] == counts["sje"] == counts["devise"] == 307_200
@@ -121,11 +119,11 @@ def test_cjme_attention_target_follows_the_entropies():
 
 
 def test_cls_presets_follow_the_run_scripts():
-    assert baselines.preset("ale", "VGGSound", "cls_features").model.dropout_encoder == 0.0
-    ucf = baselines.preset("devise", "UCF", "cls_features")
+    assert get_preset("ale", "VGGSound", "cls_features").model.dropout_encoder == 0.0
+    ucf = get_preset("devise", "UCF", "cls_features")
     assert (ucf.model.audio_dim, ucf.model.video_dim, ucf.model.dropout_encoder) == (128, 4096, 0.2)
     assert ucf.train.weight_decay == 0.0 and ucf.train.batch_size == 256
-    lc = ablations.preset("avca-xatt-lc", get_preset("UCF-main"))
+    lc = get_preset("avca-xatt-lc", "UCF", "main_features")
     assert not lc.loss.additional_triplets and not lc.loss.regression
     assert lc.model.name == "avca-xatt-lc"
 
@@ -145,7 +143,7 @@ def easy_toy(tmp_path_factory):
 def test_training_lowers_the_loss_and_beats_chance_on_the_toy_benchmark(name, easy_toy):
     bench, data = easy_toy
     keras.utils.set_random_seed(0)
-    cfg = preset_for(name, "Toy", "main_features")
+    cfg = get_preset(name, "Toy", "main_features")
     model = build_model(name, cfg.model, cfg.loss)
     train = dataclasses.replace(cfg.train, batch_size=32, n_batches=40, seed=0)
     trainer = Trainer(model, train, data.train, bench.label_embeddings)

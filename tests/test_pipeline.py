@@ -23,7 +23,7 @@ from pipelines import mlmd_report
 from pipelines.local_runner import fingerprint
 
 # A few seconds of training: the tests check the plumbing, not the accuracy.
-TRAIN = ["--preset", "quick", "--epochs", "1", "--batches", "3"]
+TRAIN = ["--preset", "quick", "--epochs", "1", "--n-batches", "3"]
 UPSTREAM = ("FeatureIngestion", "ClassEmbeddingGen")
 COMPONENTS = ("FeatureIngestion", "ClassEmbeddingGen", "AvcaTrainer", "GZSLEvaluator", "Pusher")
 
@@ -263,9 +263,9 @@ def test_compile_kubeflow_spec_names_components_parameters_and_image(tmp_path):
     params = {name: {k: list(v["runtimeValue"]["constantValue"].values())[0]
                      for k, v in tasks[name].get("inputs", {}).get("parameters", {}).items()}
               for name in tasks}
-    assert params["AvcaTrainer"]["epochs"] == "3"
-    for key in ("preset", "batch_size", "n_batches", "learning_rate", "seed", "model_name"):
-        assert key in params["AvcaTrainer"]
+    trainer_cfg = json.loads(params["AvcaTrainer"]["run_config"])
+    assert trainer_cfg["train"]["epochs"] == 3 and trainer_cfg["model"]["name"] == "avca"
+    assert trainer_cfg["preset"] == "UCF-main" and trainer_cfg["data"]["dataset"] == "Toy"
     assert params["GZSLEvaluator"]["hm_threshold"] == 5.0
     assert params["FeatureIngestion"]["dataset"] == "Toy"
     assert params["ClassEmbeddingGen"]["vectors_path"].endswith("toy_word_vectors.txt")
@@ -301,3 +301,22 @@ def test_fingerprint_follows_file_changes(tmp_path):
     assert fingerprint([tmp_path / "d"]) == before
     f.write_bytes(b"12345")
     assert fingerprint([tmp_path / "d"]) != before
+
+
+def test_pipeline_trains_a_baseline_with_its_own_preset(toy_root, tmp_path):
+    """`avca pipeline run --model avgzslnet` trains exactly what `avca train --model
+    avgzslnet` trains: the run directories hold the same configuration (data paths aside)."""
+    work = str(tmp_path / "work")
+    rc, text = _avca(*_run_args(work, toy_root, "--model", "avgzslnet"))
+    assert rc == 0, text
+    pipeline_run = _last_run(work).output("AvcaTrainer", "model_run").uri
+    rc, text = _avca("train", "--root", toy_root, "--dataset", "Toy", "--model", "avgzslnet",
+                     *TRAIN, "--out", tmp_path / "train", "-q")
+    assert rc == 0, text
+    got, want = ({k: v for k, v in json.loads(open(os.path.join(d, "config.json")).read()).items()}
+                 for d in (pipeline_run, str(tmp_path / "train")))
+    for cfg in (got, want):
+        del cfg["data"]["root"], cfg["data"]["tfrecords"]
+    assert got == want
+    assert got["model"]["name"] == "avgzslnet" and got["train"]["weight_decay"] == 0.0
+    assert got["model"]["encoder_hidden"] == 1024 and got["preset"] == "UCF-avgzslnet-main_features"

@@ -13,7 +13,7 @@ import pytest
 from avca_tf import cli
 from avca_tf.data.benchmark import Split, load_benchmark
 from avca_tf.errors import ConfigError
-from avca_tf.training.presets import get_preset
+from avca_tf.models import get_preset
 from avca_tf.training.protocol import load_run, run_protocol
 
 EPOCHS, N_BATCHES, BATCH = 3, 15, 64
@@ -26,9 +26,8 @@ def toy(toy_root):
 
 @pytest.fixture(scope="module")
 def cfg(toy_root):
-    c = get_preset("UCF-main", root=str(toy_root))
-    return c.replace(data=dataclasses.replace(c.data, dataset="Toy"),
-                     train=dataclasses.replace(c.train, epochs=EPOCHS, n_batches=N_BATCHES,
+    c = get_preset("avca", "Toy", "main_features", root=str(toy_root))
+    return c.replace(train=dataclasses.replace(c.train, epochs=EPOCHS, n_batches=N_BATCHES,
                                                batch_size=BATCH, seed=0))
 
 

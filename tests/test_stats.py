@@ -4,7 +4,7 @@ import pytest
 from avca_tf import cli
 from avca_tf.evaluation.flops import forward_flops, train_step_flops
 from avca_tf.models import build_model
-from avca_tf.models.model_presets import preset_for
+from avca_tf.models import get_preset
 
 
 def test_stats_prints_the_seeds_parameter_counts(capsys):
@@ -20,7 +20,7 @@ def test_stats_prints_the_seeds_parameter_counts(capsys):
 
 
 def test_graph_flops_match_the_matmuls_of_the_layers():
-    cfg = preset_for("ale", "UCF", "main_features")
+    cfg = get_preset("ale", "UCF", "main_features")
     ale = build_model("ale", cfg.model, cfg.loss)
     # one bias-free 1024 -> 300 matmul per sample
     assert forward_flops(ale, 512, 512) == 2 * 1024 * 300
@@ -28,7 +28,7 @@ def test_graph_flops_match_the_matmuls_of_the_layers():
     step = train_step_flops(ale, 512, 512, batch_size=8)
     assert 2 * (2 * 8 * 1024 * 300) <= step < 1.05 * 2 * (2 * 8 * 1024 * 300)
 
-    cfg = preset_for("avgzslnet", "UCF", "main_features")
+    cfg = get_preset("avgzslnet", "UCF", "main_features")
     net = build_model("avgzslnet", cfg.model, cfg.loss)
     matmuls = 2 * 2 * (512 * 1024 + 1024 * 64)       # audio and video branch
     assert forward_flops(net, 512, 512) == pytest.approx(matmuls, rel=0.02)

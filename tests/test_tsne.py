@@ -7,7 +7,7 @@ import pytest
 from avca_tf import cli
 from avca_tf.training import presets
 from avca_tf.data.benchmark import load_benchmark
-from avca_tf.models.model_presets import preset_for
+from avca_tf.models import get_preset
 from avca_tf.evaluation.plots import tsne_figure
 from avca_tf.training.protocol import load_run, run_protocol
 
@@ -18,7 +18,7 @@ UNSEEN = "band marching,playing flute"
 @pytest.fixture(scope="module")
 def finished_run(ucf_main_root, tmp_path_factory):
     bench = load_benchmark(ucf_main_root, "UCF", "main_features")
-    cfg = presets.quick(preset_for("ale", "UCF", "main_features", str(ucf_main_root)))
+    cfg = presets.quick(get_preset("ale", "UCF", "main_features", str(ucf_main_root)))
     run_dir = tmp_path_factory.mktemp("tsne") / "run"
     run_protocol(bench, cfg, str(run_dir), verbose=0)
     return run_dir

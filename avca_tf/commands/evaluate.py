@@ -14,7 +14,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from avca_tf.commands.train import load_data
+    from avca_tf.training.protocol import load_data
     from avca_tf.training.protocol import load_run
     from avca_tf.training.trainer import DistanceFn, evaluate_gzsl
     loaded = load_run(args.run_dir)

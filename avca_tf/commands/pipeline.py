@@ -1,6 +1,6 @@
 """`avca pipeline run|compile|show`: the TFX pipeline locally, for Kubeflow, and its MLMD history.
 
-  avca pipeline run                       # toy benchmark, quick preset, ./avca_work
+  avca pipeline run                       # toy benchmark, 'toy' schedule, ./avca_work
   avca pipeline run --root R --dataset UCF --features main_features --preset UCF-main
   avca pipeline compile --kubeflow p.json --image example/avca:1
   avca pipeline show
@@ -8,26 +8,21 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 
+from avca_tf.commands.run_args import add_run_arguments, overrides
+from avca_tf.config import DATASETS, FEATURE_SETS
 from avca_tf.errors import ConfigError
 
 DEFAULT_WORK = "avca_work"
-# Short presets on top of avca_tf.training.presets (the UCF architecture of the feature set).
-# "toy", the default on the toy benchmark: 4 epochs x 40 batches of 128, about a
-# minute of CPU training that learns the toy well above chance (docs/pipeline.md);
-# "quick": the smoke run of `avca train --quick`.
-SHORT_PRESETS = ("toy", "quick")
-TOY_TRAINING = {"epochs": 4, "n_batches": 40, "batch_size": 128}
 
 
 def _data_args(p: argparse.ArgumentParser, root_help: str) -> None:
     p.add_argument("--root", default=None, help=root_help)
-    p.add_argument("--dataset", default=None, help="UCF, ActivityNet, VGGSound or Toy "
-                   "(default Toy without --root, UCF with it)")
-    p.add_argument("--features", default="main_features",
-                   choices=["main_features", "cls_features"], help="feature set")
+    p.add_argument("--dataset", default=None, choices=DATASETS,
+                   help="default Toy without --root, UCF with it")
+    p.add_argument("--features", default="main_features", choices=sorted(FEATURE_SETS),
+                   help="feature set")
     p.add_argument("--vectors", default=None, metavar="PATH",
                    help="word vectors for the class-embedding job (word2vec/GloVe text or the "
                         "benchmark's npy dict; default: the toy vocabulary or the benchmark's npy)")
@@ -36,22 +31,12 @@ def _data_args(p: argparse.ArgumentParser, root_help: str) -> None:
 
 
 def _trainer_args(p: argparse.ArgumentParser) -> None:
-    from avca_tf.training.presets import PRESETS
-    p.add_argument("--preset", default=None, metavar="NAME",
-                   help="'toy' (the default on the toy benchmark: a few minutes), 'quick' "
-                        f"(a smoke run) or one of {', '.join(PRESETS)} (default: the "
-                        "dataset's own)")
-    p.add_argument("--model", default="avca", help="model name (avca or a baseline)")
-    p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
-    p.add_argument("--batches", type=int, default=None, help="override batches per epoch")
-    p.add_argument("--batch-size", type=int, default=None, help="override the batch size")
-    p.add_argument("--lr", type=float, default=None, help="override the learning rate")
-    p.add_argument("--seed", type=int, default=None, help="override the seed")
-    p.add_argument("--text-pairing", default="own", choices=["own", "reference"],
-                   help="'reference' reproduces the authors' class/vector mis-pairing")
+    add_run_arguments(p, schedule_help="('toy', a minute of CPU training, is the default "
+                                       "on the toy benchmark) ")
     p.add_argument("--hm-threshold", type=float, default=0.0, metavar="PERCENT",
                    help="bless (and push) only models with test HM >= this (default 0)")
-    p.add_argument("--model-name", default="avca", help="serving model name (default avca)")
+    p.add_argument("--serving-name", default="avca",
+                   help="serving model name: pushes to SERVING_DIR/<name>/<version> (default avca)")
     p.add_argument("--pipeline-name", default="", help="default avca-<dataset>-<features>")
 
 
@@ -97,40 +82,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--last", type=int, default=0, metavar="N", help="only the last N runs")
 
 
-def _trainer_params(args, dataset: str, feature_set: str):
-    from avca_tf.training.presets import PRESETS, preset_name
-    from pipelines.pipeline_config import TrainerParams
-    own = preset_name(dataset, feature_set) if feature_set in ("main_features", "cls_features") \
-        else None
-    base = own if own in PRESETS else ("UCF-main" if feature_set == "main_features" else "UCF-cls")
-    name = args.preset or ("toy" if dataset == "Toy" else base)
-    if name not in SHORT_PRESETS and name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; expected one of "
-                          f"{list(SHORT_PRESETS) + list(PRESETS)}")
-    from avca_tf.training.presets import get_preset, quick
-    cfg = get_preset(base if name in SHORT_PRESETS else name)
-    if name == "quick":
-        cfg = quick(cfg)
-    elif name == "toy":
-        cfg = cfg.replace(train=dataclasses.replace(cfg.train, **TOY_TRAINING))
-    t = cfg.train
-    return TrainerParams(
-        preset=cfg.preset, model=args.model,
-        epochs=args.epochs if args.epochs is not None else t.epochs,
-        n_batches=args.batches if args.batches is not None else t.n_batches,
-        batch_size=args.batch_size if args.batch_size is not None else t.batch_size,
-        learning_rate=args.lr if args.lr is not None else t.lr,
-        seed=args.seed if args.seed is not None else t.seed,
-        text_pairing=args.text_pairing).validate(), name
+def _run_config(args, dataset: str):
+    """The trainer's RunConfig: the model's preset for the data (the 'toy' schedule by
+    default on the toy benchmark) with the command-line settings."""
+    from avca_tf.training.presets import run_config
+    o = overrides(args)
+    if dataset == "Toy" and args.preset is None:
+        o = overrides(args, schedule="toy")
+    return run_config(dataset, args.features, o)
 
 
 def _inputs(args, root: str, dataset: str):
     """(classes file, word-vector path) for the class-embedding job; string joins keep
     remote roots (gs://...) intact."""
-    from avca_tf.data.benchmark import DATASETS, Layout
+    from avca_tf.data.benchmark import Layout
     from avca_tf.data.synth import TOY, toy_word_vectors_path
-    if dataset not in DATASETS:
-        raise ConfigError(f"unknown dataset {dataset!r}; expected one of {sorted(DATASETS)}")
     rel = Layout("", dataset, args.features)
     vectors = args.vectors or os.path.join(root, str(toy_word_vectors_path("") if dataset == TOY
                                                      else rel.embeddings_file))
@@ -140,15 +106,15 @@ def _inputs(args, root: str, dataset: str):
 def _config(args, root: str, dataset: str, **paths):
     from pipelines.pipeline_config import DataSource, PipelineConfig, absolute
     from avca_tf.commands.ingest import check_beam_args
-    trainer, preset = _trainer_params(args, dataset, args.features)
+    run_config = _run_config(args, dataset)
     classes_file, vectors = _inputs(args, root, dataset)
     cfg = PipelineConfig(
         data=DataSource(root=absolute(root), dataset=dataset, feature_set=args.features,
                         vectors_path=absolute(vectors), skip_invalid=args.skip_invalid),
-        trainer=trainer, hm_threshold=args.hm_threshold, model_name=args.model_name,
+        run_config=run_config, hm_threshold=args.hm_threshold, serving_name=args.serving_name,
         pipeline_name=args.pipeline_name, beam_pipeline_args=tuple(check_beam_args(args)),
         **{k: absolute(v) if v else v for k, v in paths.items()})
-    return cfg, absolute(classes_file), absolute(vectors), preset
+    return cfg, absolute(classes_file), absolute(vectors)
 
 
 def _toy_root(work: str) -> str:
@@ -175,18 +141,23 @@ def _run(args) -> int:
         if "://" not in root and not os.path.isdir(os.path.join(root, dataset)):
             raise ConfigError(f"missing folder {os.path.join(root, dataset)} (dataset "
                               f"{dataset!r} under --root {root})")
-    cfg, classes_file, vectors, preset = _config(
+    cfg, classes_file, vectors = _config(
         args, root, dataset,
         pipeline_root=args.pipeline_root or os.path.join(work, "pipeline_root"),
         metadata_path=args.metadata or os.path.join(work, "metadata.sqlite"),
         serving_dir=args.serving_dir or os.path.join(work, "serving"))
     cfg = cfg.replace(enable_cache=not args.no_cache)
-    t = cfg.trainer
-    print(f"[pipeline] {cfg.name}: {dataset}/{cfg.data.feature_set} from {cfg.data.root}; preset "
-          f"{preset} ({t.epochs} epochs x {t.n_batches} batches of {t.batch_size})", flush=True)
+    print(f"[pipeline] {cfg.name}: {dataset}/{cfg.data.feature_set} from {cfg.data.root}; "
+          f"{_describe(cfg.run_config)}", flush=True)
     summary = run_local(cfg, classes_file, vectors)
     _print_summary(cfg, summary)
     return 0
+
+
+def _describe(rc) -> str:
+    t = rc.train
+    return (f"model {rc.model.name}, preset {rc.preset} ({t.epochs} epochs x {t.n_batches} "
+            f"batches of {t.batch_size})")
 
 
 def _print_summary(cfg, s) -> None:
@@ -201,7 +172,7 @@ def _print_summary(cfg, s) -> None:
     if s.pushed_to:
         print(f"pushed model:     {s.pushed_to}")
     else:
-        model_dir = os.path.join(cfg.serving_dir, cfg.model_name)
+        model_dir = os.path.join(cfg.serving_dir, cfg.serving_name)
         versions = sorted((v for v in os.listdir(model_dir) if v.isdigit()), key=int) \
             if os.path.isdir(model_dir) else []
         print("pushed model:     nothing pushed in this run" +
@@ -228,14 +199,15 @@ def _compile(args) -> int:
     root = args.root or IMAGE_TOY_ROOT
     dataset = args.dataset or ("Toy" if args.root is None else "UCF")
     serving = args.serving_dir or args.pipeline_root.rstrip("/") + "/serving"
-    cfg, classes_file, vectors, preset = _config(args, root, dataset,
+    cfg, classes_file, vectors = _config(args, root, dataset,
                                                  pipeline_root=args.pipeline_root,
                                                  serving_dir=serving, metadata_path="")
     spec = compile_kubeflow(cfg, classes_file, vectors, args.image, args.kubeflow)
     tasks = sorted(spec["pipelineSpec"]["root"]["dag"]["tasks"])
-    print(f"wrote {args.kubeflow}: pipeline {cfg.name}, image {args.image}, preset {preset}")
+    print(f"wrote {args.kubeflow}: pipeline {cfg.name}, image {args.image}, "
+          f"{_describe(cfg.run_config)}")
     print(f"  tasks: {', '.join(tasks)}")
-    print(f"  pipeline root: {cfg.pipeline_root}; pushes to {serving}/{cfg.model_name}/<version>")
+    print(f"  pipeline root: {cfg.pipeline_root}; pushes to {serving}/{cfg.serving_name}/<version>")
     return 0
 
 

@@ -1,15 +1,15 @@
 """`avca stats`: trainable parameters and FLOPs per model and feature set."""
 from __future__ import annotations
 
+from avca_tf.config import FEATURE_SETS
 from avca_tf.errors import ConfigError
-from avca_tf.training.presets import FEATURE_WIDTHS
 
 COLUMNS = ("model", "features", "trainable params", "seed params", "fwd MFLOP/sample",
            "loss fwd GFLOP", "train step GFLOP", "seed GFLOPS")
 
 
 def add_arguments(p):
-    p.add_argument("--features", choices=sorted(FEATURE_WIDTHS),
+    p.add_argument("--features", choices=sorted(FEATURE_SETS),
                    help="feature set (default: both)")
     p.add_argument("--models", help="comma-separated model names (default: all registered)")
     p.add_argument("--batch-size", type=int, default=256,
@@ -24,16 +24,15 @@ def collect(models, feature_sets, batch_size=256, flops=True, progress=True):
 
     from avca_tf.evaluation import flops as fl
     from avca_tf.evaluation import published
-    from avca_tf.models import build_model
-    from avca_tf.models.model_presets import preset_for
+    from avca_tf.models import build_model, get_preset
 
     rows = []
     jobs = [(m, fs) for fs in feature_sets for m in models]
     for model_name, fs in tqdm(jobs, desc="models", disable=not progress):
-        cfg = preset_for(model_name, "UCF", fs)
+        cfg = get_preset(model_name, "UCF", fs)
         keras.utils.set_random_seed(0)
         model = build_model(model_name, cfg.model, cfg.loss)
-        a, v = FEATURE_WIDTHS[fs]
+        a, v = FEATURE_SETS[fs].audio_dim, FEATURE_SETS[fs].video_dim
         selavi = fs == "main_features"
         row = {"model": model_name, "features": fs,
                "trainable params": fl.trainable_params(model),
@@ -67,15 +66,16 @@ def format_table(rows, batch_size=256) -> str:
 
 
 def run(args) -> int:
-    from avca_tf.models import MODELS
+    from avca_tf.models import model_names
     models = ([m.strip() for m in args.models.split(",") if m.strip()] if args.models
-              else list(MODELS))
-    unknown = [m for m in models if m not in MODELS]
+              else model_names())
+    unknown = [m for m in models if m not in model_names()]
     if unknown:
-        raise ConfigError(f"unknown model(s) {unknown}; expected names from {sorted(MODELS)}")
+        raise ConfigError(f"unknown model(s) {unknown}; expected names from "
+                          f"{sorted(model_names())}")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
-    feature_sets = [args.features] if args.features else list(FEATURE_WIDTHS)
+    feature_sets = [args.features] if args.features else list(FEATURE_SETS)
     rows = collect(models, feature_sets, args.batch_size, flops=not args.no_flops)
     print(format_table(rows, args.batch_size))
     if not args.no_flops:

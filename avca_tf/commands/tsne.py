@@ -23,7 +23,7 @@ def run(args) -> int:
 
     import numpy as np
 
-    from avca_tf.commands.train import load_data
+    from avca_tf.training.protocol import load_data
     from avca_tf.errors import ConfigError
     from avca_tf.evaluation.plots import resolve_classes, tsne_figure
     from avca_tf.training.protocol import load_run

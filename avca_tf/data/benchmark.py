@@ -23,6 +23,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from avca_tf.config import DATASETS as DATASET_NAMES, FEATURE_SETS, TEXT_PAIRINGS, FeatureSet  # noqa: F401
 from avca_tf.errors import BenchmarkError
 
 log = logging.getLogger(__name__)
@@ -31,21 +32,6 @@ STAGES = ("stage_1_train", "stage_1_val_seen", "stage_1_val_unseen",
           "stage_2_train", "stage_2_test_seen", "stage_2_test_unseen")
 MODALITIES = ("audio", "video")
 EMBED_DIM = 300
-TEXT_PAIRINGS = ("own", "reference")
-
-
-@dataclass(frozen=True)
-class FeatureSet:
-    name: str
-    audio_dim: int
-    video_dim: int
-    split_folder: str
-
-
-FEATURE_SETS = {
-    "main_features": FeatureSet("main_features", 512, 512, "main_split"),
-    "cls_features": FeatureSet("cls_features", 128, 4096, "cls_split"),
-}
 
 
 @dataclass(frozen=True)
@@ -65,6 +51,7 @@ DATASETS = {
     # The self-contained synthetic benchmark written by `avca synth` without --splits.
     "Toy": DatasetFiles("Toy", "toy_w2v_class_names.csv", "word_embeddings_toy_normed.npy"),
 }
+assert tuple(DATASETS) == DATASET_NAMES
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,10 @@ import os
 import numpy as np
 
 from avca_tf.evaluation import published
-from avca_tf.training import presets
 from avca_tf.data.benchmark import Layout
 from avca_tf.errors import ConfigError
 from avca_tf.io_utils import atomic_path
-from avca_tf.models.model_presets import preset_for
+from avca_tf.training.presets import RunOverrides, run_config as resolve_run_config
 
 BASE_SEED = 42   # the reference's default seed; seed k of N is BASE_SEED + k
 
@@ -61,10 +60,11 @@ def run_dir(out: str, dataset: str, model: str, seed: int, cfg: ReproduceConfig)
 
 
 def run_config(model: str, dataset: str, feature_set: str, seed: int, cfg: ReproduceConfig):
-    run = preset_for(model, dataset, feature_set, os.path.abspath(cfg.root))
-    run = run.replace(data=dataclasses.replace(run.data, text_pairing=cfg.text_pairing),
-                      train=dataclasses.replace(run.train, seed=seed))
-    return presets.quick(run) if cfg.quick else run
+    return resolve_run_config(
+        dataset, feature_set,
+        RunOverrides(model=model, seed=seed, text_pairing=cfg.text_pairing,
+                     schedule="quick" if cfg.quick else None),
+        root=os.path.abspath(cfg.root))
 
 
 def run_all(cfg: ReproduceConfig, verbose: int = 1) -> dict:

@@ -1,26 +1,21 @@
-"""Model registry: `build_model(name, model_config, loss_config)` -> GZSLModel.
+"""The models and their registry (avca_tf.models.registry).
 
-Add a model by adding one line to MODELS: name -> factory(model_config,
-loss_config) returning a built `avca_tf.models.base.GZSLModel` (its weights
-must exist on return so the optimizer and checkpoints can be set up).
+Importing this package imports every module in it, so each model module's
+`register_model` / `register_preset` declarations take effect: adding a model
+is adding one module here (docs/ARCHITECTURE.md, "Adding a model").
 """
 from __future__ import annotations
 
-from avca_tf.config import LossConfig, ModelConfig
-from avca_tf.errors import ConfigError
-from avca_tf.models import avca
-from avca_tf.models.ablations import ABLATIONS
-from avca_tf.models.baselines import BASELINES
+import importlib
+import pkgutil
 
-MODELS = {
-    "avca": avca.build,
-    **BASELINES,
-    **ABLATIONS,
-}
+# AVCA first, then the baselines and ablations: the order `avca stats` lists them in.
+for _module in ("avca", "baselines", "ablations",
+                *sorted(m.name for m in pkgutil.iter_modules(__path__))):
+    importlib.import_module(f"{__name__}.{_module}")
 
+from avca_tf.models.registry import (build_model, get_preset, model_names, presets,  # noqa: E402
+                                     register_model, register_preset)
 
-def build_model(name: str, model_config: ModelConfig, loss_config: LossConfig | None = None):
-    """Builds the registered model `name` from its configuration."""
-    if name not in MODELS:
-        raise ConfigError(f"unknown model '{name}'; expected one of {sorted(MODELS)}")
-    return MODELS[name](model_config, loss_config or LossConfig())
+__all__ = ["build_model", "get_preset", "model_names", "presets", "register_model",
+           "register_preset"]

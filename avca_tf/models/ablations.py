@@ -24,7 +24,9 @@ from avca_tf.config import LossConfig, ModelConfig
 from avca_tf.errors import ConfigError
 from avca_tf.models.layers import EmbeddingMLP
 from avca_tf.models.losses import mse, triplet_margin_loss
+from avca_tf.models import avca
 from avca_tf.models.avca import AVCA
+from avca_tf.models.registry import register_model, register_preset
 from avca_tf.models.base import GZSLModel, pairwise_l2
 
 MODALITIES = ("audio", "video")
@@ -167,10 +169,12 @@ def lc_loss(loss_config: LossConfig) -> LossConfig:
     return dataclasses.replace(loss_config, additional_triplets=False, regression=False)
 
 
+@register_model("avca-no-xatt")
 def build_no_xatt(model_config, loss_config=None):
     return BranchAVCA(model_config, loss_config, MODALITIES, name="avca_no_xatt")
 
 
+@register_model("avca-xatt-lc")
 def build_xatt_lc(model_config, loss_config=None):
     model = AVCA(model_config, lc_loss(loss_config or LossConfig()), name="avca_xatt_lc")
     # l_c has no regression term, so A_rec/V_rec get no gradient: freeze them
@@ -180,20 +184,17 @@ def build_xatt_lc(model_config, loss_config=None):
     return model
 
 
+@register_model("avca-visual")
 def build_visual(model_config, loss_config=None):
     return BranchAVCA(model_config, loss_config, ("video",), name="avca_visual")
 
 
+@register_model("avca-audio")
 def build_audio(model_config, loss_config=None):
     return BranchAVCA(model_config, loss_config, ("audio",), name="avca_audio")
 
 
-ABLATIONS = {
-    "avca-no-xatt": build_no_xatt,
-    "avca-xatt-lc": build_xatt_lc,
-    "avca-visual": build_visual,
-    "avca-audio": build_audio,
-}
+ABLATIONS = ("avca-no-xatt", "avca-xatt-lc", "avca-visual", "avca-audio")
 
 
 def preset(model: str, base):
@@ -203,3 +204,11 @@ def preset(model: str, base):
         raise ConfigError(f"unknown ablation '{model}'; expected one of {sorted(ABLATIONS)}")
     cfg = base.replace(model=dataclasses.replace(base.model, name=model))
     return cfg.replace(loss=lc_loss(cfg.loss)) if model == "avca-xatt-lc" else cfg
+
+
+# Every ablation runs with AVCA's script settings of the dataset and feature set.
+for _model in ABLATIONS:
+    for _dataset, _feature_set in avca.SCRIPTS:
+        register_preset(_model, _dataset, _feature_set)(
+            lambda root, m=_model, d=_dataset, f=_feature_set:
+            preset(m, avca.script_preset(d, f, root)))

@@ -14,10 +14,12 @@ import dataclasses
 import keras
 from keras import ops
 
-from avca_tf.config import LossConfig, ModelConfig
+from avca_tf.config import (FEATURE_SETS, DataConfig, LossConfig, ModelConfig, RunConfig,
+                            TrainConfig, keras_momentum)
 from avca_tf.models.layers import CrossModalTransformer, EmbeddingMLP, PositionEmbedding
 from avca_tf.models.losses import avca_loss_terms
 from avca_tf.models.base import GZSLModel
+from avca_tf.models.registry import register_model, register_preset
 
 
 class AVCA(GZSLModel):
@@ -122,8 +124,45 @@ class AVCA(GZSLModel):
         return cls(ModelConfig(**config["model_config"]), LossConfig(**config["loss_config"]))
 
 
+@register_model("avca")
 def build(model_config: ModelConfig, loss_config: LossConfig | None = None) -> AVCA:
     return AVCA(model_config, loss_config)
+
+
+# The authors' run scripts (run_scripts/<DS>-GZSL/avca.sh). All share lr 1e-3, 50 epochs,
+# 500 batches per epoch, hidden sizes 512/512, depth 1, both additional triplets with
+# weight 1 and the regression loss; they differ in dropouts, batch-norm momentum and
+# batch size.
+# (dataset, feature set) -> (dropout_encoder, dropout_decoder, dropout_additional,
+#                            torch BN momentum, batch size)
+SCRIPTS = {
+    ("UCF", "main_features"): (0.2, 0.3, 0.5, 0.1, 256),
+    ("UCF", "cls_features"): (0.2, 0.3, 0.5, 0.99, 256),
+    ("ActivityNet", "main_features"): (0.2, 0.2, 0.1, 0.99, 256),
+    ("ActivityNet", "cls_features"): (0.2, 0.2, 0.1, 0.99, 256),
+    ("VGGSound", "main_features"): (0.0, 0.0, 0.1, 0.1, 64),
+    ("VGGSound", "cls_features"): (0.0, 0.0, 0.0, 0.99, 256),
+}
+
+
+def script_preset(dataset: str, feature_set: str, root: str = "") -> RunConfig:
+    """AVCA's run configuration in the authors' script for dataset/feature set."""
+    d_enc, d_dec, d_add, torch_m, bs = SCRIPTS[(dataset, feature_set)]
+    fs = FEATURE_SETS[feature_set]
+    return RunConfig(
+        data=DataConfig(root=root, dataset=dataset, feature_set=feature_set),
+        model=ModelConfig(audio_dim=fs.audio_dim, video_dim=fs.video_dim, dropout_encoder=d_enc,
+                          dropout_decoder=d_dec, dropout_additional=d_add,
+                          bn_momentum=keras_momentum(torch_m)),
+        loss=LossConfig(),
+        train=TrainConfig(batch_size=bs),
+        preset=f"{dataset}-{fs.short}",
+    )
+
+
+for _dataset, _feature_set in SCRIPTS:
+    register_preset("avca", _dataset, _feature_set)(
+        lambda root, d=_dataset, f=_feature_set: script_preset(d, f, root))
 
 
 keras.saving.register_keras_serializable(package="avca_tf")(AVCA)

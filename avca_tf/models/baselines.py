@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from avca_tf.config import DataConfig, LossConfig, ModelConfig, RunConfig, TrainConfig
+from avca_tf.config import FEATURE_SETS, DataConfig, LossConfig, ModelConfig, RunConfig, TrainConfig
 from avca_tf.errors import ConfigError
 from avca_tf.models.apn import APN
 from avca_tf.models.avgzslnet import AVGZSLNet
 from avca_tf.models.cjme import CJME
 from avca_tf.models.linear_compat import LinearCompatibility
-from avca_tf.training.presets import FEATURE_WIDTHS
+from avca_tf.models.registry import register_model, register_preset
 
 
 def _linear(kind):
@@ -54,11 +54,13 @@ BASELINES = {
     "cjme": build_cjme,
     "avgzslnet": build_avgzslnet,
 }
+for _name, _build in BASELINES.items():
+    register_model(_name)(_build)
 
 
 def _baseline_dropout(dataset: str) -> float:
     """The scripts' --dropout_baselines (ale/sje/devise/cjme): 0.0 on VGGSound, 0.2 on UCF
-    and ActivityNet (and, like the AVCA presets, UCF's value for other datasets)."""
+    and ActivityNet."""
     return 0.0 if dataset == "VGGSound" else 0.2
 
 
@@ -66,11 +68,8 @@ def model_config(model: str, dataset: str, feature_set: str) -> ModelConfig:
     """The ModelConfig of baseline `model` in the authors' script for dataset/feature set."""
     if model not in BASELINES:
         raise ConfigError(f"unknown baseline '{model}'; expected one of {sorted(BASELINES)}")
-    if feature_set not in FEATURE_WIDTHS:
-        raise ConfigError(f"unknown feature set '{feature_set}'; "
-                          f"expected one of {sorted(FEATURE_WIDTHS)}")
-    audio_dim, video_dim = FEATURE_WIDTHS[feature_set]
-    cfg = ModelConfig(name=model, audio_dim=audio_dim, video_dim=video_dim)
+    fs = FEATURE_SETS[feature_set]
+    cfg = ModelConfig(name=model, audio_dim=fs.audio_dim, video_dim=fs.video_dim)
     if model == "avgzslnet":   # reference defaults: hidden 1024/64, dropout 0.8/0.5, 64-d space
         return dataclasses.replace(cfg, encoder_hidden=1024, decoder_hidden=64, output_dim=64,
                                    dropout_encoder=0.8, dropout_decoder=0.5)
@@ -88,3 +87,11 @@ def preset(model: str, dataset: str, feature_set: str, root: str = "") -> RunCon
                      model=model_config(model, dataset, feature_set), loss=LossConfig(),
                      train=TrainConfig(batch_size=256, weight_decay=0.0),
                      preset=f"{dataset}-{model}-{feature_set}")
+
+
+# The authors' scripts exist for every baseline on the three datasets and both feature sets.
+for _name in BASELINES:
+    for _dataset in ("UCF", "ActivityNet", "VGGSound"):
+        for _feature_set in FEATURE_SETS:
+            register_preset(_name, _dataset, _feature_set)(
+                lambda root, m=_name, d=_dataset, f=_feature_set: preset(m, d, f, root))

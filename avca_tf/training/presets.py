@@ -1,57 +1,109 @@
-"""AVCA presets reproducing the authors' run scripts (run_scripts/<DS>-GZSL/avca.sh).
+"""From a model, a dataset and the command-line settings to one RunConfig.
 
-All scripts share lr 1e-3, 50 epochs, 500 batches per epoch, hidden sizes
-512/512, depth 1, both additional triplets with weight 1 and the regression
-loss; they differ in dropouts, batch-norm momentum and batch size.
+The presets themselves are declared next to their models and resolved by
+avca_tf.models.registry.get_preset. This module holds the one mapping of
+run settings onto RunConfig fields (`run_config`), used by `avca train`,
+`avca pipeline run|compile` and `avca reproduce`, plus the short schedules
+("quick", "toy") those commands offer on top of a preset.
+
+Flag names (every command that has the setting spells it the same way):
+--model, --preset, --epochs, --n-batches, --batch-size, --lr, --seed, --text-pairing.
 """
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
-from avca_tf.config import DataConfig, LossConfig, ModelConfig, RunConfig, TrainConfig, keras_momentum
+from avca_tf.config import DATASETS, FEATURE_SETS, RunConfig
 from avca_tf.errors import ConfigError
+from avca_tf.models.registry import get_preset, presets
 
-FEATURE_WIDTHS = {"main_features": (512, 512), "cls_features": (128, 4096)}
-FEATURE_SHORT = {"main_features": "main", "cls_features": "cls"}
-
-# name -> (dropout_encoder, dropout_decoder, dropout_additional, torch BN momentum, batch size)
-_SCRIPTS = {
-    "UCF-main": (0.2, 0.3, 0.5, 0.1, 256),
-    "UCF-cls": (0.2, 0.3, 0.5, 0.99, 256),
-    "ActivityNet-main": (0.2, 0.2, 0.1, 0.99, 256),
-    "ActivityNet-cls": (0.2, 0.2, 0.1, 0.99, 256),
-    "VGGSound-main": (0.0, 0.0, 0.1, 0.1, 64),
-    "VGGSound-cls": (0.0, 0.0, 0.0, 0.99, 256),
-}
-PRESETS = tuple(_SCRIPTS)
-
-
-def preset_name(dataset: str, feature_set: str) -> str:
-    if feature_set not in FEATURE_SHORT:
-        raise ConfigError(f"unknown feature set '{feature_set}'; expected one of {sorted(FEATURE_SHORT)}")
-    return f"{dataset}-{FEATURE_SHORT[feature_set]}"
-
-
-def get_preset(name: str, root: str = "") -> RunConfig:
-    """The run configuration of the authors' script `name` (see PRESETS)."""
-    if name not in _SCRIPTS:
-        raise ConfigError(f"unknown preset '{name}'; expected one of {list(PRESETS)}")
-    dataset, short = name.split("-")
-    feature_set = {v: k for k, v in FEATURE_SHORT.items()}[short]
-    d_enc, d_dec, d_add, torch_m, bs = _SCRIPTS[name]
-    audio_dim, video_dim = FEATURE_WIDTHS[feature_set]
-    return RunConfig(
-        data=DataConfig(root=root, dataset=dataset, feature_set=feature_set),
-        model=ModelConfig(audio_dim=audio_dim, video_dim=video_dim, dropout_encoder=d_enc,
-                          dropout_decoder=d_dec, dropout_additional=d_add,
-                          bn_momentum=keras_momentum(torch_m)),
-        loss=LossConfig(),
-        train=TrainConfig(batch_size=bs),
-        preset=name,
-    )
+# Schedules that replace a preset's training length (same architecture and optimiser):
+# "quick": the smoke run of `avca train --quick` (2 epochs x 5 batches of at most 64);
+# "toy": the default of `avca pipeline run` on the toy benchmark (4 epochs x 40 batches
+# of 128, about a minute of CPU training that learns the toy well above chance).
+SCHEDULES = ("quick", "toy")
 
 
 def quick(cfg: RunConfig) -> RunConfig:
     """A tiny run for smoke tests: 2 epochs of 5 batches of at most 64 samples."""
     return cfg.replace(train=dataclasses.replace(
         cfg.train, epochs=2, n_batches=5, batch_size=min(cfg.train.batch_size, 64)))
+
+
+def toy(cfg: RunConfig) -> RunConfig:
+    return cfg.replace(train=dataclasses.replace(cfg.train, epochs=4, n_batches=40,
+                                                 batch_size=128))
+
+
+def preset_name(dataset: str, feature_set: str) -> str:
+    """"UCF-main", "VGGSound-cls", ...: the --preset spelling of a dataset and feature set."""
+    return f"{dataset}-{FEATURE_SETS[feature_set].short}"
+
+
+def preset_names(model: str = "avca") -> list[str]:
+    """The --preset values of `model`'s registered presets."""
+    return [preset_name(d, f) for m, d, f in presets() if m == model]
+
+
+def parse_preset_name(name: str) -> tuple[str, str]:
+    """"UCF-main" -> ("UCF", "main_features")."""
+    by_short = {fs.short: fs.name for fs in FEATURE_SETS.values()}
+    dataset, _, short = name.rpartition("-")
+    if dataset not in DATASETS or short not in by_short:
+        raise ConfigError(f"unknown preset '{name}'; expected <dataset>-<main|cls> (e.g. "
+                          f"{', '.join(preset_names())}) or one of {list(SCHEDULES)}")
+    return dataset, by_short[short]
+
+
+@dataclass(frozen=True)
+class RunOverrides:
+    """Settings given on a command line; None keeps the preset's value.
+
+    `preset`: "<dataset>-<main|cls>" runs with the settings registered for
+    that dataset and feature set instead of the data's own; `schedule`: one of
+    SCHEDULES, applied before the explicit epochs / n_batches / batch_size.
+    """
+    model: str = "avca"
+    preset: str | None = None
+    schedule: str | None = None
+    epochs: int | None = None
+    n_batches: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    seed: int | None = None
+    text_pairing: str | None = None
+    tfrecords: str | None = None
+    freeze_position_embeddings: bool | None = None
+    jit_compile: bool | None = None
+    mixed_precision: bool | None = None
+
+
+def run_config(dataset: str, feature_set: str, overrides: RunOverrides = RunOverrides(),
+               root: str = "") -> RunConfig:
+    """The RunConfig of a run of `overrides.model` on dataset/feature set under `root`."""
+    o = overrides
+    if o.preset:
+        cfg = get_preset(o.model, *parse_preset_name(o.preset), root=root)
+    else:
+        cfg = get_preset(o.model, dataset, feature_set, root=root)
+    if o.schedule is not None:
+        if o.schedule not in SCHEDULES:
+            raise ConfigError(f"unknown schedule '{o.schedule}'; expected one of {list(SCHEDULES)}")
+        cfg = {"quick": quick, "toy": toy}[o.schedule](cfg)
+    for key in ("epochs", "n_batches", "batch_size"):
+        value = getattr(o, key)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{key.replace('_', '-')} must be >= 1, got {value}")
+    if o.lr is not None and not o.lr > 0:
+        raise ConfigError(f"--lr must be > 0, got {o.lr}")
+
+    def given(section, **fields):
+        return dataclasses.replace(section, **{k: v for k, v in fields.items() if v is not None})
+    return cfg.replace(
+        data=given(cfg.data, root=root, dataset=dataset, feature_set=feature_set,
+                   text_pairing=o.text_pairing, tfrecords=o.tfrecords),
+        model=given(cfg.model, freeze_position_embeddings=o.freeze_position_embeddings),
+        train=given(cfg.train, epochs=o.epochs, n_batches=o.n_batches, batch_size=o.batch_size,
+                    lr=o.lr, seed=o.seed, jit_compile=o.jit_compile,
+                    mixed_precision=o.mixed_precision))

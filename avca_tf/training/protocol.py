@@ -275,3 +275,25 @@ def load_run(run_dir: str) -> LoadedRun:
                      seen_ids=np.asarray(classes["seen_ids"], np.int64),
                      unseen_ids=np.asarray(classes["unseen_ids"], np.int64),
                      beta=float(classes["beta"]))
+
+
+def load_data(cfg: RunConfig):
+    """The Benchmark a RunConfig names: the TFRecords of data.tfrecords, else the h5 files
+    under data.root."""
+    if cfg.data.tfrecords:
+        from avca_tf.data.tfrecord_input import load_benchmark_from_tfrecords
+        bench = load_benchmark_from_tfrecords(cfg.data.tfrecords, text_pairing=cfg.data.text_pairing)
+        if (bench.dataset, bench.feature_set) != (cfg.data.dataset, cfg.data.feature_set):
+            raise ConfigError(f"{cfg.data.tfrecords} holds {bench.dataset}/{bench.feature_set}, "
+                              f"not the requested {cfg.data.dataset}/{cfg.data.feature_set}")
+        return bench
+    if not cfg.data.root:
+        raise ConfigError("--root (or --tfrecords) is required")
+    from avca_tf.data.benchmark import load_benchmark
+    return load_benchmark(cfg.data.root, cfg.data.dataset, cfg.data.feature_set,
+                          text_pairing=cfg.data.text_pairing)
+
+
+def train(cfg: RunConfig, run_dir: str, resume: bool = False, verbose: int = 1) -> dict:
+    """Loads the run's data and runs the two-stage protocol; results.json's content."""
+    return run_protocol(load_data(cfg), cfg, run_dir, resume=resume, verbose=verbose)

@@ -1,0 +1,95 @@
+"""The one registry of models and of their run presets.
+
+A model module registers its build function and one preset per (dataset,
+feature set) it has settings for:
+
+    @register_model("mymodel")
+    def build(model_config: ModelConfig, loss_config: LossConfig) -> GZSLModel: ...
+
+    @register_preset("mymodel", "UCF", "main_features")
+    def ucf_main(root: str) -> RunConfig: ...
+
+`get_preset(model, dataset, feature_set, root)` is the one resolver that
+`avca train`, `avca pipeline run`, `avca reproduce`, `avca stats` and the TFX
+trainer component use. The toy benchmark (dataset "Toy") mirrors UCF's
+main-feature split (same class counts per stage), so a model's Toy preset is
+its UCF preset with the dataset renamed, unless the model registers a Toy
+preset of its own (DATASET_FALLBACK is the only place this rule lives).
+avca_tf/models/__init__.py imports every module of the package, so adding a
+model is one module and nothing else.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from avca_tf.config import FEATURE_SETS, LossConfig, ModelConfig, RunConfig, check_choice
+from avca_tf.errors import ConfigError
+
+# dataset -> the dataset whose presets it uses when a model registers none for it
+DATASET_FALLBACK = {"Toy": "UCF"}
+
+_MODELS: dict[str, Callable] = {}
+_PRESETS: dict[tuple[str, str, str], Callable[[str], RunConfig]] = {}
+
+
+def register_model(name: str):
+    """Decorator: `build(model_config, loss_config) -> GZSLModel` (built) under `name`."""
+    def deco(build):
+        if name in _MODELS and _MODELS[name] is not build:
+            raise ConfigError(f"model '{name}' is registered twice")
+        _MODELS[name] = build
+        return build
+    return deco
+
+
+def register_preset(model: str, dataset: str, feature_set: str):
+    """Decorator: `fn(root) -> RunConfig`, the run settings of `model` on dataset/feature set."""
+    check_choice("feature set", feature_set, FEATURE_SETS)
+    key = (model, dataset, feature_set)
+
+    def deco(fn):
+        if key in _PRESETS and _PRESETS[key] is not fn:
+            raise ConfigError(f"preset {key} is registered twice")
+        _PRESETS[key] = fn
+        return fn
+    return deco
+
+
+def model_names() -> list[str]:
+    return list(_MODELS)
+
+
+def presets() -> list[tuple[str, str, str]]:
+    """Every registered (model, dataset, feature set)."""
+    return list(_PRESETS)
+
+
+def _unknown_model(name: str) -> ConfigError:
+    return ConfigError(f"unknown model '{name}'; expected one of {sorted(_MODELS)}")
+
+
+def get_preset(model: str, dataset: str, feature_set: str, root: str = "") -> RunConfig:
+    """The registered run configuration of `model` on dataset/feature set, with
+    data.root = `root`, data.dataset = `dataset` and model.name = `model`."""
+    if model not in _MODELS:
+        raise _unknown_model(model)
+    check_choice("feature set", feature_set, FEATURE_SETS)
+    key = (model, dataset, feature_set)
+    if key not in _PRESETS:
+        key = (model, DATASET_FALLBACK.get(dataset, dataset), feature_set)
+    if key not in _PRESETS:
+        valid = sorted((d, f) for m, d, f in _PRESETS if m == model)
+        raise ConfigError(f"model '{model}' has no preset for {dataset}/{feature_set}; "
+                          f"valid (dataset, feature set) choices: {valid}")
+    cfg = _PRESETS[key](root)
+    return cfg.replace(data=dataclasses.replace(cfg.data, root=root, dataset=dataset,
+                                                feature_set=feature_set),
+                       model=dataclasses.replace(cfg.model, name=model))
+
+
+def build_model(name: str, model_config: ModelConfig, loss_config: LossConfig | None = None):
+    """Builds the registered model `name` from its configuration."""
+    if name not in _MODELS:
+        raise _unknown_model(name)
+    return _MODELS[name](model_config, loss_config or LossConfig())
