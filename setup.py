@@ -10,6 +10,9 @@ setup(
                                     "components", "components.*"]),
     # The pinned stack is installed by scripts/setup_env.sh (TFX needs a
     # non-resolver install path on glibc < 2.38); these are the direct needs.
+    # The authors' class splits and word2vec class vectors (MIT, with their LICENSE.md).
+    package_data={"avca_tf.data": ["avgzsl_benchmark/*.md", "avgzsl_benchmark/*/*",
+                                   "avgzsl_benchmark/*/*/*", "avgzsl_benchmark/*/*/*/*"]},
     install_requires=["tensorflow", "tensorflow-text", "keras", "h5py", "numpy",
                       "apache-beam", "tfx", "kfp", "matplotlib", "scikit-learn", "tqdm"],
     entry_points={"console_scripts": ["avca=avca_tf.cli:main"]},

@@ -30,12 +30,16 @@ def atomic_path(path: str):
             os.remove(tmp)
 
 
+def json_text(obj) -> str:
+    """The JSON form of every file we write: indented, sorted keys, final newline."""
+    return json.dumps(obj, indent=2, sort_keys=True) + "\n"
+
+
 def write_json(path: str, obj) -> None:
     """Writes `obj` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
         with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-            f.write("\n")
+            f.write(json_text(obj))
 
 
 def is_remote(path: str) -> bool:

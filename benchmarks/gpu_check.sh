@@ -26,17 +26,10 @@ print("tensorflow", tf.__version__, "keras", keras.__version__)
 print("GPUs:", [tf.config.experimental.get_device_details(g).get("device_name") for g in gpus])
 PY
 
-# Benchmark data: the real UCF splits if this checkout has ../shared, else the toy benchmark
-# (same 512/512 feature widths and model; only the class lists differ).
+# Benchmark data: the real UCF splits (packaged) with synthetic features.
 BENCH="$OUT_DIR/bench"
-SPLITS="$(cd .. && pwd)/shared/avgzsl_benchmark"
-if [ -d "$SPLITS/UCF" ]; then
-  $PY -m avca_tf.cli synth --splits "$SPLITS" --dataset UCF --features main_features --seed 0 --out "$BENCH" > "$OUT_DIR/synth.log" 2>&1
-  ROOT_ARGS=(--root "$BENCH"); DS=UCF
-else
-  $PY -m avca_tf.cli synth --out "$BENCH" --seed 0 > "$OUT_DIR/synth.log" 2>&1
-  ROOT_ARGS=(--root "$BENCH" --dataset Toy); DS=Toy
-fi
+$PY -m avca_tf.cli synth --dataset UCF --features main_features --seed 0 --out "$BENCH" > "$OUT_DIR/synth.log" 2>&1
+ROOT_ARGS=(--root "$BENCH"); DS=UCF
 
 echo "== throughput fp32 (tf.function, XLA), batch 256, data $DS"
 timeout 150 $PY benchmarks/train_throughput.py "${ROOT_ARGS[@]}" --modes function,xla --steps 200 \

@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared" / "avgzsl_benchmark"
 BATCH = 256
 
 
@@ -222,7 +221,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(dir=args.workdir) as work:
         root, out = Path(work) / "bench", Path(work) / "tfrec"
         print(f"synthesizing VGGSound cls_features at scale {args.scale} ...", flush=True)
-        synthesize(root, dataset="VGGSound", feature_set="cls_features", splits=SHARED,
+        synthesize(root, dataset="VGGSound", feature_set="cls_features",
                    seed=0, scale=args.scale, progress=True)
         print("raw h5 read ...", flush=True)
         res["raw"] = raw_read(root, "VGGSound", "cls_features")

@@ -5,9 +5,11 @@ eager, tf.function and XLA, peak memory, and validation time as a share of an ep
         [--steps 60] [--mixed-precision] [--torch-python PATH --reference-repo PATH]
 
 Without --root a full-scale synthetic UCF main benchmark is generated from the
-real splits in ../shared/avgzsl_benchmark (into a temporary folder). With
---torch-python, the authors' training step is timed in a subprocess by
-/work/torchref/time_step.py (when present) in the same run.
+real splits shipped in the package (into a temporary folder). With
+--torch-python PATH (a Python with torch) and --reference-repo PATH (a checkout
+of the authors' AVCA-GZSL code), the authors' training step is timed in the same
+run by our harness benchmarks/reference/ref_step.py, which imports their model
+from that checkout.
 """
 from __future__ import annotations
 
@@ -21,8 +23,7 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_SPLITS = os.path.join(os.path.dirname(REPO), "shared", "avgzsl_benchmark")
-TORCH_TIMER = "/work/torchref/time_step.py"
+TORCH_TIMER = os.path.join(REPO, "benchmarks", "reference", "ref_step.py")
 
 
 def peak_rss_mib() -> float:
@@ -81,12 +82,11 @@ def time_validation(model, bench, cfg, repeats=3):
 
 
 def time_torch(python, repo, steps, batch, repeats):
-    if not (python and os.path.exists(TORCH_TIMER)):
-        return {"skipped": f"needs --torch-python and {TORCH_TIMER}"}
-    cmd = [python, TORCH_TIMER, "--steps", str(steps), "--batch", str(batch),
+    if not (python and repo):
+        return {"skipped": "needs --torch-python and --reference-repo"}
+    cmd = [python, TORCH_TIMER, "--model", "avca", "--config", "UCF-main",
+           "--reference-repo", repo, "--steps", str(steps), "--batch-size", str(batch),
            "--repeats", str(repeats)]
-    if repo:
-        cmd += ["--repo", repo]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         return {"error": proc.stderr[-2000:]}
@@ -109,7 +109,8 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--mixed-precision", action="store_true")
     p.add_argument("--torch-python", help="python of a venv with torch (times the authors' step)")
-    p.add_argument("--reference-repo", help="checkout of the authors' code for the torch timer")
+    p.add_argument("--reference-repo", help="checkout of the authors' AVCA-GZSL code "
+                                            "(its model is imported by the torch timer)")
     p.add_argument("--json-out", help="also write the results as JSON here")
     args = p.parse_args(argv)
 
@@ -117,18 +118,16 @@ def main(argv=None):
     import keras
     import tensorflow as tf
     from avca_tf.data.benchmark import load_benchmark
-    from avca_tf.training.presets import get_preset
+    from avca_tf.models import get_preset
 
     root, dataset = args.root, args.dataset
-    if root is None:  # full-scale UCF from the real splits, else the toy benchmark (same widths)
+    if root is None:  # full-scale UCF from the packaged real splits
         from avca_tf.data.synth import synthesize
         root = tempfile.mkdtemp(prefix="avca_bench_")
-        have_splits = os.path.isdir(os.path.join(SHARED_SPLITS, "UCF"))
-        dataset = "UCF" if have_splits else "Toy"
-        synthesize(root, dataset=dataset if have_splits else None, feature_set="main_features",
-                   splits=SHARED_SPLITS if have_splits else None, seed=0)
+        dataset = "UCF"
+        synthesize(root, dataset=dataset, feature_set="main_features", seed=0)
     bench = load_benchmark(root, dataset, "main_features")
-    cfg = get_preset("UCF-main")
+    cfg = get_preset("avca", "UCF", "main_features")
     cfg = cfg.replace(train=dataclasses.replace(cfg.train, batch_size=args.batch_size,
                                                 mixed_precision=args.mixed_precision))
     if args.mixed_precision:

@@ -4,25 +4,22 @@
 seed 0, full size); its word2vec-format vocabulary file is
 `avca_tf.data.synth.toy_word_vectors_path(toy_root)`.
 `ucf_main_root`: UCF main_features built from the real splits at scale 0.1.
-`shared_benchmark`: the real splits and embeddings in ../shared (skips if absent).
+`real_splits`: the authors' real class splits and label embeddings, as packaged
+(avca_tf.data.synth.PACKAGED_SPLITS); nothing outside the repository is read.
 Treat the directories as read-only: copy before corrupting anything.
 """
 from pathlib import Path
 
 import pytest
 
-from avca_tf.data.synth import synthesize
+from avca_tf.data.synth import PACKAGED_SPLITS, synthesize
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED_BENCHMARK = REPO.parent / "shared" / "avgzsl_benchmark"
 UCF_MAIN_SCALE = 0.1
 
 
 @pytest.fixture(scope="session")
-def shared_benchmark() -> Path:
-    if not (SHARED_BENCHMARK / "UCF" / "class-split").is_dir():
-        pytest.skip(f"real splits not found at {SHARED_BENCHMARK}")
-    return SHARED_BENCHMARK
+def real_splits() -> Path:
+    return PACKAGED_SPLITS
 
 
 @pytest.fixture(scope="session")
@@ -33,9 +30,9 @@ def toy_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def ucf_main_root(tmp_path_factory, shared_benchmark) -> Path:
+def ucf_main_root(tmp_path_factory, real_splits) -> Path:
     root = tmp_path_factory.mktemp("ucf_main")
-    synthesize(root, dataset="UCF", feature_set="main_features", splits=shared_benchmark,
+    synthesize(root, dataset="UCF", feature_set="main_features", splits=real_splits,
                seed=0, scale=UCF_MAIN_SCALE)
     return root
 

@@ -31,13 +31,13 @@ def _csv_counts(path):
 
 
 @pytest.fixture(scope="module")
-def real_roots(tmp_path_factory, shared_benchmark):
+def real_roots(tmp_path_factory, real_splits):
     """One synthesized root per dataset with both feature sets."""
     roots = {}
     for ds in SCALE:
         root = tmp_path_factory.mktemp(f"real_{ds}")
         for fs in FEATURE_SETS:
-            synthesize(root, dataset=ds, feature_set=fs, splits=shared_benchmark, seed=1,
+            synthesize(root, dataset=ds, feature_set=fs, splits=real_splits, seed=1,
                        scale=SCALE[ds])
         roots[ds] = root
     return roots
@@ -56,10 +56,10 @@ def loaded(real_roots):
 
 @pytest.mark.parametrize("feature_set", sorted(FEATURE_SETS))
 @pytest.mark.parametrize("dataset", sorted(SCALE))
-def test_real_splits_load(loaded, shared_benchmark, dataset, feature_set):
+def test_real_splits_load(loaded, real_splits, dataset, feature_set):
     b = loaded(dataset, feature_set)
-    split_dir = shared_benchmark / dataset / "class-split" / FEATURE_SETS[feature_set].split_folder
-    all_names = sorted(_names(shared_benchmark / dataset / "class-split" / "all_class.txt"))
+    split_dir = real_splits / dataset / "class-split" / FEATURE_SETS[feature_set].split_folder
+    all_names = sorted(_names(real_splits / dataset / "class-split" / "all_class.txt"))
     assert b.class_names == tuple(all_names)
     lower = {n.lower(): i for i, n in enumerate(all_names)}
     fs = FEATURE_SETS[feature_set]
@@ -93,11 +93,11 @@ def test_real_splits_load(loaded, shared_benchmark, dataset, feature_set):
 
 @pytest.mark.parametrize("dataset", sorted(SCALE))
 def test_every_class_gets_its_own_vector_and_reference_reproduces_defect(
-        real_roots, loaded, shared_benchmark, dataset):
+        real_roots, loaded, real_splits, dataset):
     b = loaded(dataset, "main_features")
-    emb = np.load(shared_benchmark / "w2v_features" / f"word_embeddings_{NPY[dataset]}_normed.npy",
+    emb = np.load(real_splits / "w2v_features" / f"word_embeddings_{NPY[dataset]}_normed.npy",
                   allow_pickle=True).item()
-    names_csv = next((shared_benchmark / dataset / "class-split").glob("*_w2v_class_names.csv"))
+    names_csv = next((real_splits / dataset / "class-split").glob("*_w2v_class_names.csv"))
     with open(names_csv, newline="", encoding="utf-8") as f:
         manual = {r["original"]: r["manual"] for r in csv.DictReader(f)}
     for i, name in enumerate(b.class_names):

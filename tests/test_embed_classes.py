@@ -26,16 +26,16 @@ def _published(shared, dataset):
     return names, np.stack([np.asarray(vectors[mapping[n.lower()]], np.float32) for n in names])
 
 
-def test_cli_ucf_npy_dict_gives_the_published_vectors(shared_benchmark, tmp_path, capsys):
+def test_cli_ucf_npy_dict_gives_the_published_vectors(real_splits, tmp_path, capsys):
     out = tmp_path / "emb"
     rc = cli.main(["embed-classes", "--classes",
-                   str(shared_benchmark / "UCF" / "class-split" / "all_class.txt"),
-                   "--vectors", str(shared_benchmark / "w2v_features" / NPY["UCF"]),
+                   str(real_splits / "UCF" / "class-split" / "all_class.txt"),
+                   "--vectors", str(real_splits / "w2v_features" / NPY["UCF"]),
                    "--out", str(out)])
     assert rc == 0
     assert "101 embeddings of dimension 300" in capsys.readouterr().out
     names, vectors = read_class_embeddings(str(out / "embeddings.tfrecord"))
-    ref_names, ref = _published(shared_benchmark, "UCF")
+    ref_names, ref = _published(real_splits, "UCF")
     assert names == tuple(ref_names) and len(names) == 101
     assert np.array_equal(vectors, ref)  # bit for bit
     report = json.loads((out / "report.json").read_text())
@@ -46,23 +46,23 @@ def test_cli_ucf_npy_dict_gives_the_published_vectors(shared_benchmark, tmp_path
 
 
 @pytest.mark.parametrize("dataset", ["ActivityNet", "VGGSound"])
-def test_npy_dict_gives_the_published_vectors(shared_benchmark, tmp_path, dataset):
-    report = run_embed_classes(str(shared_benchmark / dataset / "class-split" / "all_class.txt"),
-                               str(shared_benchmark / "w2v_features" / NPY[dataset]),
+def test_npy_dict_gives_the_published_vectors(real_splits, tmp_path, dataset):
+    report = run_embed_classes(str(real_splits / dataset / "class-split" / "all_class.txt"),
+                               str(real_splits / "w2v_features" / NPY[dataset]),
                                str(tmp_path / "emb"))
     names, vectors = read_class_embeddings(str(tmp_path / "emb"))
-    ref_names, ref = _published(shared_benchmark, dataset)
+    ref_names, ref = _published(real_splits, dataset)
     assert names == tuple(ref_names) and report["n_classes"] == len(ref_names)
     assert np.array_equal(vectors, ref)
 
 
-def test_class_dict_without_mapping_matches_normalised_names(shared_benchmark, tmp_path):
+def test_class_dict_without_mapping_matches_normalised_names(real_splits, tmp_path):
     """Without the csv, keys are found by normalised name; reworded classes are listed."""
     classes = tmp_path / "all_class.txt"
-    shutil.copy(shared_benchmark / "UCF" / "class-split" / "all_class.txt", classes)
+    shutil.copy(real_splits / "UCF" / "class-split" / "all_class.txt", classes)
     out = tmp_path / "emb"
     with pytest.raises(PipelineError) as e:
-        run_embed_classes(str(classes), str(shared_benchmark / "w2v_features" / NPY["UCF"]), str(out))
+        run_embed_classes(str(classes), str(real_splits / "w2v_features" / NPY["UCF"]), str(out))
     msg = str(e.value)
     assert "3 of 101 classes" in msg and "nothing was written" in msg
     for cls in ("CleanAndJerk", "CuttingInKitchen", "WalkingWithDog"):
@@ -145,10 +145,10 @@ def test_load_word_vectors_text_formats(tmp_path):
         load_word_vectors(str(tmp_path / "missing.txt"))
 
 
-def test_load_word_vectors_npy_dict(shared_benchmark, tmp_path):
+def test_load_word_vectors_npy_dict(real_splits, tmp_path):
     from avca_tf.data.word_vectors import WordVectorError, load_word_vectors
-    words, vectors = load_word_vectors(str(shared_benchmark / "w2v_features" / NPY["UCF"]))
-    published = read_embedding_dict(shared_benchmark / "w2v_features" / NPY["UCF"])
+    words, vectors = load_word_vectors(str(real_splits / "w2v_features" / NPY["UCF"]))
+    published = read_embedding_dict(real_splits / "w2v_features" / NPY["UCF"])
     assert words == list(published) and vectors.shape == (101, 300)
     assert all(np.array_equal(v, published[w]) for w, v in zip(words, vectors))
     arr = tmp_path / "plain.npy"

@@ -22,7 +22,7 @@ def _class_column(stdout):
     return {r[0]: (int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows}
 
 
-def test_inspect_real_ucf_split_table(ucf_main_root, shared_benchmark):
+def test_inspect_real_ucf_split_table(ucf_main_root, real_splits):
     r = _avca("inspect", ucf_main_root, "--dataset", "UCF", "--features", "main_features")
     assert r.returncode == 0, r.stderr
     table = _class_column(r.stdout)
@@ -31,7 +31,7 @@ def test_inspect_real_ucf_split_table(ucf_main_root, shared_benchmark):
         == [30, 30, 12, 42, 42, 9]
     assert all(row[2:] == (512, 512, 300) for row in table.values())
     counts = {}
-    split_csv = shared_benchmark / "UCF/class-split/main_split/stage_1_train.csv"
+    split_csv = real_splits / "UCF/class-split/main_split/stage_1_train.csv"
     for row in csv.DictReader(open(split_csv, newline="")):
         counts[row["label"]] = counts.get(row["label"], 0) + 1
     scale = json.loads((ucf_main_root / "UCF/synth_main_features.json").read_text())["scale"]
@@ -70,7 +70,8 @@ def test_synth_cli_writes_toy_and_prints_table(tmp_path, capsys):
 
 
 def test_synth_cli_bad_arguments_exit_2(tmp_path, capsys):
-    assert main(["synth", "--out", str(tmp_path), "--dataset", "UCF"]) == 2
-    assert "needs --splits" in capsys.readouterr().err
+    assert main(["synth", "--out", str(tmp_path), "--dataset", "Toy", "--splits",
+                 str(tmp_path)]) == 2
+    assert "written without --splits" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["synth", "--out", str(tmp_path), "--features", "i3d"])

@@ -8,7 +8,7 @@ import pytest
 from avca_tf.data.benchmark import STAGES, Layout, load_benchmark
 from avca_tf.errors import BenchmarkError
 from avca_tf.evaluation.metrics import gzsl_metrics
-from avca_tf.data.synth import synthesize, toy_word_vectors_path
+from avca_tf.data.synth import PACKAGED_SPLITS, synthesize, toy_word_vectors_path
 
 
 def _digest(root):
@@ -26,8 +26,8 @@ def test_same_seed_same_bytes(tmp_path):
     assert sum(a[k] != c.get(k) for k in h5) == len(h5)
 
 
-def test_real_splits_same_bytes(tmp_path, shared_benchmark):
-    kw = dict(dataset="UCF", feature_set="cls_features", splits=shared_benchmark, scale=0.02)
+def test_real_splits_same_bytes(tmp_path, real_splits):
+    kw = dict(dataset="UCF", feature_set="cls_features", splits=real_splits, scale=0.02)
     assert _digest(synthesize(tmp_path / "a", **kw)) == _digest(synthesize(tmp_path / "b", **kw))
 
 
@@ -107,23 +107,32 @@ def test_both_feature_sets_in_one_root(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Toy"]  # no temporaries left
 
 
-def test_bad_arguments(tmp_path, shared_benchmark):
-    with pytest.raises(BenchmarkError, match="needs --splits"):
-        synthesize(tmp_path, dataset="UCF")
+def test_bad_arguments(tmp_path, real_splits):
     with pytest.raises(BenchmarkError, match="written without --splits"):
-        synthesize(tmp_path, dataset="Toy", splits=shared_benchmark)
+        synthesize(tmp_path, dataset="Toy", splits=real_splits)
     with pytest.raises(BenchmarkError, match="scale"):
         synthesize(tmp_path, scale=0)
     with pytest.raises(BenchmarkError, match="missing folder"):
         synthesize(tmp_path, dataset="UCF", splits=tmp_path / "none")
 
 
-def test_failure_leaves_nothing_behind(tmp_path, shared_benchmark):
+def test_failure_leaves_nothing_behind(tmp_path, real_splits):
     splits = tmp_path / "splits"
-    shutil.copytree(shared_benchmark / "UCF", splits / "UCF")
-    shutil.copytree(shared_benchmark / "w2v_features", splits / "w2v_features")
+    shutil.copytree(real_splits / "UCF", splits / "UCF")
+    shutil.copytree(real_splits / "w2v_features", splits / "w2v_features")
     (splits / "UCF/class-split/main_split/stage_2_test_seen.csv").unlink()
     out = tmp_path / "out"
     with pytest.raises(BenchmarkError, match="stage_2_test_seen.csv"):
         synthesize(out, dataset="UCF", splits=splits, scale=0.02)
     assert list(out.iterdir()) == []
+
+
+def test_real_datasets_use_the_packaged_splits(tmp_path, capsys):
+    """`avca synth --dataset ActivityNet` needs no --splits: the package ships the
+    authors' class splits and label embeddings (with their MIT licence)."""
+    from avca_tf import cli
+    assert cli.main(["synth", "--out", str(tmp_path), "--dataset", "ActivityNet",
+                     "--scale", "0.01"]) == 0
+    bench = load_benchmark(tmp_path, "ActivityNet", "main_features")
+    assert len(bench.class_names) == 200
+    assert (PACKAGED_SPLITS / "LICENSE.md").read_text().startswith("MIT License")

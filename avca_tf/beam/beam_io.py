@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import struct
-import uuid
 from typing import Mapping, Sequence, Union
 
 import numpy as np
@@ -22,7 +21,13 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.tfrecordio import _TFRecordUtil  # TFRecord's masked crc32c (C speed)
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from avca_tf import io_utils
 from avca_tf.errors import AvcaError
+from avca_tf.io_utils import atomic_path
+
+
+def is_local(path: str) -> bool:
+    return not io_utils.is_remote(path)
 
 
 
@@ -129,33 +134,21 @@ def encode_example(features: Mapping[str, FeatureValue]) -> bytes:
     return b"".join(_wrap(0x0A, parts, size)[0])
 
 
-def is_local(path: str) -> bool:
-    return "://" not in path
-
-
 @contextlib.contextmanager
 def staged_output(out_dir: str):
     """Yields a staging directory that becomes `out_dir` when the block succeeds.
 
-    Local paths: a hidden sibling renamed into place (atomic; an existing
-    `out_dir` is replaced only then), removed on failure. Remote paths (gs://, s3://, hdfs://): object stores have no atomic
+    Local paths: avca_tf.io_utils.atomic_path (a hidden sibling renamed into place;
+    an existing `out_dir` is replaced only then; removed on failure). Remote paths
+    (gs://, s3://, hdfs://): object stores have no atomic
     directory rename, so the job writes into `out_dir` directly and the
     metadata file written last marks it complete; on failure what was written
     is deleted.
     """
     if is_local(out_dir):
-        out_dir = os.path.abspath(out_dir)
-        parent = os.path.dirname(out_dir)
-        os.makedirs(parent, exist_ok=True)
-        tmp = os.path.join(parent, f".{os.path.basename(out_dir)}.tmp-{uuid.uuid4().hex[:8]}")
-        os.makedirs(tmp)
-        try:
+        with atomic_path(out_dir) as tmp:
+            os.makedirs(tmp)
             yield tmp
-            if os.path.isdir(out_dir):
-                shutil.rmtree(out_dir)
-            os.replace(tmp, out_dir)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     else:
         if FileSystems.exists(out_dir):
             raise PipelineError(f"{out_dir} already exists; remote outputs must be new paths")
@@ -172,8 +165,12 @@ def join(*parts: str) -> str:
 
 
 def write_json(path: str, obj) -> None:
+    """io_utils.write_json for local paths; object stores write the file in one create."""
+    if is_local(path):
+        io_utils.write_json(path, obj)
+        return
     with FileSystems.create(path) as f:
-        f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        f.write(io_utils.json_text(obj).encode("utf-8"))
 
 
 def read_json_lines(pattern: str) -> list:

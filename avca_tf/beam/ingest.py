@@ -22,16 +22,16 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import apache_beam as beam
-import h5py
 import numpy as np
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
+from avca_tf.config import check_choice
 from avca_tf.data import benchmark as bm
 from avca_tf.beam import beam_io
 from avca_tf.beam.beam_io import PipelineError
+from avca_tf.data.tfrecord_input import FORMAT
 
-FORMAT = "avca-tfrecords/1"
 JOB = "job"  # side output: per-class counts and rejected rows
 SUMMARY_ROWS = 10
 CHUNK_ROWS = 256  # records per Beam element
@@ -47,10 +47,6 @@ FEATURES = {
 }
 
 
-def _class_index(class_names) -> dict:
-    return {n.lower(): i for i, n in enumerate(class_names)}
-
-
 def plan(root, dataset: str, feature_set: str) -> dict:
     """File pairs to read and what metadata.json needs besides counts.
 
@@ -58,26 +54,19 @@ def plan(root, dataset: str, feature_set: str) -> dict:
     class) raise BenchmarkError before the job starts; row problems are the
     job's to find.
     """
-    if dataset not in bm.DATASETS:
-        raise bm.BenchmarkError(f"unknown dataset {dataset!r}; expected one of {sorted(bm.DATASETS)}")
-    if feature_set not in bm.FEATURE_SETS:
-        raise bm.BenchmarkError(f"unknown feature set {feature_set!r}; "
-                                f"expected one of {sorted(bm.FEATURE_SETS)}")
+    check_choice("dataset", dataset, bm.DATASETS, bm.BenchmarkError)
+    check_choice("feature set", feature_set, bm.FEATURE_SETS, bm.BenchmarkError)
     layout = bm.Layout(Path(root), dataset, feature_set)
     if not layout.dataset_dir.is_dir():
         raise bm.BenchmarkError(f"missing folder {layout.dataset_dir} (dataset {dataset!r} "
                                 f"under benchmark root {root})")
     fs = bm.FEATURE_SETS[feature_set]
     class_names = tuple(sorted(bm.read_name_list(layout.all_class_file)))
-    index = _class_index(class_names)
+    index = bm.class_index(class_names)
     tasks, stages, notes = [], {}, []
     for stage in bm.STAGES:
         txt = layout.stage_txt(stage)
-        listed = set()
-        for n in bm.read_name_list(txt):
-            if n.lower() not in index:
-                raise bm.BenchmarkError(f"{txt}: class {n!r} is not in {layout.all_class_file}")
-            listed.add(index[n.lower()])
+        listed = set(bm.stage_class_ids(layout, stage, index))
         files = {m: _h5_files(layout.stage_dir(m, stage)) for m in bm.MODALITIES}
         for stem in sorted(set(files["audio"]) | set(files["video"])):
             cid = index.get(stem)
@@ -102,17 +91,15 @@ def plan(root, dataset: str, feature_set: str) -> dict:
                         f"class {class_names[cid]!r} listed in {txt}")
         stages[stage] = {"class_ids": sorted(listed),
                          "class_names": [class_names[c] for c in sorted(listed)]}
-    embeddings = {}
-    for pairing in bm.TEXT_PAIRINGS:
-        try:
-            embeddings[pairing], emb_notes = bm.label_embeddings(layout, class_names, pairing)
-            notes.extend(emb_notes if pairing == "own" else [])
-        except bm.BenchmarkError as e:
-            if pairing == "own":
-                raise
-            notes.append(f"label embeddings: reference pairing unavailable ({e})")
+    own, emb_notes = bm.label_embeddings(layout, class_names, "own")
+    notes.extend(emb_notes)
+    try:
+        perm = [int(i) for i in bm.reference_pairing(layout, class_names)]
+    except bm.BenchmarkError as e:
+        perm = None
+        notes.append(f"label embeddings: reference pairing unavailable ({e})")
     return {"layout": layout, "class_names": class_names, "tasks": tasks, "stages": stages,
-            "notes": notes, "embeddings": embeddings,
+            "notes": notes, "embeddings": {"own": own}, "reference_permutation": perm,
             "widths": {"audio": fs.audio_dim, "video": fs.video_dim}}
 
 
@@ -126,27 +113,12 @@ def _h5_files(folder: Path) -> dict:
 def _read_h5(path: str):
     """(data, video ids) of one h5 file; remote paths are copied to a local temp file."""
     if beam_io.is_local(path):
-        return _read_local_h5(path)
+        return bm.read_h5(path)
     with tempfile.NamedTemporaryFile(suffix=".h5") as tmp:
         with FileSystems.open(path) as src:
             shutil.copyfileobj(src, tmp)
         tmp.flush()
-        return _read_local_h5(tmp.name)
-
-
-def _read_local_h5(path: str):
-    with h5py.File(path, "r") as f:
-        missing = [k for k in ("data", "video_urls") if k not in f]
-        if missing:
-            raise ValueError(f"missing dataset(s) {missing}; expected 'data' [n, d] "
-                             f"and 'video_urls' [n]")
-        data, urls = f["data"][()], f["video_urls"][()]
-    if data.ndim != 2 or not np.issubdtype(data.dtype, np.floating):
-        raise ValueError(f"'data' has shape {data.shape} dtype {data.dtype}, expected float [n, d]")
-    if urls.ndim != 1:
-        raise ValueError(f"'video_urls' has shape {urls.shape}, expected [n]")
-    ids = [u.decode("utf-8") if isinstance(u, bytes) else str(u) for u in urls]
-    return data.astype(np.float32, copy=False), ids
+        return bm.read_h5(tmp.name)
 
 
 class ReadAndValidate(beam.DoFn):
@@ -174,7 +146,9 @@ class ReadAndValidate(beam.DoFn):
                 continue
             try:
                 loaded[m] = _read_h5(path)
-            except (OSError, ValueError) as e:
+            except bm.BenchmarkError as e:   # names the file and what was expected
+                yield reject(path, None, str(e))
+            except OSError as e:
                 yield reject(path, None, f"unreadable: {e}")
         if len(loaded) < 2:
             return
@@ -186,8 +160,6 @@ class ReadAndValidate(beam.DoFn):
             file_reasons.append(f"audio width {a.shape[1]}, expected {task['audio_dim']}")
         if v.shape[1] != task["video_dim"]:
             file_reasons.append(f"video width {v.shape[1]}, expected {task['video_dim']}")
-        if len(ida) != a.shape[0] or len(idv) != v.shape[0]:
-            file_reasons.append("'video_urls' and 'data' have different row counts")
         if file_reasons:
             for i in range(max(a.shape[0], v.shape[0])):
                 yield reject(task["audio"] if i < a.shape[0] else task["video"], i,
@@ -196,7 +168,9 @@ class ReadAndValidate(beam.DoFn):
         if a.shape[0] == 0 and v.shape[0] == 0:
             yield reject(task["audio"], None, f"class {name!r} has no samples (empty files)")
             return
-        a_ok, v_ok = np.isfinite(a).all(axis=1), np.isfinite(v).all(axis=1)
+        a_ok, v_ok = np.ones(a.shape[0], bool), np.ones(v.shape[0], bool)
+        a_ok[bm.nonfinite_rows(a)] = False
+        v_ok[bm.nonfinite_rows(v)] = False
         # constant pieces of every record of this file, encoded once
         shared = beam_io.encode_entries({"label": label, "class_name": name.encode(),
                                          "stage": stage.encode()})
@@ -370,6 +344,8 @@ def _metadata(job: dict, counts: list, rejects: list, root) -> dict:
         "features": FEATURES, "stages": stages,
         "total": int(sum(s["count"] for s in stages.values())),
         "label_embeddings": {p: f"label_embeddings/{p}" for p in job["embeddings"]},
+        # the authors' pairing: class i gets the vector of class reference_permutation[i]
+        "reference_permutation": job["reference_permutation"],
         "rejected": len(rejects), "rejects_file": "rejects.jsonl" if rejects else None,
         "notes": job["notes"],
     }

@@ -6,12 +6,15 @@ from avca_tf.data.synth import FeatureModel
 def add_arguments(parser):
     parser.add_argument("--out", required=True, help="benchmark root to write <out>/<dataset> into")
     parser.add_argument("--dataset", choices=sorted(DATASETS), default=None,
-                        help="default: Toy without --splits, UCF with --splits")
+                        help="default: Toy without --splits, UCF with --splits; UCF, "
+                             "ActivityNet and VGGSound use the packaged real splits unless "
+                             "--splits is given")
     parser.add_argument("--features", dest="feature_set", choices=sorted(FEATURE_SETS),
                         default="main_features")
     parser.add_argument("--splits", default=None,
                         help="folder laid out like avgzsl_benchmark: use its real class splits, "
-                             "per-class counts, video ids and label embeddings")
+                             "per-class counts, video ids and label embeddings instead of "
+                             "the packaged copy")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiplies every per-class sample count (rounded, at least 1)")

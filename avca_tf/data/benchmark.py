@@ -24,6 +24,7 @@ import h5py
 import numpy as np
 
 from avca_tf.config import DATASETS as DATASET_NAMES, FEATURE_SETS, TEXT_PAIRINGS, FeatureSet  # noqa: F401
+from avca_tf.config import check_choice
 from avca_tf.errors import BenchmarkError
 
 log = logging.getLogger(__name__)
@@ -229,13 +230,24 @@ def label_embeddings(layout: Layout, class_names: tuple[str, ...],
     """[C, 300] label embeddings in class-id order, plus notes.
 
     "own": row i is the vector of class i, found through the
-    original -> manual name mapping. "reference": the authors' defect: rows
-    are the dict's vectors in sorted manual-name order, indexed by class id,
-    so classes whose sorted manual and original positions differ get another
-    class's vector.
+    original -> manual name mapping. "reference": the authors' defect,
+    own[reference_pairing(...)] (see there).
     """
-    if text_pairing not in TEXT_PAIRINGS:
-        raise BenchmarkError(f"text pairing must be one of {TEXT_PAIRINGS}, got {text_pairing!r}")
+    check_choice("text pairing", text_pairing, TEXT_PAIRINGS, BenchmarkError)
+    own, notes, perm = _own_embeddings(layout, class_names, text_pairing == "reference")
+    return (own if text_pairing == "own" else own[perm]), notes
+
+
+def reference_pairing(layout: Layout, class_names: tuple[str, ...]) -> np.ndarray:
+    """The authors' class/vector pairing as a permutation P of class ids (int64 [C]):
+    their reader gives class i the vector of class P[i]. It takes the dict's vectors in
+    sorted manual-name order and indexes them by class id, so classes whose sorted
+    manual and original positions differ get another class's vector."""
+    return _own_embeddings(layout, class_names, True)[2]
+
+
+def _own_embeddings(layout: Layout, class_names, with_reference: bool):
+    """(own [C, 300], notes, reference permutation or None)."""
     mapping = read_name_mapping(layout.names_csv)
     emb = read_embedding_dict(layout.embeddings_file)
     notes: list[str] = []
@@ -255,19 +267,19 @@ def label_embeddings(layout: Layout, class_names: tuple[str, ...],
                      f"all_class.txt are not used: {unknown[:5]}")
     manual_names = {mapping[n.lower()] for n in class_names}
     extra = sorted(k for k in emb if k not in manual_names)
-    if text_pairing == "own":
+    if not with_reference:
         if extra:
             notes.append(f"{layout.embeddings_file}: {len(extra)} vectors belong to no class of "
                          f"all_class.txt and are not used: {extra[:5]}")
-        return np.stack(rows), notes
+        return np.stack(rows), notes, None
     if extra:  # the authors' reader would fail on these keys
         raise BenchmarkError(f"{layout.embeddings_file}: keys {extra[:5]} map to no class; the "
                              f"reference pairing needs exactly one vector per class")
     if len(emb) != len(class_names):
         raise BenchmarkError(f"{layout.names_csv}: {len(class_names)} classes share "
                              f"{len(emb)} manual names; the reference pairing needs one each")
-    keys = sorted(emb)
-    return np.stack([_embedding_vector(layout.embeddings_file, k, emb[k], k) for k in keys]), notes
+    owner = {mapping[n.lower()]: i for i, n in enumerate(class_names)}
+    return np.stack(rows), notes, np.asarray([owner[k] for k in sorted(emb)], np.int64)
 
 
 def reference_mispaired(class_names: tuple[str, ...], own: np.ndarray,
@@ -283,40 +295,54 @@ def _open_h5(path: Path):
         raise BenchmarkError(f"unreadable h5 file {path}: {e}") from e
 
 
-def read_feature_file(path: Path, expected_dim: int, cls: str) -> tuple[np.ndarray, np.ndarray]:
-    """(data float32 [n, d], video ids object [n]) of one class h5 file, validated."""
+def read_h5(path, cls: str = "", expected_dim: int | None = None):
+    """(data float32 [n, d], video ids object [n]) of one feature h5 file, structure checked
+    (datasets 'data' [n, d] float and 'video_urls' [n], one id per row, width
+    `expected_dim`); rows are checked by `nonfinite_rows`. The one h5 reader of
+    `load_benchmark` and of the ingestion job. Errors name the file and the class."""
+    where = f"{path} (class {cls!r})" if cls else str(path)
     with _open_h5(path) as f:
         for key in ("data", "video_urls"):
             if key not in f:
-                raise BenchmarkError(f"{path} (class {cls!r}): missing dataset {key!r}; "
+                raise BenchmarkError(f"{where}: missing dataset {key!r}; "
                                      f"expected 'data' [n, d] and 'video_urls' [n]")
         try:
             data = f["data"][()]
             urls = f["video_urls"][()]
         except OSError as e:
             raise BenchmarkError(f"unreadable h5 file {path}: {e}") from e
+    width = "d" if expected_dim is None else expected_dim
     if data.ndim != 2 or not np.issubdtype(data.dtype, np.floating):
-        raise BenchmarkError(f"{path} (class {cls!r}): 'data' has shape {data.shape} dtype "
-                             f"{data.dtype}, expected float [n, {expected_dim}]")
-    if data.shape[0] == 0:
-        raise BenchmarkError(f"{path}: class {cls!r} has no samples (empty class)")
-    if data.shape[1] != expected_dim:
-        raise BenchmarkError(f"{path} (class {cls!r}): feature width {data.shape[1]}, "
-                             f"expected {expected_dim}")
+        raise BenchmarkError(f"{where}: 'data' has shape {data.shape} dtype "
+                             f"{data.dtype}, expected float [n, {width}]")
+    if expected_dim is not None and data.shape[0] and data.shape[1] != expected_dim:
+        raise BenchmarkError(f"{where}: feature width {data.shape[1]}, expected {expected_dim}")
     if urls.ndim != 1 or urls.shape[0] != data.shape[0]:
-        raise BenchmarkError(f"{path} (class {cls!r}): 'video_urls' has shape {urls.shape}, "
+        raise BenchmarkError(f"{where}: 'video_urls' has shape {urls.shape}, "
                              f"expected [{data.shape[0]}] (one id per row of 'data')")
-    finite = np.isfinite(data)
-    if not finite.all():
-        bad = np.flatnonzero(~finite.all(axis=1))
-        raise BenchmarkError(f"{path} (class {cls!r}): {bad.size} rows contain NaN or Inf "
-                             f"(first row {int(bad[0])})")
     if urls.dtype.kind == "S":
         ids = np.char.decode(urls, "utf-8").astype(object)
     else:  # variable-length strings come back as an object array of bytes
         ids = np.array([u.decode("utf-8") if isinstance(u, bytes) else str(u) for u in urls],
                        dtype=object)
     return data.astype(np.float32, copy=False), ids
+
+
+def nonfinite_rows(data: np.ndarray) -> np.ndarray:
+    """Indices of the rows of `data` holding NaN or Inf (the row check of reader and ingestion)."""
+    return np.flatnonzero(~np.isfinite(data).all(axis=1))
+
+
+def read_feature_file(path: Path, expected_dim: int, cls: str) -> tuple[np.ndarray, np.ndarray]:
+    """(data float32 [n, d], video ids object [n]) of one class h5 file, every row valid."""
+    data, ids = read_h5(path, cls, expected_dim)
+    if data.shape[0] == 0:
+        raise BenchmarkError(f"{path}: class {cls!r} has no samples (empty class)")
+    bad = nonfinite_rows(data)
+    if bad.size:
+        raise BenchmarkError(f"{path} (class {cls!r}): {bad.size} rows contain NaN or Inf "
+                             f"(first row {int(bad[0])})")
+    return data, ids
 
 
 def _stage_files(folder: Path, index: dict[str, int], class_names, layout: Layout):
@@ -340,16 +366,28 @@ def _stage_files(folder: Path, index: dict[str, int], class_names, layout: Layou
     return files, others
 
 
+def class_index(class_names) -> dict[str, int]:
+    """Lower-cased class name -> class id (names are matched case-insensitively)."""
+    return {n.lower(): i for i, n in enumerate(class_names)}
+
+
+def stage_class_ids(layout: Layout, stage: str, index: dict[str, int]) -> list[int]:
+    """The class ids a stage's .txt lists (the one class-list resolver of reader and
+    ingestion); error on a class all_class.txt does not have."""
+    txt = layout.stage_txt(stage)
+    ids = []
+    for n in read_name_list(txt):
+        if n.lower() not in index:
+            raise BenchmarkError(f"{txt}: class {n!r} is not in {layout.all_class_file}")
+        ids.append(index[n.lower()])
+    return ids
+
+
 def read_split(layout: Layout, stage: str, class_names: tuple[str, ...],
                index: dict[str, int]) -> tuple[Split, list[str]]:
     """Loads one stage folder (both modalities) for the classes its .txt lists."""
     txt = layout.stage_txt(stage)
-    listed = read_name_list(txt)
-    ids = []
-    for n in listed:
-        if n.lower() not in index:
-            raise BenchmarkError(f"{txt}: class {n!r} is not in {layout.all_class_file}")
-        ids.append(index[n.lower()])
+    ids = stage_class_ids(layout, stage, index)
     class_ids = np.array(sorted(ids), dtype=np.int64)
     fs = FEATURE_SETS[layout.feature_set]
     dims = {"audio": fs.audio_dim, "video": fs.video_dim}
@@ -396,11 +434,8 @@ def read_split(layout: Layout, stage: str, class_names: tuple[str, ...],
 
 def load_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "own") -> Benchmark:
     """Reads and validates `<root>/<dataset>` for one feature set (all six stages)."""
-    if dataset not in DATASETS:
-        raise BenchmarkError(f"unknown dataset {dataset!r}; expected one of {sorted(DATASETS)}")
-    if feature_set not in FEATURE_SETS:
-        raise BenchmarkError(f"unknown feature set {feature_set!r}; "
-                             f"expected one of {sorted(FEATURE_SETS)}")
+    check_choice("dataset", dataset, DATASETS, BenchmarkError)
+    check_choice("feature set", feature_set, FEATURE_SETS, BenchmarkError)
     layout = Layout(Path(root), dataset, feature_set)
     if not layout.dataset_dir.is_dir():
         raise BenchmarkError(f"missing folder {layout.dataset_dir} (dataset {dataset!r} "
@@ -408,7 +443,7 @@ def load_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "ow
     if not layout.features_dir.is_dir():
         raise BenchmarkError(f"missing folder {layout.features_dir} (feature set {feature_set!r})")
     class_names = tuple(sorted(read_name_list(layout.all_class_file)))
-    index = {n.lower(): i for i, n in enumerate(class_names)}
+    index = class_index(class_names)
     embeddings, notes = label_embeddings(layout, class_names, text_pairing)
     splits = {}
     for stage in STAGES:

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from avca_tf.data.benchmark import (DATASETS, EMBED_DIM, FEATURE_SETS, MODALITIES, STAGES, Layout,
                                read_name_list)
+from avca_tf.config import check_choice
 from avca_tf.errors import BenchmarkError
 from avca_tf.io_utils import atomic_path
 
@@ -336,27 +337,31 @@ def _install(tmp_ds: Path, dest_ds: Path, parts: list[str]) -> None:
             os.replace(src, tmp)
 
 
+# The authors' class splits and label embeddings, shipped as package data (MIT, LICENSE.md).
+PACKAGED_SPLITS = Path(__file__).resolve().parent / "avgzsl_benchmark"
+
+
 def synthesize(out, dataset: str | None = None, feature_set: str = "main_features",
                splits=None, seed: int = 0, scale: float = 1.0,
                model: FeatureModel = FeatureModel(), toy: ToyLayout = ToyLayout(),
                progress: bool = False) -> Path:
     """Writes `<out>/<dataset>` for one feature set and returns its path.
 
-    Without `splits` the dataset is the toy benchmark "Toy"; with `splits` (a
-    folder laid out like avgzsl_benchmark) the dataset's real class lists,
-    counts, video ids and label embeddings are used, and `dataset` defaults to
-    "UCF". `scale` multiplies every per-class sample count (rounded, at least 1).
+    The default dataset is the toy benchmark "Toy" (without `splits`). For UCF,
+    ActivityNet and VGGSound the dataset's real class lists, counts, video ids
+    and label embeddings are used, read from `splits` (a folder laid out like
+    avgzsl_benchmark; `dataset` then defaults to "UCF") or, without it, from the
+    copy shipped in the package (PACKAGED_SPLITS). `scale` multiplies every
+    per-class sample count (rounded, at least 1).
     """
     if dataset is None:
         dataset = "UCF" if splits is not None else TOY
-    if feature_set not in FEATURE_SETS:
-        raise BenchmarkError(f"unknown feature set {feature_set!r}; "
-                             f"expected one of {sorted(FEATURE_SETS)}")
-    if dataset not in DATASETS:
-        raise BenchmarkError(f"unknown dataset {dataset!r}; expected one of {sorted(DATASETS)}")
+    if dataset != TOY and splits is None:
+        splits = PACKAGED_SPLITS
+    check_choice("feature set", feature_set, FEATURE_SETS, BenchmarkError)
+    check_choice("dataset", dataset, DATASETS, BenchmarkError)
     if (dataset == TOY) != (splits is None):
-        raise BenchmarkError("the toy benchmark (dataset 'Toy') is written without --splits; "
-                             f"dataset {dataset!r} needs --splits pointing at avgzsl_benchmark")
+        raise BenchmarkError("the toy benchmark (dataset 'Toy') is written without --splits")
     if not scale > 0:
         raise BenchmarkError(f"--scale must be > 0, got {scale}")
     out = Path(out)
@@ -381,7 +386,9 @@ def synthesize(out, dataset: str | None = None, feature_set: str = "main_feature
         _write_lists(tmp_ds, plan, dataset, feature_set, class_files=splits is None)
         _write_plan(tmp_ds, plan, dataset, feature_set, seed, model, progress)
         meta = {"dataset": dataset, "feature_set": feature_set, "seed": seed, "scale": scale,
-                "mode": "toy" if splits is None else f"real splits from {splits}",
+                "mode": "toy" if splits is None else
+                        "real splits (packaged)" if splits == PACKAGED_SPLITS
+                        else f"real splits from {splits}",
                 "feature_model": asdict(model), **({"toy": asdict(toy)} if splits is None else {})}
         (tmp_ds / f"synth_{feature_set}.json").write_text(json.dumps(meta, indent=2) + "\n")
         _install(tmp_ds, dest, [

@@ -16,10 +16,11 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from avca_tf.config import check_choice
 from avca_tf.data.benchmark import STAGES, TEXT_PAIRINGS, Benchmark, BenchmarkError, Split
 from avca_tf.data.sampling import ClassAwareSampler, gather_batch
 
-FORMAT = "avca-tfrecords/1"
+FORMAT = "avca-tfrecords/2"   # /2: the reference pairing is a permutation in the metadata
 METADATA = "metadata.json"
 READ_BATCH = 1024
 
@@ -120,18 +121,27 @@ def read_class_embeddings(path: str) -> tuple[tuple[str, ...], np.ndarray]:
     return tuple(names[i] for i in order), np.stack([vectors[i] for i in order]).astype(np.float32)
 
 
+def pairing_permutation(tfrec_dir: str, text_pairing: str, meta: dict | None = None) -> np.ndarray:
+    """Row order of the ingested own label embeddings for `text_pairing` (identity for own)."""
+    check_choice("text pairing", text_pairing, TEXT_PAIRINGS, BenchmarkError)
+    meta = meta or read_metadata(tfrec_dir)
+    if text_pairing == "own":
+        return np.arange(len(meta["class_names"]))
+    perm = meta.get("reference_permutation")
+    if perm is None:
+        raise BenchmarkError(f"{tfrec_dir}: the authors' pairing is unknown for this dataset "
+                             f"(see the notes in {METADATA})")
+    return np.asarray(perm, np.int64)
+
+
 def load_benchmark_from_tfrecords(tfrec_dir: str, text_pairing: str = "own") -> Benchmark:
     """The Benchmark `load_benchmark` returns for the ingested root, from TFRecords."""
     meta = read_metadata(tfrec_dir)
-    if text_pairing not in TEXT_PAIRINGS:
-        raise BenchmarkError(f"text pairing must be one of {TEXT_PAIRINGS}, got {text_pairing!r}")
-    emb_file = meta["label_embeddings"].get(text_pairing)
-    if emb_file is None:
-        raise BenchmarkError(f"{tfrec_dir}: no {text_pairing!r} label embeddings were ingested "
-                             f"(see the notes in {METADATA})")
+    emb_file = meta["label_embeddings"]["own"]
     names, embeddings = read_class_embeddings(os.path.join(tfrec_dir, emb_file))
     if list(names) != meta["class_names"]:
         raise BenchmarkError(f"{tfrec_dir}/{emb_file}: class names differ from {METADATA}")
+    embeddings = embeddings[pairing_permutation(tfrec_dir, text_pairing, meta)]
     splits = {stage: read_split(tfrec_dir, stage, meta) for stage in STAGES}
     return Benchmark(dataset=meta["dataset"], feature_set=meta["feature_set"],
                      class_names=tuple(meta["class_names"]), label_embeddings=embeddings,

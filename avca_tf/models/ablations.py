@@ -23,48 +23,14 @@ from keras import ops
 from avca_tf.config import LossConfig, ModelConfig
 from avca_tf.errors import ConfigError
 from avca_tf.models.layers import EmbeddingMLP
-from avca_tf.models.losses import mse, triplet_margin_loss
+from avca_tf.models.losses import MODALITY_KEYS as _SHORT, avca_loss_terms
 from avca_tf.models import avca
 from avca_tf.models.avca import AVCA
 from avca_tf.models.registry import register_model, register_preset
-from avca_tf.models.base import GZSLModel, pairwise_l2
+from avca_tf.models.base import GZSLModel
+from avca_tf.models.distances import pairwise_l2
 
 MODALITIES = ("audio", "video")
-_SHORT = {"audio": "a", "video": "v"}
-
-
-def branch_loss_terms(t: dict, modalities, cfg: LossConfig) -> dict:
-    """AVCA's loss terms restricted to `modalities` (keys as in losses.avca_loss_terms).
-
-    With both modalities this equals avca_tf.models.losses.avca_loss_terms.
-    """
-    m = cfg.margin
-    trip = lambda a, p, n: triplet_margin_loss(a, p, n, m)  # noqa: E731
-    ks = [_SHORT[x] for x in modalities]
-    total_of = lambda parts: sum(parts[1:], parts[0])  # noqa: E731
-    terms = {}
-    if cfg.reconstruction:
-        terms["reconstruction"] = total_of([mse(t["w"], t[f"rho_{k}"]) for k in ks]
-                                           + [mse(t["w"], t["rho_w"])])
-    if cfg.reconstruction_triplets:
-        terms["reconstruction_triplet"] = total_of(
-            [trip(t["rho_w"], t[f"rho_{k}"], t[f"rho_{k}_neg"]) for k in ks])
-    if cfg.embedding_triplets:
-        terms["embedding_triplet"] = total_of(
-            [trip(t["theta_w"], t[f"theta_{k}"], t[f"theta_{k}_neg"]) for k in ks]
-            + [trip(t[f"theta_{k}"], t["theta_w"], t["theta_w_neg"]) for k in ks])
-    if cfg.additional_triplets:
-        first = total_of([trip(t[f"theta_{k}"], t["theta_w"], t[f"theta_{k}_neg"]) for k in ks])
-        second = total_of([trip(t["theta_w"], t[f"theta_{k}"], t["theta_w_neg"]) for k in ks])
-        terms["additional_triplet"] = (cfg.first_additional_weight * first
-                                       + cfg.second_additional_weight * second)
-    if cfg.regression:
-        terms["regression"] = total_of([mse(t[f"phi_{k}_rec"], t[f"phi_{k}"]) for k in ks]
-                                       + [mse(t[f"theta_{k}"], t["theta_w"]) for k in ks])
-    if not terms:
-        raise ConfigError("the loss configuration enables no loss term")
-    terms["total"] = total_of(list(terms.values()))
-    return terms
 
 
 @keras.saving.register_keras_serializable(package="avca_tf")
@@ -136,7 +102,7 @@ class BranchAVCA(GZSLModel):
         if lc.reconstruction or lc.reconstruction_triplets:
             t["rho_w"] = self.decoder(t["theta_w"], training=training)
         t = {k: ops.cast(v, "float32") for k, v in t.items()}
-        return branch_loss_terms(t, self.modalities, lc)
+        return avca_loss_terms(t, lc, self.modalities)
 
     def embed(self, audio, video, training=False):
         """The branches' projections, concatenated in self.modalities order."""

@@ -13,14 +13,15 @@ import tensorflow as tf
 from keras import ops
 
 from avca_tf.models.losses import triplet_margin_loss as triplet_loss
-from avca_tf.models.base import GZSLModel, pairwise_l2
-from avca_tf.models.baseline_layers import BaselineMLP, l2_distance
+from avca_tf.models.base import GZSLModel
+from avca_tf.models.baseline_layers import baseline_mlp
+from avca_tf.models.distances import pairwise_l2, row_l2
 
 
 def decoder_loss(word, rec_text, rec_audio, rec_video, rec_audio_neg, rec_video_neg, margin=1.0):
     """The reference's CrossModalDecoderLoss terms."""
-    return {"rec": (ops.mean(l2_distance(rec_text, word)) + ops.mean(l2_distance(rec_audio, word))
-                    + ops.mean(l2_distance(rec_video, word))),
+    rec = [ops.mean(row_l2(r, word, eps=0.0)) for r in (rec_text, rec_audio, rec_video)]
+    return {"rec": rec[0] + rec[1] + rec[2],
             "ct_audio": triplet_loss(rec_text, rec_audio, rec_audio_neg, margin),
             "ct_video": triplet_loss(rec_text, rec_video, rec_video_neg, margin)}
 
@@ -49,10 +50,10 @@ class AVGZSLNet(GZSLModel):
         self.bn_momentum, self.bn_epsilon = bn_momentum, bn_epsilon
         bn = dict(use_bn=use_bn, momentum=bn_momentum, epsilon=bn_epsilon)
         emb = dict(units=embed_dim, dropout=embedding_dropout, **bn)
-        self.f_audio = BaselineMLP(hidden_dim, name="f_audio", **emb)
-        self.f_video = BaselineMLP(hidden_dim, name="f_video", **emb)
-        self.f_text = BaselineMLP(text_dim, name="f_text", **emb)
-        self.decoder = BaselineMLP(decoder_hidden, text_dim, dropout=decoder_dropout,
+        self.f_audio = baseline_mlp(hidden_dim, name="f_audio", **emb)
+        self.f_video = baseline_mlp(hidden_dim, name="f_video", **emb)
+        self.f_text = baseline_mlp(text_dim, name="f_text", **emb)
+        self.decoder = baseline_mlp(decoder_hidden, text_dim, dropout=decoder_dropout,
                                    name="decoder", **bn)
         self.build()
 

@@ -4,14 +4,8 @@ The training loop, the GZSL evaluation, the SavedModel export and the TFX
 components only talk to this interface, so a new model plugs into all of them.
 """
 import keras
-from keras import ops
 
-
-def pairwise_l2(x, y):
-    """Euclidean distances between the rows of x [B, D] and y [C, D] -> [B, C]."""
-    sq = (ops.sum(x * x, axis=1, keepdims=True) - 2.0 * ops.matmul(x, ops.transpose(y))
-          + ops.transpose(ops.sum(y * y, axis=1, keepdims=True)))
-    return ops.sqrt(ops.maximum(sq, 0.0))
+from avca_tf.models.distances import pairwise_l2
 
 
 class GZSLModel(keras.Model):

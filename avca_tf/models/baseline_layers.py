@@ -4,66 +4,20 @@ They follow the reference's PyTorch modules: Linear layers with PyTorch's
 default initialisation (avca_tf.models.layers.TorchDense) and BatchNorm1d with
 PyTorch defaults (momentum 0.1 = Keras 0.9, epsilon 1e-5).
 """
-import keras
 import tensorflow as tf
 from keras import ops
 
-from avca_tf.models.layers import TorchDense
-from avca_tf.models.losses import pairwise_distance
+from avca_tf.models.layers import EmbeddingMLP
 
 
-@keras.saving.register_keras_serializable(package="avca_tf")
-class BaselineMLP(keras.layers.Layer):
-    """Linear -> [BN] -> ReLU -> Dropout -> Linear [-> ReLU].
-
-    The reference's baseline `EmbeddingNet` (AVGZSLNet: linear output) and
-    `EmbeddingNetCJME` (ReLU output); unlike AVCA's EmbeddingMLP the output
-    layer has no batch norm or dropout.
-    """
-
-    def __init__(self, hidden, units, dropout=0.0, use_bn=True, output_relu=False,
-                 momentum=0.9, epsilon=1e-5, **kwargs):
-        super().__init__(**kwargs)
-        self.hidden_units, self.units, self.dropout = hidden, units, dropout
-        self.use_bn, self.output_relu = use_bn, output_relu
-        self.momentum, self.epsilon = momentum, epsilon
-        self.hidden = TorchDense(hidden, name="hidden")
-        self.norm = (keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon, name="bn")
-                     if use_bn else None)
-        self.drop = keras.layers.Dropout(dropout)
-        self.out = TorchDense(units, name="out")
-
-    def build(self, input_shape):
-        self.hidden.build(input_shape)
-        if self.norm is not None:
-            self.norm.build((None, self.hidden_units))
-        self.out.build((None, self.hidden_units))
-
-    def call(self, x, training=False):
-        h = self.hidden(x)
-        if self.norm is not None:
-            h = self.norm(h, training=training)
-        y = self.out(self.drop(ops.relu(h), training=training))
-        return ops.relu(y) if self.output_relu else y
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.units,)
-
-    def get_config(self):
-        return {**super().get_config(), "hidden": self.hidden_units, "units": self.units,
-                "dropout": self.dropout, "use_bn": self.use_bn, "output_relu": self.output_relu,
-                "momentum": self.momentum, "epsilon": self.epsilon}
-
-
-def triplet_margin(anchor, positive, negative, margin=1.0):
-    """Per-sample nn.TripletMarginLoss(reduction="none") [B]."""
-    return ops.relu(pairwise_distance(anchor, positive) - pairwise_distance(anchor, negative)
-                    + margin)
-
-
-def l2_distance(x, y):
-    """Row-wise Euclidean distance [B] (the reference's L2Loss, no epsilon)."""
-    return ops.sqrt(ops.sum(ops.square(x - y), axis=-1))
+def baseline_mlp(hidden, units, dropout=0.0, use_bn=True, output_relu=False, momentum=0.9,
+                epsilon=1e-5, name=None):
+    """Linear -> [BN] -> ReLU -> Dropout -> Linear [-> ReLU], with Keras' stock BatchNorm
+    and Dropout: the reference's baseline `EmbeddingNet` (AVGZSLNet: linear output) and
+    `EmbeddingNetCJME` (ReLU output), as options of the one EmbeddingMLP."""
+    return EmbeddingMLP(units, hidden=hidden, dropout=dropout, default_momentum=momentum,
+                        epsilon=epsilon, output="relu" if output_relu else "linear",
+                        use_bn=use_bn, stock=True, name=name)
 
 
 def concat_inputs(audio, video, normalize):

@@ -20,7 +20,8 @@ from keras import ops
 from avca_tf.models.layers import TorchDense
 from avca_tf.models.losses import mse
 from avca_tf.models.base import GZSLModel
-from avca_tf.models.baseline_layers import BaselineMLP, batch_classes, triplet_margin
+from avca_tf.models.baseline_layers import baseline_mlp, batch_classes
+from avca_tf.models.losses import triplet_margin_loss
 
 ENTROPY_MARGIN = 0.1
 
@@ -48,9 +49,9 @@ class CJME(GZSLModel):
         self.bn_momentum, self.bn_epsilon = bn_momentum, bn_epsilon
         mlp = dict(units=embed_dim, dropout=dropout, use_bn=use_bn, output_relu=True,
                    momentum=bn_momentum, epsilon=bn_epsilon)
-        self.f_audio = BaselineMLP(hidden_dim, name="f_audio", **mlp)
-        self.f_video = BaselineMLP(hidden_dim, name="f_video", **mlp)
-        self.f_text = BaselineMLP(text_dim, name="f_text", **mlp)
+        self.f_audio = baseline_mlp(hidden_dim, name="f_audio", **mlp)
+        self.f_video = baseline_mlp(hidden_dim, name="f_video", **mlp)
+        self.f_text = baseline_mlp(text_dim, name="f_text", **mlp)
         self.att_norm = keras.layers.BatchNormalization(momentum=bn_momentum, epsilon=bn_epsilon,
                                                         name="attention_bn")
         self.att_dense = TorchDense(1, name="attention")
@@ -91,8 +92,8 @@ class CJME(GZSLModel):
             ops.matmul(ops.stop_gradient(a1), ops.transpose(classes)),
             ops.matmul(ops.stop_gradient(v1), ops.transpose(classes))))
 
-        l_ta = ops.mean(triplet_margin(t1, a1, a2, self.margin))
-        l_tv = ops.mean(triplet_margin(t1, v1, v2, self.margin))
+        l_ta = triplet_margin_loss(t1, a1, a2, self.margin)
+        l_tv = triplet_margin_loss(t1, v1, v2, self.margin)
         w = ops.mean(weight)
         losses = {"triplet": (1.0 - w) * l_ta + w * l_tv, "av": mse(a1, v1),
                   "attention": mse(weight, target)}

@@ -117,16 +117,24 @@ class TorchBatchNorm(layers.BatchNormalization):
 
 @keras.saving.register_keras_serializable(package="avca_tf")
 class DenseBlock(layers.Layer):
-    """Dense -> BatchNorm -> ReLU -> Dropout (the reference's EmbeddingNet stage)."""
+    """Dense -> [BatchNorm] -> [ReLU] -> [Dropout] (the reference's EmbeddingNet stage).
 
-    def __init__(self, units, dropout=0.0, momentum=0.9, epsilon=1e-5, use_bn=True, **kwargs):
+    `dropout=None`: no dropout layer; `relu=False`: linear output. `stock=True`
+    uses Keras' own BatchNormalization and Dropout (the baselines' behaviour)
+    instead of TorchBatchNorm and FastDropout.
+    """
+
+    def __init__(self, units, dropout=0.0, momentum=0.9, epsilon=1e-5, use_bn=True, relu=True,
+                 stock=False, **kwargs):
         super().__init__(**kwargs)
         self.units, self.dropout, self.momentum, self.epsilon, self.use_bn = (
             units, dropout, momentum, epsilon, use_bn)
+        self.relu, self.stock = relu, stock
         self.dense = TorchDense(units, name="dense")
-        self.bn = (TorchBatchNorm(momentum=momentum, epsilon=epsilon, name="bn")
-                   if use_bn else None)
-        self.drop = FastDropout(dropout, name="dropout")
+        bn, drop = ((layers.BatchNormalization, layers.Dropout) if stock
+                    else (TorchBatchNorm, FastDropout))
+        self.bn = bn(momentum=momentum, epsilon=epsilon, name="bn") if use_bn else None
+        self.drop = drop(dropout, name="dropout") if dropout is not None else None
 
     def build(self, input_shape):
         self.dense.build(input_shape)
@@ -137,34 +145,49 @@ class DenseBlock(layers.Layer):
         x = self.dense(x)
         if self.bn is not None:
             x = self.bn(x, training=training)
-        return self.drop(ops.relu(x), training=training)
+        if self.relu:
+            x = ops.relu(x)
+        return self.drop(x, training=training) if self.drop is not None else x
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "dropout": self.dropout,
-                "momentum": self.momentum, "epsilon": self.epsilon, "use_bn": self.use_bn}
+                "momentum": self.momentum, "epsilon": self.epsilon, "use_bn": self.use_bn,
+                "relu": self.relu, "stock": self.stock}
 
 
 @keras.saving.register_keras_serializable(package="avca_tf")
 class EmbeddingMLP(layers.Layer):
-    """[DenseBlock(hidden)] -> DenseBlock(units): the reference's EmbeddingNet.
+    """[DenseBlock(hidden)] -> DenseBlock(units): the reference's EmbeddingNet, for AVCA
+    and the baselines.
 
     As in the reference, the hidden block's batch norm uses the default
     momentum and only the output block of a two-layer net uses `momentum`.
+    `output`: "block" (AVCA: the output block has batch norm, ReLU and
+    dropout), "linear" or "relu" (the baselines' EmbeddingNet / EmbeddingNetCJME:
+    a plain Linear output, optionally followed by ReLU). `use_bn` and `stock`
+    (Keras' own BatchNormalization/Dropout) as in DenseBlock.
     """
 
     def __init__(self, units, hidden=None, dropout=0.0, momentum=0.9, default_momentum=0.9,
-                 epsilon=1e-5, **kwargs):
+                 epsilon=1e-5, output="block", use_bn=True, stock=False, **kwargs):
         super().__init__(**kwargs)
         self.units, self.hidden, self.dropout = units, hidden, dropout
         self.momentum, self.default_momentum, self.epsilon = momentum, default_momentum, epsilon
+        self.output_kind, self.use_bn, self.stock = output, use_bn, stock
+        block = dict(epsilon=epsilon, use_bn=use_bn, stock=stock)
         self.blocks = []
         if hidden:
-            self.blocks.append(DenseBlock(hidden, dropout, default_momentum, epsilon, name="hidden"))
-        self.blocks.append(DenseBlock(units, dropout, momentum if hidden else default_momentum,
-                                      epsilon, name="out"))
+            self.blocks.append(DenseBlock(hidden, dropout, default_momentum, name="hidden",
+                                          **block))
+        if output == "block":
+            self.blocks.append(DenseBlock(units, dropout, momentum if hidden else default_momentum,
+                                          name="out", **block))
+        else:
+            self.blocks.append(DenseBlock(units, None, use_bn=False, relu=output == "relu",
+                                          name="out"))
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -183,7 +206,8 @@ class EmbeddingMLP(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "units": self.units, "hidden": self.hidden,
                 "dropout": self.dropout, "momentum": self.momentum,
-                "default_momentum": self.default_momentum, "epsilon": self.epsilon}
+                "default_momentum": self.default_momentum, "epsilon": self.epsilon,
+                "output": self.output_kind, "use_bn": self.use_bn, "stock": self.stock}
 
 
 @keras.saving.register_keras_serializable(package="avca_tf")

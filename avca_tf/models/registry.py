@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from avca_tf.config import FEATURE_SETS, LossConfig, ModelConfig, RunConfig, check_choice
+from avca_tf.config import DATASETS, FEATURE_SETS, LossConfig, ModelConfig, RunConfig, check_choice
 from avca_tf.errors import ConfigError
 
 # dataset -> the dataset whose presets it uses when a model registers none for it
@@ -33,27 +33,25 @@ _MODELS: dict[str, Callable] = {}
 _PRESETS: dict[tuple[str, str, str], Callable[[str], RunConfig]] = {}
 
 
+def _registrar(table: dict, key, what: str):
+    def deco(fn):
+        if key in table and table[key] is not fn:
+            raise ConfigError(f"{what} {key!r} is registered twice")
+        table[key] = fn
+        return fn
+    return deco
+
+
 def register_model(name: str):
     """Decorator: `build(model_config, loss_config) -> GZSLModel` (built) under `name`."""
-    def deco(build):
-        if name in _MODELS and _MODELS[name] is not build:
-            raise ConfigError(f"model '{name}' is registered twice")
-        _MODELS[name] = build
-        return build
-    return deco
+    return _registrar(_MODELS, name, "model")
 
 
 def register_preset(model: str, dataset: str, feature_set: str):
     """Decorator: `fn(root) -> RunConfig`, the run settings of `model` on dataset/feature set."""
+    check_choice("dataset", dataset, DATASETS)
     check_choice("feature set", feature_set, FEATURE_SETS)
-    key = (model, dataset, feature_set)
-
-    def deco(fn):
-        if key in _PRESETS and _PRESETS[key] is not fn:
-            raise ConfigError(f"preset {key} is registered twice")
-        _PRESETS[key] = fn
-        return fn
-    return deco
+    return _registrar(_PRESETS, (model, dataset, feature_set), "preset")
 
 
 def model_names() -> list[str]:

@@ -38,7 +38,8 @@ import tensorflow as tf
 
 from avca_tf.errors import AvcaError
 from avca_tf.io_utils import atomic_path, write_json
-from avca_tf.models.base import GZSLModel, pairwise_l2
+from avca_tf.models.base import GZSLModel
+from avca_tf.models.distances import pairwise_l2
 
 SIGNATURES = ("serving_default", "embed", "classify_open")
 VOCAB_ASSET = "word_vocab.txt"
