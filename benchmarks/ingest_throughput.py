@@ -9,8 +9,7 @@ Measured in one run on the same files:
    options say otherwise), wall time including the runner's start-up, and the
    start-up of an empty pipeline for reference;
 3. tf.data input: the TFRecords of all stages read and parsed in batches of
-   256 (best of 3 uncached passes), and the class-aware batch stream
-   (tfrecord_input.training_batches, anchors + negatives, batch 256);
+   256 (best of 3 uncached passes);
 4. training consumption: AVCA steps/s at batch 256 with the VGGSound cls
    preset, through avca_tf.training.trainer.Trainer.
 
@@ -98,9 +97,7 @@ def ingest(root: Path, dataset: str, feature_set: str, out: Path, beam_args, raw
 
 
 def tfdata_rates(out: Path) -> dict:
-    from avca_tf.data.sampling import ClassAwareSampler
-    from avca_tf.data.tfrecord_input import (load_benchmark_from_tfrecords, read_metadata,
-                                        stage_dataset, training_batches)
+    from avca_tf.data.tfrecord_input import read_metadata, stage_dataset
     meta = read_metadata(str(out))
     n = meta["total"]
     width = meta["widths"]["audio"] + meta["widths"]["video"]
@@ -113,32 +110,19 @@ def tfdata_rates(out: Path) -> dict:
         dt = time.perf_counter() - t0
         parse_s = dt if parse_s is None else min(parse_s, dt)
         assert seen == n
-    bench = load_benchmark_from_tfrecords(str(out))
-    split = bench.protocol(1).train
-    n_batches = 200
-    sampler = ClassAwareSampler(split.labels, BATCH, n_batches, seed=0)
-    batches = iter(training_batches(split, bench.label_embeddings, sampler, epoch=1))
-    next(batches)  # builds the constants and traces the map function
-    t0 = time.perf_counter()
-    count = 0
-    for batch in batches:
-        count += 1
-        _ = batch["audio"].shape
-    stream_s = time.perf_counter() - t0
     return {"records": n, "parse_seconds": parse_s, "parse_examples_per_s": n / parse_s,
             "parse_mb_per_s": n * width * 4 / parse_s / 1e6,
-            "parse_batches_per_s": n / parse_s / BATCH,
-            "stream_batches_per_s": count / stream_s, "stream_batches": count}
+            "parse_batches_per_s": n / parse_s / BATCH}
 
 
 def training_rate(out: Path, steps: int, warmup: int = 3) -> dict:
     import dataclasses
     import keras
-    from avca_tf.training import presets
+    from avca_tf.models import get_preset
     from avca_tf.models import build_model
     from avca_tf.data.tfrecord_input import load_benchmark_from_tfrecords
     from avca_tf.training.trainer import Trainer
-    cfg = presets.get_preset(presets.preset_name("VGGSound", "cls_features"))
+    cfg = get_preset("avca", "VGGSound", "cls_features")
     cfg = cfg.replace(train=dataclasses.replace(cfg.train, batch_size=BATCH,
                                                 n_batches=steps + warmup))
     bench = load_benchmark_from_tfrecords(str(out))
@@ -163,7 +147,6 @@ def report(res: dict) -> str:
     ratio_ex = i["rows_per_s_excl_startup"] / r["rows_per_s"]
     ratio_cpu = i["rows_per_cpu_s"] / r["rows_per_cpu_s"]
     in_ratio = t["parse_batches_per_s"] / tr["steps_per_s"]
-    stream_ratio = t["stream_batches_per_s"] / tr["steps_per_s"]
     ok = lambda x, target: "meets" if x >= target else "MISSES"  # noqa: E731
     m = res["machine"]
     return "\n".join([
@@ -197,9 +180,6 @@ def report(res: dict) -> str:
         f"{tr['steps_per_s']:.2f} steps/s.",
         f"- tf.data TFRecord input: {t['parse_batches_per_s']:.1f} batches of {BATCH}/s = "
         f"**{in_ratio:.1f}x** training consumption ({ok(in_ratio, 10)} the 10x target).",
-        f"- Class-aware batch stream (anchors + negatives + label vectors, prefetch): "
-        f"{t['stream_batches_per_s']:.1f} batches/s = **{stream_ratio:.1f}x** "
-        f"({ok(stream_ratio, 10)} the 10x target).",
         "",
     ])
 

@@ -14,26 +14,26 @@ from avca_tf.io_utils import is_remote
 
 
 @contextlib.contextmanager
+def _local_copy(uri: str, kind: str, download: bool):
+    """`uri` itself when local; else a temporary folder, filled from `uri` first
+    (download) or copied up to `uri` when the block succeeds."""
+    if not is_remote(uri):
+        yield uri
+        return
+    tmp = tempfile.mkdtemp(prefix=f"avca-{kind}-")
+    try:
+        if download:
+            io_utils.copy_dir(uri, tmp)
+        yield tmp
+        if not download:
+            io_utils.copy_dir(tmp, uri)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def local_input(uri: str):
-    if not is_remote(uri):
-        yield uri
-        return
-    tmp = tempfile.mkdtemp(prefix="avca-input-")
-    try:
-        io_utils.copy_dir(uri, tmp)
-        yield tmp
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return _local_copy(uri, "input", download=True)
 
 
-@contextlib.contextmanager
 def local_output(uri: str):
-    if not is_remote(uri):
-        yield uri
-        return
-    tmp = tempfile.mkdtemp(prefix="avca-output-")
-    try:
-        yield tmp
-        io_utils.copy_dir(tmp, uri)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return _local_copy(uri, "output", download=False)

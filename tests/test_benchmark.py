@@ -108,7 +108,7 @@ def test_every_class_gets_its_own_vector_and_reference_reproduces_defect(
     assert len(wrong) == MISPAIRED[dataset]
     # the authors' order: vectors sorted by manual name, row i used for class id i
     np.testing.assert_array_equal(ref, np.stack([emb[k] for k in sorted(emb)]))
-    if dataset == "UCF":  # SPEC's example
+    if dataset == "UCF":  # the published example
         i = b.class_names.index("CuttingInKitchen")
         np.testing.assert_array_equal(ref[i], emb["Diving"])
         assert "CuttingInKitchen" in wrong

@@ -9,10 +9,9 @@ import tensorflow as tf
 
 from avca_tf import cli
 from avca_tf.data.benchmark import BenchmarkError, load_benchmark
-from avca_tf.data.sampling import ClassAwareSampler, gather_batch
 from avca_tf.data.synth import synthesize
 from avca_tf.data.tfrecord_input import (load_benchmark_from_tfrecords, read_metadata, stage_dataset,
-                                    stage_files, training_batches)
+                                    stage_files)
 from avca_tf.beam.ingest import run_ingest
 
 
@@ -52,25 +51,6 @@ def test_stage_dataset_parses_and_caches(ingested):
     batch = next(iter(ds))
     assert batch["audio"].shape[1] == 512 and batch["video"].dtype == tf.float32
     assert set(batch["stage"].numpy()) == {b"stage_1_train"}
-
-
-def test_training_batches_match_the_in_memory_path(ingested):
-    root, out = ingested
-    ref = load_benchmark(root, "Toy", "main_features")
-    got = load_benchmark_from_tfrecords(str(out))
-    split = got.protocol(1).train
-    sampler = ClassAwareSampler(split.labels, batch_size=32, n_batches=3, seed=7)
-    batches = list(training_batches(split, got.label_embeddings, sampler, epoch=1))
-    assert len(batches) == 3
-    ref_split = ref.protocol(1).train
-    for step, batch in enumerate(batches):
-        idx = sampler.batch_indices(1, step)
-        expected = gather_batch(ref_split.audio, ref_split.video, ref_split.labels,
-                                ref.label_embeddings, idx)
-        assert set(batch) == set(expected)
-        for k in expected:
-            np.testing.assert_array_equal(batch[k].numpy(), expected[k].numpy(), err_msg=k)
-        assert np.all(batch["label"].numpy() != batch["neg_label"].numpy())
 
 
 def test_missing_records_and_metadata_are_errors(ingested, tmp_path):

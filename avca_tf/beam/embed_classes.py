@@ -18,6 +18,7 @@ label = index in the sorted class list) and `report.json`.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -174,3 +175,15 @@ def run_embed_classes(classes_file: str, vectors_path: str, out_dir: str,
           f"to {out_dir}; {len(report['oov_tokens'])} out-of-vocabulary tokens in "
           f"{len(report['oov'])} classes", flush=True)
     return report
+
+
+def benchmark_inputs(root: str, dataset: str, feature_set: str, vectors: str | None = None):
+    """(class list, word vectors) of a benchmark for the class-embedding job: all_class.txt
+    and `vectors` or, by default, the toy vocabulary / the benchmark's npy dict. String
+    joins keep remote roots (gs://...) intact."""
+    from avca_tf.data.benchmark import Layout
+    from avca_tf.data.synth import TOY, toy_word_vectors_path
+    rel = Layout("", dataset, feature_set)
+    vectors = vectors or os.path.join(root, str(toy_word_vectors_path("") if dataset == TOY
+                                                else rel.embeddings_file))
+    return os.path.join(root, str(rel.all_class_file)), vectors

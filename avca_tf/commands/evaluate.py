@@ -1,9 +1,7 @@
 """`avca evaluate RUN_DIR`: recompute the test metrics of a finished run from its saved weights."""
 from __future__ import annotations
 
-import dataclasses
 import math
-import os
 
 
 def add_arguments(p):
@@ -14,18 +12,8 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from avca_tf.training.protocol import load_data
-    from avca_tf.training.protocol import load_run
-    from avca_tf.training.trainer import DistanceFn, evaluate_gzsl
-    loaded = load_run(args.run_dir)
-    cfg = loaded.run_config
-    if args.root:
-        cfg = cfg.replace(data=dataclasses.replace(cfg.data, root=os.path.abspath(args.root),
-                                                   tfrecords=None))
-    bench = load_data(cfg)
-    _, res = evaluate_gzsl(DistanceFn(loaded.model, cfg.train.eval_batch_size), bench.protocol(2),
-                           loaded.label_embeddings, beta=loaded.beta)
-    saved = loaded.results["test"]
+    from avca_tf.training.protocol import reevaluate
+    res, saved, beta = reevaluate(args.run_dir, args.root)
     worst = 0.0
     print(f"{'metric':<6} {'recomputed':>10} {'results.json':>12}")
     for key in ("S", "U", "HM", "ZSL"):
@@ -35,5 +23,5 @@ def run(args) -> int:
     if not math.isfinite(worst) or worst > args.tol:
         print(f"MISMATCH: largest difference {worst:.3g} > {args.tol:g}")
         return 1
-    print(f"matches results.json (largest difference {worst:.3g}, beta {loaded.beta:.2f})")
+    print(f"matches results.json (largest difference {worst:.3g}, beta {beta:.2f})")
     return 0

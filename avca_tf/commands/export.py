@@ -6,7 +6,8 @@ def add_arguments(parser):
     parser.add_argument("--out", required=True, metavar="SERVING_BASE",
                         help="serving base directory; writes SERVING_BASE/<name>/<version>/ "
                              "and SERVING_BASE/models.config")
-    parser.add_argument("--model-name", default="avca", help="TF Serving model name (default avca)")
+    parser.add_argument("--serving-name", "--model-name", dest="serving_name", default="avca",
+                        help="TF Serving model name (default avca; --model-name is its old spelling)")
     parser.add_argument("--version", type=int, default=None,
                         help="version number (default: next free one); never overwritten")
     parser.add_argument("--word-vectors", default=None, metavar="PATH",
@@ -21,7 +22,7 @@ def add_arguments(parser):
 
 def run(args) -> int:
     from avca_tf.serving.export import export_run, load_export_info
-    path = export_run(args.run_dir, args.out, model_name=args.model_name, version=args.version,
+    path = export_run(args.run_dir, args.out, model_name=args.serving_name, version=args.version,
                       word_vectors=args.word_vectors, max_words=args.max_words,
                       top_k=args.top_k)
     info = load_export_info(path)

@@ -13,33 +13,8 @@ def add_arguments(parser):
                              "class's vector (to compare with the published tables)")
 
 
-def print_table(bench, mispaired=None) -> None:
-    header = ("stage", "classes", "samples", "audio dim", "video dim", "embedding dim")
-    rows = [(name, len(s.class_ids), len(s), s.audio.shape[1], s.video.shape[1],
-             bench.label_embeddings.shape[1]) for name, s in bench.splits.items()]
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    print(f"{bench.dataset} / {bench.feature_set}: {len(bench.class_names)} classes in "
-          f"all_class.txt, text pairing {bench.text_pairing}")
-    for r in [header] + rows:
-        print("  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w)
-                        for i, (v, w) in enumerate(zip(r, widths))))
-    if mispaired is not None:
-        print(f"reference pairing: {len(mispaired)} of {len(bench.class_names)} classes get "
-              f"another class's label vector")
-    for note in bench.notes:
-        print(f"note: {note}")
-
-
 def run(args) -> int:
-    from pathlib import Path
-
-    from avca_tf.data.benchmark import Layout, label_embeddings, load_benchmark, reference_mispaired
-
-    bench = load_benchmark(args.root, args.dataset, args.feature_set, args.text_pairing)
-    mispaired = None
-    if args.text_pairing == "reference":
-        own, _ = label_embeddings(Layout(Path(args.root), args.dataset, args.feature_set),
-                                  bench.class_names, "own")
-        mispaired = reference_mispaired(bench.class_names, own, bench.label_embeddings)
-    print_table(bench, mispaired)
+    from avca_tf.data.benchmark import inspect_benchmark, summary
+    print(summary(*inspect_benchmark(args.root, args.dataset, args.feature_set,
+                                     args.text_pairing)))
     return 0

@@ -92,22 +92,12 @@ def _run_config(args, dataset: str):
     return run_config(dataset, args.features, o)
 
 
-def _inputs(args, root: str, dataset: str):
-    """(classes file, word-vector path) for the class-embedding job; string joins keep
-    remote roots (gs://...) intact."""
-    from avca_tf.data.benchmark import Layout
-    from avca_tf.data.synth import TOY, toy_word_vectors_path
-    rel = Layout("", dataset, args.features)
-    vectors = args.vectors or os.path.join(root, str(toy_word_vectors_path("") if dataset == TOY
-                                                     else rel.embeddings_file))
-    return os.path.join(root, str(rel.all_class_file)), vectors
-
-
 def _config(args, root: str, dataset: str, **paths):
     from pipelines.pipeline_config import DataSource, PipelineConfig, absolute
     from avca_tf.commands.ingest import check_beam_args
     run_config = _run_config(args, dataset)
-    classes_file, vectors = _inputs(args, root, dataset)
+    from avca_tf.beam.embed_classes import benchmark_inputs
+    classes_file, vectors = benchmark_inputs(root, dataset, args.features, args.vectors)
     cfg = PipelineConfig(
         data=DataSource(root=absolute(root), dataset=dataset, feature_set=args.features,
                         vectors_path=absolute(vectors), skip_invalid=args.skip_invalid),
@@ -117,17 +107,6 @@ def _config(args, root: str, dataset: str, **paths):
     return cfg, absolute(classes_file), absolute(vectors)
 
 
-def _toy_root(work: str) -> str:
-    """The toy benchmark under WORK_DIR/benchmark, synthesized once (a re-synthesis would
-    touch every file and defeat the ingestion cache)."""
-    from avca_tf.data.synth import TOY, synthesize
-    root = os.path.join(work, "benchmark")
-    if not os.path.isfile(os.path.join(root, TOY, "synth_main_features.json")):
-        print(f"[pipeline] synthesizing the toy benchmark into {root}", flush=True)
-        synthesize(root, seed=0)
-    return root
-
-
 def _run(args) -> int:
     from pipelines.local_runner import run_local
     work = args.work_dir
@@ -135,7 +114,8 @@ def _run(args) -> int:
         if args.dataset not in (None, "Toy") or args.features != "main_features":
             raise ConfigError("without --root the pipeline runs on the toy benchmark "
                               "(dataset Toy, main_features); pass --root for other data")
-        root, dataset = _toy_root(work), "Toy"
+        from avca_tf.data.synth import toy_benchmark
+        root, dataset = str(toy_benchmark(os.path.join(work, "benchmark"))), "Toy"
     else:
         root, dataset = args.root, args.dataset or "UCF"
         if "://" not in root and not os.path.isdir(os.path.join(root, dataset)):

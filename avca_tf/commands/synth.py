@@ -26,13 +26,12 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from avca_tf.data.benchmark import load_benchmark
-    from avca_tf.commands.inspect import print_table
+    from avca_tf.data.benchmark import load_benchmark, summary
     from avca_tf.data.synth import synthesize
 
     dest = synthesize(args.out, dataset=args.dataset, feature_set=args.feature_set,
                       splits=args.splits, seed=args.seed, scale=args.scale, progress=True,
                       model=FeatureModel(noise=args.noise, nuisance=args.nuisance))
     print(f"wrote {dest}")
-    print_table(load_benchmark(args.out, dest.name, args.feature_set))
+    print(summary(load_benchmark(args.out, dest.name, args.feature_set)))
     return 0

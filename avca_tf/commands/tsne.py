@@ -18,48 +18,8 @@ def _names(text: str) -> list[str]:
 
 
 def run(args) -> int:
-    import dataclasses
-    import os
-
-    import numpy as np
-
-    from avca_tf.training.protocol import load_data
-    from avca_tf.errors import ConfigError
-    from avca_tf.evaluation.plots import resolve_classes, tsne_figure
-    from avca_tf.training.protocol import load_run
-
-    if args.max_per_class < 1:
-        raise ConfigError(f"--max-per-class must be >= 1, got {args.max_per_class}")
-    run = load_run(args.run_dir)
-    cfg = run.run_config
-    if args.root:
-        cfg = cfg.replace(data=dataclasses.replace(cfg.data, root=os.path.abspath(args.root),
-                                                   tfrecords=None))
-    seen = resolve_classes(_names(args.seen), run.class_names, run.seen_ids, "seen")
-    unseen = resolve_classes(_names(args.unseen), run.class_names, run.unseen_ids, "unseen")
-    if not seen or not unseen:
-        raise ConfigError("--seen and --unseen each need at least one class")
-    bench = load_data(cfg)
-    if tuple(bench.class_names) != tuple(run.class_names):
-        raise ConfigError(f"the benchmark at {cfg.data.root} has other classes than the run "
-                          f"{args.run_dir}; pass the --root it was trained on")
-    test = bench.protocol(2)
-    rng = np.random.default_rng(args.seed)
-    picks = []
-    for cls in seen + unseen:
-        split = test.eval_seen if cls in seen else test.eval_unseen
-        idx = np.flatnonzero(split.labels == cls)
-        if len(idx) == 0:
-            raise ConfigError(f"class '{run.class_names[cls]}' has no test samples in {split.name}")
-        if len(idx) > args.max_per_class:
-            idx = np.sort(rng.choice(idx, args.max_per_class, replace=False))
-        picks.append((split, idx))
-    audio = np.concatenate([s.audio[i] for s, i in picks]).astype(np.float32)
-    video = np.concatenate([s.video[i] for s, i in picks]).astype(np.float32)
-    labels = np.concatenate([s.labels[i] for s, i in picks])
-    ids = np.asarray(seen + unseen)
-    tsne_figure(run.model, audio, video, labels, run.label_embeddings[ids], ids, run.class_names,
-                run.seen_ids, args.out, seed=args.seed,
-                title=f"{cfg.data.dataset} {cfg.data.feature_set}, model {cfg.model.name}")
-    print(f"wrote {args.out} ({len(labels)} test samples of {len(ids)} classes)")
+    from avca_tf.evaluation.plots import run_tsne
+    n, k = run_tsne(args.run_dir, _names(args.seen), _names(args.unseen), args.out,
+                    root=args.root, max_per_class=args.max_per_class, seed=args.seed)
+    print(f"wrote {args.out} ({n} test samples of {k} classes)")
     return 0

@@ -1,4 +1,4 @@
-"""Reader of the published AVCA-GZSL benchmark layout (SPEC §2, §3).
+"""Reader of the published AVCA-GZSL benchmark layout.
 
 `load_benchmark` turns `<root>/<dataset>/...` into typed arrays for every stage
 folder and validates everything it reads: a problem raises `BenchmarkError`
@@ -128,7 +128,7 @@ def concat_splits(name: str, parts: list[Split]) -> Split:
 
 @dataclass(frozen=True)
 class ProtocolData:
-    """Everything one protocol stage needs (SPEC §3)."""
+    """Everything one protocol stage needs."""
     train: Split
     eval_seen: Split
     eval_unseen: Split
@@ -460,3 +460,31 @@ def load_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "ow
     return Benchmark(dataset=dataset, feature_set=feature_set, class_names=class_names,
                      label_embeddings=embeddings, splits=splits, text_pairing=text_pairing,
                      notes=tuple(notes))
+
+
+def summary(bench: Benchmark, mispaired=None) -> str:
+    """The per-stage table `avca inspect` and `avca synth` print (plus the notes)."""
+    header = ("stage", "classes", "samples", "audio dim", "video dim", "embedding dim")
+    rows = [(name, len(s.class_ids), len(s), s.audio.shape[1], s.video.shape[1],
+             bench.label_embeddings.shape[1]) for name, s in bench.splits.items()]
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    lines = [f"{bench.dataset} / {bench.feature_set}: {len(bench.class_names)} classes in "
+             f"all_class.txt, text pairing {bench.text_pairing}"]
+    lines += ["  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w)
+                        for i, (v, w) in enumerate(zip(r, widths))) for r in [header] + rows]
+    if mispaired is not None:
+        lines.append(f"reference pairing: {len(mispaired)} of {len(bench.class_names)} classes "
+                     f"get another class's label vector")
+    lines += [f"note: {note}" for note in bench.notes]
+    return "\n".join(lines)
+
+
+def inspect_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "own"):
+    """(Benchmark, classes the reference pairing gives another vector or None)."""
+    bench = load_benchmark(root, dataset, feature_set, text_pairing)
+    mispaired = None
+    if text_pairing == "reference":
+        own, _ = label_embeddings(Layout(Path(root), dataset, feature_set), bench.class_names,
+                                  "own")
+        mispaired = reference_mispaired(bench.class_names, own, bench.label_embeddings)
+    return bench, mispaired

@@ -1,4 +1,4 @@
-"""Synthetic benchmarks in the published on-disk layout (SPEC §2).
+"""Synthetic benchmarks in the published on-disk layout.
 
 Two modes:
 * real splits (`splits=` a copy of avgzsl_benchmark): the real class lists,
@@ -398,3 +398,12 @@ def synthesize(out, dataset: str | None = None, feature_set: str = "main_feature
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
     return dest
+
+
+def toy_benchmark(root) -> Path:
+    """`root` holding the toy benchmark (seed 0), synthesized on first use only: a
+    re-synthesis would touch every file and defeat caches keyed on the files."""
+    root = Path(root)
+    if not (root / TOY / "synth_main_features.json").is_file():
+        synthesize(root, seed=0)
+    return root

@@ -4,9 +4,6 @@
 reads from the h5 files (same order: class id, then row of the class file),
 so training from TFRecords feeds the same `ClassAwareSampler` and gives the
 same results.json as training from h5 for the same seed.
-`training_batches` is the class-aware input pipeline as a tf.data.Dataset
-(anchors, negatives of another class, label embeddings, prefetch), for
-consumers that iterate batches instead of gathering inside the train step.
 """
 from __future__ import annotations
 
@@ -18,7 +15,6 @@ import tensorflow as tf
 
 from avca_tf.config import check_choice
 from avca_tf.data.benchmark import STAGES, TEXT_PAIRINGS, Benchmark, BenchmarkError, Split
-from avca_tf.data.sampling import ClassAwareSampler, gather_batch
 
 FORMAT = "avca-tfrecords/2"   # /2: the reference pairing is a permutation in the metadata
 METADATA = "metadata.json"
@@ -146,13 +142,3 @@ def load_benchmark_from_tfrecords(tfrec_dir: str, text_pairing: str = "own") -> 
     return Benchmark(dataset=meta["dataset"], feature_set=meta["feature_set"],
                      class_names=tuple(meta["class_names"]), label_embeddings=embeddings,
                      splits=splits, text_pairing=text_pairing, notes=tuple(meta["notes"]))
-
-
-def training_batches(split: Split, label_embeddings: np.ndarray, sampler: ClassAwareSampler,
-                     epoch: int) -> tf.data.Dataset:
-    """One epoch of class-aware batches (positives + negatives of another class) as dicts."""
-    arrays = [tf.constant(split.audio), tf.constant(split.video),
-              tf.constant(split.labels), tf.constant(label_embeddings)]
-    return (sampler.epoch_dataset(epoch)
-            .map(lambda idx: gather_batch(*arrays, idx), num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))

@@ -1,4 +1,4 @@
-"""GZSL metrics (SPEC §4), vectorised NumPy on a distance matrix over ALL classes.
+"""GZSL metrics, vectorised NumPy on a distance matrix over ALL classes.
 
 Conventions (the authors' evaluation, with its undefined corners made explicit):
 * `distances` is [n, C] over every class of the dataset, smaller is better.

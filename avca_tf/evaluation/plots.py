@@ -117,3 +117,49 @@ def tsne_figure(model, audio, video, labels, class_embeddings, class_ids, class_
               Panel("learnt audio-visual embeddings", joint[:n], labels, joint[n:],
                     np.asarray(class_ids))]
     return draw(panels, class_names, seen_ids, out_path, title)
+
+
+def run_tsne(run_dir: str, seen_names, unseen_names, out: str, root: str | None = None,
+             max_per_class: int = 200, seed: int = 0) -> tuple[int, int]:
+    """The seed's t-SNE figure of a finished run: at most `max_per_class` test samples
+    (a seeded random subset) of each named seen/unseen class, written to `out`.
+    Returns (samples, classes)."""
+    import dataclasses
+    import os
+
+    from avca_tf.training.protocol import load_data, load_run
+
+    if max_per_class < 1:
+        raise ConfigError(f"--max-per-class must be >= 1, got {max_per_class}")
+    run = load_run(run_dir)
+    cfg = run.run_config
+    if root:
+        cfg = cfg.replace(data=dataclasses.replace(cfg.data, root=os.path.abspath(root),
+                                                   tfrecords=None))
+    seen = resolve_classes(seen_names, run.class_names, run.seen_ids, "seen")
+    unseen = resolve_classes(unseen_names, run.class_names, run.unseen_ids, "unseen")
+    if not seen or not unseen:
+        raise ConfigError("--seen and --unseen each need at least one class")
+    bench = load_data(cfg)
+    if tuple(bench.class_names) != tuple(run.class_names):
+        raise ConfigError(f"the benchmark at {cfg.data.root} has other classes than the run "
+                          f"{run_dir}; pass the --root it was trained on")
+    test = bench.protocol(2)
+    rng = np.random.default_rng(seed)
+    picks = []
+    for cls in seen + unseen:
+        split = test.eval_seen if cls in seen else test.eval_unseen
+        idx = np.flatnonzero(split.labels == cls)
+        if len(idx) == 0:
+            raise ConfigError(f"class '{run.class_names[cls]}' has no test samples in {split.name}")
+        if len(idx) > max_per_class:
+            idx = np.sort(rng.choice(idx, max_per_class, replace=False))
+        picks.append((split, idx))
+    audio = np.concatenate([s.audio[i] for s, i in picks]).astype(np.float32)
+    video = np.concatenate([s.video[i] for s, i in picks]).astype(np.float32)
+    labels = np.concatenate([s.labels[i] for s, i in picks])
+    ids = np.asarray(seen + unseen)
+    tsne_figure(run.model, audio, video, labels, run.label_embeddings[ids], ids, run.class_names,
+                run.seen_ids, out, seed=seed,
+                title=f"{cfg.data.dataset} {cfg.data.feature_set}, model {cfg.model.name}")
+    return len(labels), len(ids)

@@ -1,6 +1,6 @@
 """The numbers the seed publishes (percent, test split), for side-by-side tables.
 
-Source: supplementary material of the AVCA paper (SPEC §6-7): Table 1 (cls
+Source: supplementary material of the AVCA paper: Table 1 (cls
 features), Table 3 (ablation towards AVGZSLNet, main/SeLaVi features),
 Table 4 (training with one modality, main features) and Appendix B.4
 (parameters and GFLOPS).

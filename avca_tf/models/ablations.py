@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import keras
 from keras import ops
 
 from avca_tf.config import LossConfig, ModelConfig
@@ -33,7 +32,6 @@ from avca_tf.models.distances import pairwise_l2
 MODALITIES = ("audio", "video")
 
 
-@keras.saving.register_keras_serializable(package="avca_tf")
 class BranchAVCA(GZSLModel):
     """AVCA's branches without cross-attention, for one or both modalities."""
 
@@ -118,16 +116,6 @@ class BranchAVCA(GZSLModel):
         dists = [pairwise_l2(theta, theta_w)
                  for theta in self.branch_embeddings(audio, video, training)]
         return sum(dists[1:], dists[0]) / float(len(dists))
-
-    def get_config(self):
-        return {"model_config": dataclasses.asdict(self.model_config),
-                "loss_config": dataclasses.asdict(self.loss_config),
-                "modalities": list(self.modalities), "name": self.name}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(ModelConfig(**config["model_config"]), LossConfig(**config["loss_config"]),
-                   modalities=config["modalities"], name=config.get("name"))
 
 
 def lc_loss(loss_config: LossConfig) -> LossConfig:

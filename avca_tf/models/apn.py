@@ -53,7 +53,3 @@ class APN(GZSLModel):
             losses[f"attr_{name}"] = mse(attributes, batch["text"])
         losses["total"] = sum(losses.values())
         return losses
-
-    def get_config(self):
-        return {**super().get_config(), "audio_dim": self.audio_dim, "video_dim": self.video_dim,
-                "norm_inputs": self.norm_inputs, "text_dim": self.text_dim}

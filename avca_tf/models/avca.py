@@ -1,4 +1,4 @@
-"""AVCA: audio-visual cross-modal attention with language (SPEC §5).
+"""AVCA: audio-visual cross-modal attention with language.
 
 Deliberate differences from the reference implementation (documented in
 docs/training.md): the positive and negative tokens share one pass through the
@@ -9,9 +9,7 @@ call after each step) are not run, so they do not move batch-norm statistics.
 """
 from __future__ import annotations
 
-import dataclasses
 
-import keras
 from keras import ops
 
 from avca_tf.config import (FEATURE_SETS, DataConfig, LossConfig, ModelConfig, RunConfig,
@@ -104,24 +102,11 @@ class AVCA(GZSLModel):
         return avca_loss_terms(t, lc)
 
     def embed(self, audio, video, training=False):
-        """The visual-branch projection theta_v, which the reference scores (SPEC §4)."""
+        """The visual-branch projection theta_v, which the reference scores."""
         return ops.cast(self((audio, video), training=training)[1], "float32")
-
-    def embed_modalities(self, audio, video, training=False):
-        """(theta_a, theta_v), e.g. for t-SNE figures."""
-        theta_a, theta_v = self((audio, video), training=training)
-        return ops.cast(theta_a, "float32"), ops.cast(theta_v, "float32")
 
     def embed_classes(self, class_embeddings, training=False):
         return ops.cast(self.w_proj(class_embeddings, training=training), "float32")
-
-    def get_config(self):
-        return {"model_config": dataclasses.asdict(self.model_config),
-                "loss_config": dataclasses.asdict(self.loss_config)}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(ModelConfig(**config["model_config"]), LossConfig(**config["loss_config"]))
 
 
 @register_model("avca")
@@ -163,6 +148,3 @@ def script_preset(dataset: str, feature_set: str, root: str = "") -> RunConfig:
 for _dataset, _feature_set in SCRIPTS:
     register_preset("avca", _dataset, _feature_set)(
         lambda root, d=_dataset, f=_feature_set: script_preset(d, f, root))
-
-
-keras.saving.register_keras_serializable(package="avca_tf")(AVCA)

@@ -94,13 +94,3 @@ class AVGZSLNet(GZSLModel):
         losses.update(composite_triplets(a1, v1, t1, a2, v2, t2, self.margin))
         losses["total"] = sum(losses.values())
         return losses
-
-    def get_config(self):
-        return {**super().get_config(), "audio_dim": self.audio_dim, "video_dim": self.video_dim,
-                "hidden_dim": self.hidden_dim, "embed_dim": self.embed_dim,
-                "decoder_hidden": self.decoder_hidden,
-                "embedding_dropout": self.embedding_dropout,
-                "decoder_dropout": self.decoder_dropout, "use_bn": self.use_bn,
-                "normalize_decoder": self.normalize_decoder, "margin": self.margin,
-                "text_dim": self.text_dim, "bn_momentum": self.bn_momentum,
-                "bn_epsilon": self.bn_epsilon}

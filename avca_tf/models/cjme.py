@@ -99,10 +99,3 @@ class CJME(GZSLModel):
                   "attention": mse(weight, target)}
         losses["total"] = losses["triplet"] + losses["av"] + losses["attention"]
         return losses
-
-    def get_config(self):
-        return {**super().get_config(), "audio_dim": self.audio_dim, "video_dim": self.video_dim,
-                "hidden_dim": self.hidden_dim, "embed_dim": self.embed_dim,
-                "dropout": self.dropout_rate, "use_bn": self.use_bn, "margin": self.margin,
-                "text_dim": self.text_dim, "bn_momentum": self.bn_momentum,
-                "bn_epsilon": self.bn_epsilon}

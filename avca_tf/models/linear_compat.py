@@ -72,8 +72,3 @@ class LinearCompatibility(GZSLModel):
         scores = ops.matmul(projected, ops.transpose(self.embed_classes(class_text, training)))
         loss = ranking_loss(scores, target, self.loss_kind, self.margin)
         return {"ranking": loss, "total": loss}
-
-    def get_config(self):
-        return {**super().get_config(), "audio_dim": self.audio_dim, "video_dim": self.video_dim,
-                "loss": self.loss_kind, "dropout": self.dropout_rate,
-                "norm_inputs": self.norm_inputs, "margin": self.margin, "text_dim": self.text_dim}

@@ -1,4 +1,4 @@
-"""The two-stage GZSL protocol (SPEC §3) with resumable, atomic run directories.
+"""The two-stage GZSL protocol with resumable, atomic run directories.
 
 RUN_DIR layout:
   config.json                     the RunConfig (a different one is refused)
@@ -297,3 +297,17 @@ def load_data(cfg: RunConfig):
 def train(cfg: RunConfig, run_dir: str, resume: bool = False, verbose: int = 1) -> dict:
     """Loads the run's data and runs the two-stage protocol; results.json's content."""
     return run_protocol(load_data(cfg), cfg, run_dir, resume=resume, verbose=verbose)
+
+
+def reevaluate(run_dir: str, root: str | None = None):
+    """(test GZSLResult recomputed from the saved weights, results.json's test dict, beta);
+    `root`: the benchmark root if it moved since training."""
+    import dataclasses
+    loaded = load_run(run_dir)
+    cfg = loaded.run_config
+    if root:
+        cfg = cfg.replace(data=dataclasses.replace(cfg.data, root=os.path.abspath(root),
+                                                   tfrecords=None))
+    _, res = evaluate_gzsl(DistanceFn(loaded.model, cfg.train.eval_batch_size),
+                           load_data(cfg).protocol(2), loaded.label_embeddings, beta=loaded.beta)
+    return res, loaded.results["test"], loaded.beta
