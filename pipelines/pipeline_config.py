@@ -9,7 +9,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 
-from avca_tf.config import RunConfig
+from avca_tf.config import DATASETS, FEATURE_SETS, Dataset, FeatureSetName, RunConfig, check_choice
 from avca_tf.errors import ConfigError
 from avca_tf.io_utils import absolute, is_remote  # noqa: F401  (the runners' path helpers)
 
@@ -20,10 +20,14 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 class DataSource:
     """The benchmark the ingestion component reads (published on-disk layout)."""
     root: str
-    dataset: str = "UCF"
-    feature_set: str = "main_features"
+    dataset: Dataset = "UCF"
+    feature_set: FeatureSetName = "main_features"
     vectors_path: str = ""      # word vectors for the class-embedding job; "" = the benchmark's npy
     skip_invalid: bool = False  # ingestion: skip unreadable feature files instead of failing
+
+    def __post_init__(self):
+        check_choice("dataset", self.dataset, DATASETS)
+        check_choice("feature set", self.feature_set, FEATURE_SETS)
 
 
 @dataclass(frozen=True)

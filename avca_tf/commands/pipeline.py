@@ -86,17 +86,15 @@ def _run_config(args, dataset: str):
     """The trainer's RunConfig: the model's preset for the data (the 'toy' schedule by
     default on the toy benchmark) with the command-line settings."""
     from avca_tf.training.presets import run_config
-    o = overrides(args)
-    if dataset == "Toy" and args.preset is None:
-        o = overrides(args, schedule="toy")
-    return run_config(dataset, args.features, o)
+    schedule = "toy" if dataset == "Toy" and args.preset is None else None
+    return run_config(dataset, args.features, overrides(args, schedule=schedule))
 
 
 def _config(args, root: str, dataset: str, **paths):
     from pipelines.pipeline_config import DataSource, PipelineConfig, absolute
+    from avca_tf.beam.embed_classes import benchmark_inputs
     from avca_tf.commands.ingest import check_beam_args
     run_config = _run_config(args, dataset)
-    from avca_tf.beam.embed_classes import benchmark_inputs
     classes_file, vectors = benchmark_inputs(root, dataset, args.features, args.vectors)
     cfg = PipelineConfig(
         data=DataSource(root=absolute(root), dataset=dataset, feature_set=args.features,
