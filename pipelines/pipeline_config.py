@@ -41,6 +41,9 @@ class TrainerParams:
         for name in ("epochs", "n_batches", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"trainer {name} must be >= 1, got {getattr(self, name)}")
+        from avca_tf.config import SEED_LIMIT
+        if not 0 <= self.seed < SEED_LIMIT:
+            raise ConfigError(f"trainer seed must be in [0, {SEED_LIMIT - 1}], got {self.seed}")
         if not self.learning_rate > 0:
             raise ConfigError(f"trainer learning_rate must be > 0, got {self.learning_rate}")
         if self.text_pairing not in ("own", "reference"):

@@ -26,7 +26,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from avca_tf.data import benchmark as bm
-from avca_tf.data.word_vectors import is_npy, load_word_vectors
+from avca_tf.data.word_vectors import is_npy, read_word_vectors
 from avca_tf.beam import beam_io
 from avca_tf.beam.beam_io import PipelineError
 
@@ -50,24 +50,34 @@ class Embed(beam.DoFn):
 
     def _load(self, vocabulary):
         if self.lookup == "word":
-            words, vectors = load_word_vectors(self.vectors_path, vocabulary=vocabulary)
-            return {"index": {w: i for i, w in enumerate(words)}, "vectors": vectors}
+            table = read_word_vectors(self.vectors_path, vocabulary=vocabulary)
+            return {"index": {w: i for i, w in enumerate(table.words)}, "vectors": table.vectors,
+                    "duplicates": [list(d) for d in table.duplicates]}
         from avca_tf.data.text import normalized_strings
-        words, vectors = load_word_vectors(self.vectors_path)
+        table = read_word_vectors(self.vectors_path)
+        words, vectors = table.words, table.vectors
         norm, spaceless = {}, {}
         for key, n in zip(words, normalized_strings(words)):
             norm.setdefault(n, []).append(key)
             spaceless.setdefault(n.replace(" ", ""), []).append(key)
         return {"index": {w: i for i, w in enumerate(words)}, "vectors": vectors,
-                "norm": norm, "spaceless": spaceless}
+                "norm": norm, "spaceless": spaceless,
+                "duplicates": [list(d) for d in table.duplicates]}
 
     def process(self, element: dict, vocabulary) -> Iterator[dict]:
+        from avca_tf.data.word_vectors import WordVectorError
         if self._table is None:
-            self._table = self._load(set(vocabulary))
-        if self.lookup == "word":
-            yield self._by_tokens(element)
+            try:
+                self._table = self._load(set(vocabulary))
+            except WordVectorError as e:  # reported by the driver, without a worker traceback
+                self._table = {"file_error": str(e)}
+        if "file_error" in self._table:
+            yield {**element, "oov": [], "source": None, "vector": None,
+                   "error": self._table["file_error"], "file_error": True}
         else:
-            yield self._by_class_key(element)
+            row = self._by_tokens(element) if self.lookup == "word" else \
+                self._by_class_key(element)
+            yield {**row, "duplicates": self._table["duplicates"]}
 
     def _by_tokens(self, e: dict) -> dict:
         index, vectors = self._table["index"], self._table["vectors"]
@@ -152,6 +162,9 @@ def run_embed_classes(classes_file: str, vectors_path: str, out_dir: str,
                       key=lambda r: r["label"])
         beam_io.delete_tree(beam_io.join(out, "_report"))
         failed = [r for r in rows if r["error"]]
+        file_errors = sorted({r["error"] for r in failed if r.get("file_error")})
+        if file_errors:
+            raise PipelineError(f"{file_errors[0]}; nothing was written")
         if failed:
             listing = "\n".join(f"  {r['class_name']}: {r['error']}" for r in failed)
             raise PipelineError(f"{len(failed)} of {len(rows)} classes of {classes_file} have no "
@@ -166,6 +179,8 @@ def run_embed_classes(classes_file: str, vectors_path: str, out_dir: str,
             "normalised": lookup == "word",
             "oov": {r["class_name"]: r["oov"] for r in rows if r["oov"]},
             "oov_tokens": sorted({t for r in rows for t in r["oov"]}),
+            # words of the vector file that occur again later: the first vector is used
+            "duplicate_words": sorted({tuple(d) for r in rows for d in r.get("duplicates", [])}),
             "classes": [{k: r[k] for k in ("class_name", "label", "tokens", "source", "oov")}
                         for r in rows],
         }

@@ -163,13 +163,13 @@ def _toy_root(work: str) -> str:
 
 
 def _run(args) -> int:
-    from pipelines.local_runner import run_local
+    from pipelines.local_runner import claim_outputs, run_local
     work = args.work_dir
     if args.root is None:
         if args.dataset not in (None, "Toy") or args.features != "main_features":
             raise ConfigError("without --root the pipeline runs on the toy benchmark "
                               "(dataset Toy, main_features); pass --root for other data")
-        root, dataset = _toy_root(work), "Toy"
+        root, dataset = os.path.join(work, "benchmark"), "Toy"
     else:
         root, dataset = args.root, args.dataset or "UCF"
         if "://" not in root and not os.path.isdir(os.path.join(root, dataset)):
@@ -181,10 +181,14 @@ def _run(args) -> int:
         metadata_path=args.metadata or os.path.join(work, "metadata.sqlite"),
         serving_dir=args.serving_dir or os.path.join(work, "serving"))
     cfg = cfg.replace(enable_cache=not args.no_cache)
-    t = cfg.trainer
-    print(f"[pipeline] {cfg.name}: {dataset}/{cfg.data.feature_set} from {cfg.data.root}; preset "
-          f"{preset} ({t.epochs} epochs x {t.n_batches} batches of {t.batch_size})", flush=True)
-    summary = run_local(cfg, classes_file, vectors)
+    with claim_outputs(cfg.pipeline_root, cfg.metadata_path, cfg.serving_dir, cfg.model_name):
+        if args.root is None:
+            _toy_root(work)
+        t = cfg.trainer
+        print(f"[pipeline] {cfg.name}: {dataset}/{cfg.data.feature_set} from {cfg.data.root}; "
+              f"preset {preset} ({t.epochs} epochs x {t.n_batches} batches of {t.batch_size})",
+              flush=True)
+        summary = run_local(cfg, classes_file, vectors)
     _print_summary(cfg, summary)
     return 0
 

@@ -58,7 +58,7 @@ def build_config(args):
     for key, value in overrides.items():
         if value < 1:
             raise ConfigError(f"--{key.replace('_', '-')} must be >= 1, got {value}")
-    return cfg.replace(train=dataclasses.replace(cfg.train, **overrides))
+    return cfg.replace(train=dataclasses.replace(cfg.train, **overrides)).validate()
 
 
 def load_data(cfg):
@@ -78,10 +78,12 @@ def load_data(cfg):
 
 
 def run(args) -> int:
-    from avca_tf.training.protocol import run_protocol
+    from avca_tf.training.protocol import claim_run_dir, run_protocol
     cfg = build_config(args)
-    bench = load_data(cfg)
-    results = run_protocol(bench, cfg, args.out, resume=args.resume, verbose=0 if args.quiet else 1)
+    with claim_run_dir(args.out):
+        bench = load_data(cfg)
+        results = run_protocol(bench, cfg, args.out, resume=args.resume,
+                               verbose=0 if args.quiet else 1)
     t = results["test"]
     print(f"{cfg.data.dataset} {cfg.data.feature_set} seed {cfg.train.seed}: "
           f"test S {100 * t['S']:.2f} U {100 * t['U']:.2f} HM {100 * t['HM']:.2f} "

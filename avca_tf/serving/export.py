@@ -78,15 +78,18 @@ class WordVectors:
     words: tuple        # str [V], unique
     vectors: np.ndarray  # float32 [V, text_dim]
     source: str
+    duplicates: int = 0  # repeated words ignored (the first vector of a word is used)
 
     @classmethod
     def load(cls, path: str, max_words: Optional[int] = None):
-        from avca_tf.data.word_vectors import load_word_vectors
-        words, vectors = load_word_vectors(path, max_words=max_words)
+        from avca_tf.data.word_vectors import read_word_vectors
+        table = read_word_vectors(path, max_words=max_words)
+        words, vectors = table.words, table.vectors
         bad = [w for w in words if "\n" in w or "\r" in w or not w]
         if bad:
             raise ExportError(f"{path}: word {bad[0]!r} is empty or contains a line break")
-        return cls(words=tuple(words), vectors=vectors, source=os.path.abspath(path))
+        return cls(words=tuple(words), vectors=vectors, source=os.path.abspath(path),
+                   duplicates=len(table.duplicates))
 
 
 class ClassNameEncoder(tf.Module):
@@ -286,7 +289,8 @@ def export_model(model, d_a: int, d_v: int, vocab: ServingVocabulary, out_dir: s
         "class_names": list(vocab.class_names),
         "seen": [bool(s) for s in vocab.seen], "beta": vocab.beta,
         "word_vectors": None if word_vectors is None else {
-            "source": word_vectors.source, "words": len(word_vectors.words)},
+            "source": word_vectors.source, "words": len(word_vectors.words),
+            "duplicates_ignored": word_vectors.duplicates},
         "tf_text_ops": list(TF_TEXT_OPS) if word_vectors else [],
         "tensorflow": tf.__version__,
     })
