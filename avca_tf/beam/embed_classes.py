@@ -29,6 +29,7 @@ from avca_tf.data import benchmark as bm
 from avca_tf.data.word_vectors import is_npy, read_word_vectors
 from avca_tf.beam import beam_io
 from avca_tf.beam.beam_io import PipelineError
+from avca_tf.locking import check_dir_target, output_lock
 
 LOOKUPS = ("auto", "class", "word")
 
@@ -124,7 +125,15 @@ def _mapping(classes_file: Path) -> tuple[dict, str | None]:
 
 def run_embed_classes(classes_file: str, vectors_path: str, out_dir: str,
                       beam_args: Sequence[str] = (), lookup: str = "auto") -> dict:
-    """Runs the job; returns the report written to out_dir/report.json."""
+    """Runs the job under the one-writer lock of `out_dir`; returns the report written to
+    out_dir/report.json."""
+    check_dir_target(out_dir, "--out")
+    with output_lock(out_dir, "embed-classes output"):
+        return _run_embed_classes(classes_file, vectors_path, out_dir, beam_args, lookup)
+
+
+def _run_embed_classes(classes_file: str, vectors_path: str, out_dir: str,
+                       beam_args: Sequence[str] = (), lookup: str = "auto") -> dict:
     if lookup not in LOOKUPS:
         raise PipelineError(f"lookup must be one of {LOOKUPS}, got {lookup!r}")
     if not FileSystems.exists(vectors_path):

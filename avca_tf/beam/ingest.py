@@ -30,6 +30,7 @@ from apache_beam.io.filesystems import FileSystems
 from avca_tf.data import benchmark as bm
 from avca_tf.beam import beam_io
 from avca_tf.beam.beam_io import PipelineError
+from avca_tf.locking import check_dir_target, output_lock
 
 FORMAT = "avca-tfrecords/1"
 JOB = "job"  # side output: per-class counts and rejected rows
@@ -288,6 +289,14 @@ def _reject_key(r: dict):
 
 def run_ingest(root, dataset: str, feature_set: str, out_dir: str,
                beam_args: Sequence[str] = (), skip_invalid: bool = False) -> dict:
+    """Runs the ingestion job under the one-writer lock of `out_dir` (see _run_ingest)."""
+    check_dir_target(out_dir, "--out")
+    with output_lock(out_dir, "ingest output"):
+        return _run_ingest(root, dataset, feature_set, out_dir, beam_args, skip_invalid)
+
+
+def _run_ingest(root, dataset: str, feature_set: str, out_dir: str,
+                beam_args: Sequence[str] = (), skip_invalid: bool = False) -> dict:
     """Runs the ingestion job; returns the metadata written to out_dir/metadata.json.
 
     Invalid rows fail the job (PipelineError listing file, row and reason;
