@@ -67,12 +67,12 @@ def _copy(src, tmp_path, name="copy"):
 # --- case 5: validation before anything is written ---------------------------------------
 
 @pytest.fixture(scope="module")
-def seeded_run(toy_root, tmp_path_factory):
+def seeded_run(small_root, tmp_path_factory):
     """`avca train --seed -5` and `--seed 99999999999` (refused), then a valid seed in the
     same --out."""
     parent = tmp_path_factory.mktemp("seed")
     run = parent / "run"
-    args = ["train", "--root", toy_root, "--dataset", "Toy", "--quick", "--epochs", "1",
+    args = ["train", "--root", small_root, "--dataset", "Toy", "--quick", "--epochs", "1",
             "--n-batches", "2", "--out", run, "-q"]
     bad = {seed: _avca(*args, "--seed", seed) for seed in (-5, 99999999999)}
     after_bad = sorted(os.listdir(parent))
@@ -94,7 +94,7 @@ def test_valid_seed_in_the_same_out_then_works(seeded_run):
     assert "seed 3: test S" in out
 
 
-def test_divergence_is_a_user_error(toy_root):
+def test_divergence_is_a_user_error(small_root):
     """lr 1e9: the clear divergence message is an AvcaError (`error:`, exit 2), no traceback."""
     import dataclasses
 
@@ -104,7 +104,7 @@ def test_divergence_is_a_user_error(toy_root):
     from avca_tf.training.protocol import run_protocol
     cfg = quick(get_preset("UCF-main"))
     cfg = cfg.replace(train=dataclasses.replace(cfg.train, lr=1e9, epochs=1, n_batches=3))
-    bench = load_benchmark(toy_root, "Toy", "main_features")
+    bench = load_benchmark(small_root, "Toy", "main_features")
     import tempfile
     with tempfile.TemporaryDirectory() as d:
         with pytest.raises(TrainingDivergedError, match="training diverged in epoch 1") as e:
