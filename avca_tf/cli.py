@@ -59,6 +59,8 @@ def main(argv=None) -> int:
     try:
         return int(_load(args.command).run(args) or 0)
     except AvcaError as e:
+        if os.environ.get("AVCA_DEBUG") == "1":
+            raise
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

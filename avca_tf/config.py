@@ -44,7 +44,9 @@ def check_choice(kind: str, value, choices, error=ConfigError):
         raise error(f"unknown {kind} {value!r}; expected one of {sorted(choices)}")
     return value
 
+
 TORCH_DEFAULT_BN_MOMENTUM = 0.1  # nn.BatchNorm1d() without a momentum argument
+SEED_LIMIT = 2 ** 32  # numpy's seed range, used by keras.utils.set_random_seed
 
 
 def keras_momentum(torch_momentum: float) -> float:
@@ -122,6 +124,23 @@ class TrainConfig:
     mixed_precision: bool = False
     eval_batch_size: int = 8192
 
+    def validate(self) -> "TrainConfig":
+        """Raises ConfigError naming the first field out of range."""
+        import math
+        for name in ("epochs", "n_batches", "batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"train.lr (learning rate) must be a finite number > 0, "
+                              f"got {self.lr}")
+        if not 0 <= self.seed < SEED_LIMIT:
+            raise ConfigError(f"train.seed must be in [0, {SEED_LIMIT - 1}], got {self.seed}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"train.weight_decay must be >= 0, got {self.weight_decay}")
+        if not 0 < self.lr_factor <= 1:
+            raise ConfigError(f"train.lr_factor must be in (0, 1], got {self.lr_factor}")
+        return self
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -151,6 +170,11 @@ class RunConfig:
                    loss=make(LossConfig, d.get("loss", {}), "loss"),
                    train=make(TrainConfig, d.get("train", {}), "train"),
                    preset=d.get("preset"))
+
+    def validate(self) -> "RunConfig":
+        """Checks the values a run cannot start with; ConfigError names the field."""
+        self.train.validate()
+        return self
 
     def replace(self, **sections) -> "RunConfig":
         """New config with whole sections or `section__field=value` overrides."""

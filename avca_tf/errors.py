@@ -11,3 +11,7 @@ class BenchmarkError(AvcaError, ValueError):
 
 class ConfigError(AvcaError, ValueError):
     """A configuration or run directory does not fit the request."""
+
+
+class TrainingDivergedError(AvcaError, FloatingPointError):
+    """The loss became NaN or Inf (usually a learning rate far too large)."""

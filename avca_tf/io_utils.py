@@ -7,11 +7,12 @@ import tempfile
 
 
 @contextlib.contextmanager
-def atomic_path(path: str):
+def atomic_path(path: str, replace: bool = True):
     """Yields a temporary sibling path; renames it to `path` on success.
 
     Works for files and directories. On an exception the temporary is removed
-    and `path` is left untouched.
+    and `path` is left untouched. With `replace=False` an existing `path` is
+    never replaced: FileExistsError instead.
     """
     path = os.path.abspath(path)
     parent = os.path.dirname(path)
@@ -20,6 +21,8 @@ def atomic_path(path: str):
     os.rmdir(tmp)  # the caller creates a file or a directory there
     try:
         yield tmp
+        if not replace and os.path.lexists(path):
+            raise FileExistsError(f"{path} already exists")
         if os.path.isdir(path) and os.path.isdir(tmp):
             shutil.rmtree(path)
         os.replace(tmp, path)

@@ -1,15 +1,17 @@
 """Runs the pipeline with TFX's LocalDagRunner and an sqlite MLMD store.
 
-One run at a time per store (a lock file next to it, released by the OS even
-when the process is killed). Before running, executions a killed run left
-NEW/RUNNING are marked CANCELED and their unpublished outputs removed, so the
-store stays consistent and the re-run serves finished upstream nodes from
-the cache.
+One writer at a time per pipeline root, MLMD store and serving model
+directory (`claim_outputs`, held by the caller from before any work; the
+locks are released by the OS even when the process is killed). Before
+running, executions a killed run left NEW/RUNNING are marked CANCELED and
+their unpublished outputs removed, and a cached ingestion output whose
+TFRecords no longer read back intact is marked DELETED, so the store stays
+consistent and the re-run serves only sound finished upstream nodes from the
+cache.
 """
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
@@ -52,19 +54,33 @@ def fingerprint(paths) -> str:
     return h.hexdigest()[:16]
 
 
+def check_output_paths(pipeline_root: str, metadata_path: str, serving_dir: str) -> None:
+    """Refuses, before anything is written, output paths of the wrong kind."""
+    from avca_tf.locking import check_dir_target
+    check_dir_target(pipeline_root, "--pipeline-root")
+    check_dir_target(serving_dir, "--serving-dir")
+    if metadata_path:
+        if os.path.isdir(metadata_path):
+            raise PipelineRunError(f"--metadata {metadata_path}: is a directory; expected the "
+                                   "sqlite MLMD file (or a path that does not exist yet)")
+        check_dir_target(os.path.dirname(os.path.abspath(metadata_path)), "--metadata")
+
+
 @contextlib.contextmanager
-def run_lock(metadata_path: str):
-    os.makedirs(os.path.dirname(os.path.abspath(metadata_path)), exist_ok=True)
-    with open(metadata_path + ".lock", "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise PipelineRunError(f"another `avca pipeline run` is using {metadata_path}; wait "
-                                   "for it to finish or use another --work-dir") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+def claim_outputs(pipeline_root: str, metadata_path: str, serving_dir: str, model_name: str):
+    """The write locks of a local run: pipeline root first (a second run sharing it is
+    refused before it writes anything), then the MLMD store and the serving model
+    directory."""
+    from avca_tf.locking import output_lock
+    check_output_paths(pipeline_root, metadata_path, serving_dir)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(output_lock(pipeline_root, "pipeline root"))
+        if metadata_path:
+            stack.enter_context(output_lock(metadata_path, "MLMD store"))
+        if not is_remote(serving_dir):
+            stack.enter_context(output_lock(os.path.join(serving_dir, model_name),
+                                            "serving model directory"))
+        yield
 
 
 # Warnings TFX emits on every resolver run of a healthy pipeline.
@@ -114,7 +130,10 @@ def _progress():
 
 
 def run_local(cfg: PipelineConfig, classes_file: str, vectors_path: str) -> RunSummary:
-    """Runs the whole pipeline once; returns what ran, what was cached and the results."""
+    """Runs the whole pipeline once; returns what ran, what was cached and the results.
+
+    The caller holds `claim_outputs` for the config's paths.
+    """
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from avca_tf.serving.export import write_models_config
@@ -126,22 +145,24 @@ def run_local(cfg: PipelineConfig, classes_file: str, vectors_path: str) -> RunS
                            os.path.join(data.root, data.dataset, "features", data.feature_set)]),
               fingerprint([classes_file, vectors_path]))
     t0 = time.monotonic()
-    with run_lock(cfg.metadata_path):
-        store = mlmd_report.open_store(cfg.metadata_path, readonly=False)
-        cancelled = mlmd_report.cancel_interrupted(store, cfg.name, cfg.pipeline_root)
-        if cancelled:
-            print(f"[pipeline] marked executions {cancelled} of an interrupted run as CANCELED",
-                  flush=True)
-        before = mlmd_report.max_execution_id(store)
-        pipeline = create_pipeline(cfg, classes_file, vectors_path, prints)
-        try:
-            with _progress():
-                LocalDagRunner().run(pipeline)
-        except KeyboardInterrupt:  # Ctrl-C: leave no execution RUNNING behind
-            stopped = mlmd_report.cancel_interrupted(store, cfg.name, cfg.pipeline_root)
-            print(f"[pipeline] interrupted; executions {stopped} marked CANCELED", flush=True)
-            raise
-        run = mlmd_report.last_run(store, cfg.name, before)
+    store = mlmd_report.open_store(cfg.metadata_path, readonly=False)
+    cancelled = mlmd_report.cancel_interrupted(store, cfg.name, cfg.pipeline_root)
+    if cancelled:
+        print(f"[pipeline] marked executions {cancelled} of an interrupted run as CANCELED",
+              flush=True)
+    for uri, problem in mlmd_report.invalidate_corrupt_examples(store, cfg.name, prints[0]):
+        print(f"[pipeline] cached ingestion output {uri} is corrupt ({problem}); marked "
+              "DELETED, ingestion runs again", flush=True)
+    before = mlmd_report.max_execution_id(store)
+    pipeline = create_pipeline(cfg, classes_file, vectors_path, prints)
+    try:
+        with _progress():
+            LocalDagRunner().run(pipeline)
+    except KeyboardInterrupt:  # Ctrl-C: leave no execution RUNNING behind
+        stopped = mlmd_report.cancel_interrupted(store, cfg.name, cfg.pipeline_root)
+        print(f"[pipeline] interrupted; executions {stopped} marked CANCELED", flush=True)
+        raise
+    run = mlmd_report.last_run(store, cfg.name, before)
     # LocalDagRunner logs a node whose inputs could not be resolved and goes on.
     unfinished = [c.id for c in pipeline.components
                   if run.node(c.id) is None or run.node(c.id).state not in ("COMPLETE", "CACHED")]

@@ -171,6 +171,44 @@ def cancel_interrupted(store, pipeline: str, pipeline_root: str) -> list[int]:
     return [e.id for e in stale]
 
 
+def invalidate_corrupt_examples(store, pipeline: str, input_fingerprint: str = "") -> list:
+    """Marks DELETED the LIVE ingestion outputs (Examples) the cache could serve whose
+    TFRecords no longer read back intact; returns [(uri, problem)].
+
+    Checked: the outputs of this pipeline's FeatureIngestion executions with the
+    given input fingerprint (all of them if it is ""). Every shard is read in
+    full (record CRCs) and parsed, so a flipped byte or a truncated shard is
+    found; a DELETED artifact is never a cache hit, so the run ingests again.
+    Call it only while holding the run's locks.
+    """
+    from avca_tf.data.tfrecord_input import verify_tfrecords
+    from avca_tf.errors import AvcaError
+    ctx = store.get_context_by_type_and_name("pipeline", pipeline)
+    if ctx is None:
+        return []
+    producers = []
+    for e in store.get_executions_by_context(ctx.id):
+        if not store.get_execution_types_by_id([e.type_id])[0].name.endswith("FeatureIngestion"):
+            continue
+        prop = e.custom_properties.get("input_fingerprint")
+        if input_fingerprint and prop is not None and prop.string_value != input_fingerprint:
+            continue
+        producers.append(e.id)
+    outputs = [ev.artifact_id for ev in store.get_events_by_execution_ids(producers)
+               if ev.type == mlmd_pb2.Event.OUTPUT]
+    bad = []
+    for a in store.get_artifacts_by_id(outputs):
+        if a.state != mlmd_pb2.Artifact.LIVE:
+            continue
+        try:
+            verify_tfrecords(a.uri)
+        except AvcaError as err:
+            a.state = mlmd_pb2.Artifact.DELETED
+            store.put_artifacts([a])
+            bad.append((a.uri, str(err)))
+    return bad
+
+
 def evaluation_metrics(artifact: ArtifactInfo) -> dict:
     """The evaluator's metrics.json of a ModelEvaluation artifact."""
     path = os.path.join(artifact.uri, "metrics.json")

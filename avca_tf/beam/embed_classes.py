@@ -27,9 +27,10 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from avca_tf.data import benchmark as bm
-from avca_tf.data.word_vectors import is_npy, load_word_vectors
+from avca_tf.data.word_vectors import is_npy, read_word_vectors
 from avca_tf.beam import beam_io
 from avca_tf.beam.beam_io import PipelineError
+from avca_tf.locking import check_dir_target, output_lock
 
 LOOKUPS = ("auto", "class", "word")
 
@@ -51,24 +52,34 @@ class Embed(beam.DoFn):
 
     def _load(self, vocabulary):
         if self.lookup == "word":
-            words, vectors = load_word_vectors(self.vectors_path, vocabulary=vocabulary)
-            return {"index": {w: i for i, w in enumerate(words)}, "vectors": vectors}
+            table = read_word_vectors(self.vectors_path, vocabulary=vocabulary)
+            return {"index": {w: i for i, w in enumerate(table.words)}, "vectors": table.vectors,
+                    "duplicates": [list(d) for d in table.duplicates]}
         from avca_tf.data.text import normalized_strings
-        words, vectors = load_word_vectors(self.vectors_path)
+        table = read_word_vectors(self.vectors_path)
+        words, vectors = table.words, table.vectors
         norm, spaceless = {}, {}
         for key, n in zip(words, normalized_strings(words)):
             norm.setdefault(n, []).append(key)
             spaceless.setdefault(n.replace(" ", ""), []).append(key)
         return {"index": {w: i for i, w in enumerate(words)}, "vectors": vectors,
-                "norm": norm, "spaceless": spaceless}
+                "norm": norm, "spaceless": spaceless,
+                "duplicates": [list(d) for d in table.duplicates]}
 
     def process(self, element: dict, vocabulary) -> Iterator[dict]:
+        from avca_tf.data.word_vectors import WordVectorError
         if self._table is None:
-            self._table = self._load(set(vocabulary))
-        if self.lookup == "word":
-            yield self._by_tokens(element)
+            try:
+                self._table = self._load(set(vocabulary))
+            except WordVectorError as e:  # reported by the driver, without a worker traceback
+                self._table = {"file_error": str(e)}
+        if "file_error" in self._table:
+            yield {**element, "oov": [], "source": None, "vector": None,
+                   "error": self._table["file_error"], "file_error": True}
         else:
-            yield self._by_class_key(element)
+            row = self._by_tokens(element) if self.lookup == "word" else \
+                self._by_class_key(element)
+            yield {**row, "duplicates": self._table["duplicates"]}
 
     def _by_tokens(self, e: dict) -> dict:
         index, vectors = self._table["index"], self._table["vectors"]
@@ -115,7 +126,15 @@ def _mapping(classes_file: Path) -> tuple[dict, str | None]:
 
 def run_embed_classes(classes_file: str, vectors_path: str, out_dir: str,
                       beam_args: Sequence[str] = (), lookup: str = "auto") -> dict:
-    """Runs the job; returns the report written to out_dir/report.json."""
+    """Runs the job under the one-writer lock of `out_dir`; returns the report written to
+    out_dir/report.json."""
+    check_dir_target(out_dir, "--out")
+    with output_lock(out_dir, "embed-classes output"):
+        return _run_embed_classes(classes_file, vectors_path, out_dir, beam_args, lookup)
+
+
+def _run_embed_classes(classes_file: str, vectors_path: str, out_dir: str,
+                       beam_args: Sequence[str] = (), lookup: str = "auto") -> dict:
     if lookup not in LOOKUPS:
         raise PipelineError(f"lookup must be one of {LOOKUPS}, got {lookup!r}")
     if not FileSystems.exists(vectors_path):
@@ -153,6 +172,9 @@ def run_embed_classes(classes_file: str, vectors_path: str, out_dir: str,
                       key=lambda r: r["label"])
         beam_io.delete_tree(beam_io.join(out, "_report"))
         failed = [r for r in rows if r["error"]]
+        file_errors = sorted({r["error"] for r in failed if r.get("file_error")})
+        if file_errors:
+            raise PipelineError(f"{file_errors[0]}; nothing was written")
         if failed:
             listing = "\n".join(f"  {r['class_name']}: {r['error']}" for r in failed)
             raise PipelineError(f"{len(failed)} of {len(rows)} classes of {classes_file} have no "
@@ -167,6 +189,8 @@ def run_embed_classes(classes_file: str, vectors_path: str, out_dir: str,
             "normalised": lookup == "word",
             "oov": {r["class_name"]: r["oov"] for r in rows if r["oov"]},
             "oov_tokens": sorted({t for r in rows for t in r["oov"]}),
+            # words of the vector file that occur again later: the first vector is used
+            "duplicate_words": sorted({tuple(d) for r in rows for d in r.get("duplicates", [])}),
             "classes": [{k: r[k] for k in ("class_name", "label", "tokens", "source", "oov")}
                         for r in rows],
         }

@@ -31,6 +31,7 @@ from avca_tf.data import benchmark as bm
 from avca_tf.beam import beam_io
 from avca_tf.beam.beam_io import PipelineError
 from avca_tf.data.tfrecord_input import FORMAT
+from avca_tf.locking import check_dir_target, output_lock
 
 JOB = "job"  # side output: per-class counts and rejected rows
 SUMMARY_ROWS = 10
@@ -104,10 +105,21 @@ def plan(root, dataset: str, feature_set: str) -> dict:
 
 
 def _h5_files(folder: Path) -> dict:
+    """{lower-case class stem: path} of a stage folder; two files of one class (names that
+    differ only by case) are refused, as `avca inspect` does."""
     if not folder.is_dir():
         raise bm.BenchmarkError(f"missing folder {folder}")
-    return {Path(e.name).stem.lower(): Path(e.path)
-            for e in sorted(os.scandir(folder), key=lambda e: e.name) if e.name.endswith(".h5")}
+    files = {}
+    for e in sorted(os.scandir(folder), key=lambda e: e.name):
+        if not e.name.endswith(".h5"):
+            continue
+        stem = Path(e.name).stem.lower()
+        if stem in files:
+            raise bm.BenchmarkError(f"{folder}: two files for class {stem!r}: "
+                                    f"{files[stem].name} and {e.name} (class names are "
+                                    "case-insensitive); keep one")
+        files[stem] = Path(e.path)
+    return files
 
 
 def _read_h5(path: str):
@@ -153,17 +165,18 @@ class ReadAndValidate(beam.DoFn):
         if len(loaded) < 2:
             return
         (a, ida), (v, idv) = loaded["audio"], loaded["video"]
-        file_reasons = []
+        # whole-file problems, each reported against the file it is in
+        file_reasons = {m: [] for m in bm.MODALITIES}
         if label < 0:
-            file_reasons.append(f"class {name!r} (from the file name) is not in all_class.txt")
-        if a.shape[1] != task["audio_dim"]:
-            file_reasons.append(f"audio width {a.shape[1]}, expected {task['audio_dim']}")
-        if v.shape[1] != task["video_dim"]:
-            file_reasons.append(f"video width {v.shape[1]}, expected {task['video_dim']}")
-        if file_reasons:
-            for i in range(max(a.shape[0], v.shape[0])):
-                yield reject(task["audio"] if i < a.shape[0] else task["video"], i,
-                             "; ".join(file_reasons))
+            file_reasons["audio"].append(f"class {name!r} (from the file name) is not in "
+                                         "all_class.txt")
+        for m, data in (("audio", a), ("video", v)):
+            if data.shape[1] != task[f"{m}_dim"]:
+                file_reasons[m].append(f"{m} width {data.shape[1]}, expected {task[f'{m}_dim']}")
+        if any(file_reasons.values()):
+            for m, data in (("audio", a), ("video", v)):
+                for i in range(data.shape[0] if file_reasons[m] else 0):
+                    yield reject(task[m], i, "; ".join(file_reasons[m]))
             return
         if a.shape[0] == 0 and v.shape[0] == 0:
             yield reject(task["audio"], None, f"class {name!r} has no samples (empty files)")
@@ -250,6 +263,14 @@ def _reject_key(r: dict):
 
 def run_ingest(root, dataset: str, feature_set: str, out_dir: str,
                beam_args: Sequence[str] = (), skip_invalid: bool = False) -> dict:
+    """Runs the ingestion job under the one-writer lock of `out_dir` (see _run_ingest)."""
+    check_dir_target(out_dir, "--out")
+    with output_lock(out_dir, "ingest output"):
+        return _run_ingest(root, dataset, feature_set, out_dir, beam_args, skip_invalid)
+
+
+def _run_ingest(root, dataset: str, feature_set: str, out_dir: str,
+                beam_args: Sequence[str] = (), skip_invalid: bool = False) -> dict:
     """Runs the ingestion job; returns the metadata written to out_dir/metadata.json.
 
     Invalid rows fail the job (PipelineError listing file, row and reason;

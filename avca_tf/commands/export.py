@@ -18,13 +18,16 @@ def add_arguments(parser):
                              "(word2vec/GloVe files are sorted by frequency)")
     parser.add_argument("--top-k", type=int, default=5, metavar="K",
                         help="classes returned by serving_default (default 5)")
+    parser.add_argument("--wait", type=float, default=600.0, metavar="SECONDS",
+                        help="how long to wait for another export into the same model "
+                             "directory to finish (default 600)")
 
 
 def run(args) -> int:
     from avca_tf.serving.export import export_run, load_export_info
     path = export_run(args.run_dir, args.out, model_name=args.serving_name, version=args.version,
                       word_vectors=args.word_vectors, max_words=args.max_words,
-                      top_k=args.top_k)
+                      top_k=args.top_k, wait_s=args.wait)
     info = load_export_info(path)
     print(f"exported {path}")
     print(f"  signatures: {', '.join(info['signatures'])}")

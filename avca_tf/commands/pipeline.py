@@ -87,7 +87,7 @@ def _run_config(args, dataset: str):
     default on the toy benchmark) with the command-line settings."""
     from avca_tf.training.presets import run_config
     schedule = "toy" if dataset == "Toy" and args.preset is None else None
-    return run_config(dataset, args.features, overrides(args, schedule=schedule))
+    return run_config(dataset, args.features, overrides(args, schedule=schedule)).validate()
 
 
 def _config(args, root: str, dataset: str, **paths):
@@ -106,14 +106,13 @@ def _config(args, root: str, dataset: str, **paths):
 
 
 def _run(args) -> int:
-    from pipelines.local_runner import run_local
+    from pipelines.local_runner import claim_outputs, run_local
     work = args.work_dir
     if args.root is None:
         if args.dataset not in (None, "Toy") or args.features != "main_features":
             raise ConfigError("without --root the pipeline runs on the toy benchmark "
                               "(dataset Toy, main_features); pass --root for other data")
-        from avca_tf.data.synth import toy_benchmark
-        root, dataset = str(toy_benchmark(os.path.join(work, "benchmark"))), "Toy"
+        root, dataset = os.path.join(work, "benchmark"), "Toy"
     else:
         root, dataset = args.root, args.dataset or "UCF"
         if "://" not in root and not os.path.isdir(os.path.join(root, dataset)):
@@ -125,9 +124,13 @@ def _run(args) -> int:
         metadata_path=args.metadata or os.path.join(work, "metadata.sqlite"),
         serving_dir=args.serving_dir or os.path.join(work, "serving"))
     cfg = cfg.replace(enable_cache=not args.no_cache)
-    print(f"[pipeline] {cfg.name}: {dataset}/{cfg.data.feature_set} from {cfg.data.root}; "
-          f"{_describe(cfg.run_config)}", flush=True)
-    summary = run_local(cfg, classes_file, vectors)
+    with claim_outputs(cfg.pipeline_root, cfg.metadata_path, cfg.serving_dir, cfg.serving_name):
+        if args.root is None:
+            from avca_tf.data.synth import toy_benchmark
+            toy_benchmark(root)
+        print(f"[pipeline] {cfg.name}: {dataset}/{cfg.data.feature_set} from {cfg.data.root}; "
+              f"{_describe(cfg.run_config)}", flush=True)
+        summary = run_local(cfg, classes_file, vectors)
     _print_summary(cfg, summary)
     return 0
 

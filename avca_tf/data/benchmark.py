@@ -15,6 +15,7 @@ trains on the three stage-1 folders, never on `stage_2_train`.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 from dataclasses import dataclass, field
@@ -164,11 +165,22 @@ class Benchmark:
                             seen_class_ids=seen.class_ids, unseen_class_ids=unseen.class_ids)
 
 
+def read_utf8(path: Path) -> str:
+    """The text of a UTF-8 file; BenchmarkError naming the file, line and byte otherwise."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise BenchmarkError(f"{path}: line {line}: byte 0x{data[e.start]:02x} at offset "
+                             f"{e.start} is not UTF-8; expected UTF-8 text") from None
+
+
 def read_name_list(path: Path) -> list[str]:
     """Non-empty stripped lines of a class list; error if missing or duplicated."""
     if not path.is_file():
         raise BenchmarkError(f"missing file {path}")
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    names = [line.strip() for line in read_utf8(path).splitlines()]
     names = [n for n in names if n]
     seen: dict[str, str] = {}
     for n in names:
@@ -185,7 +197,7 @@ def read_name_mapping(path: Path) -> dict[str, str]:
     """`original,manual` csv -> {original.lower(): manual}."""
     if not path.is_file():
         raise BenchmarkError(f"missing file {path}")
-    with open(path, newline="", encoding="utf-8") as f:
+    with io.StringIO(read_utf8(path), newline="") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or not {"original", "manual"} <= set(reader.fieldnames):
             raise BenchmarkError(f"{path}: expected columns 'original' and 'manual', "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -66,18 +67,79 @@ def stage_dataset(tfrec_dir: str, stage: str, metadata: dict | None = None,
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def _tf_reason(error: tf.errors.OpError) -> str:
+    """The TF error message without its node and op decorations."""
+    text = re.sub(r"\{\{[^}]*\}\}|\[Op:[^\]]*\]|name: *$", "", error.message.splitlines()[0])
+    return " ".join(text.split()) or type(error).__name__
+
+
+def check_shard(path: str, spec: dict | None = None) -> int:
+    """Reads one TFRecord file fully (the reader checks every record's CRC) and parses its
+    records with `spec`; returns the record count. BenchmarkError names the file."""
+    n = 0
+    ds = tf.data.TFRecordDataset([path]).batch(READ_BATCH)
+    if spec is not None:
+        ds = ds.map(lambda s: tf.io.parse_example(s, spec))
+    try:
+        for batch in ds:
+            n += int(tf.shape(tf.nest.flatten(batch)[0])[0])
+    except tf.errors.OpError as e:
+        raise BenchmarkError(f"{path}: corrupt or unreadable TFRecord shard (after {n} good "
+                             f"records: {_tf_reason(e)}); expected intact TFRecords of "
+                             "`avca ingest`: ingest again") from None
+    return n
+
+
+def _culprit(files: list, spec: dict, error: tf.errors.OpError) -> BenchmarkError:
+    """The shard a multi-file read failed on, found by reading them one by one."""
+    for path in files:
+        try:
+            check_shard(path, spec)
+        except BenchmarkError as e:
+            return e
+    return BenchmarkError(f"{os.path.dirname(files[0]) if files else '?'}: unreadable "
+                          f"TFRecords: {_tf_reason(error)}")
+
+
+def verify_tfrecords(tfrec_dir: str) -> None:
+    """Every shard of an ingestion output reads back intact with the counts metadata.json
+    records; BenchmarkError naming the first bad file otherwise."""
+    meta = read_metadata(tfrec_dir)
+    spec = feature_spec(meta["widths"])
+    for stage in STAGES:
+        n = sum(check_shard(f, spec) for f in stage_files(tfrec_dir, stage))
+        if n != meta["stages"][stage]["count"]:
+            raise BenchmarkError(f"{tfrec_dir}/{stage}: {n} records, {METADATA} says "
+                                 f"{meta['stages'][stage]['count']}")
+    for rel in meta["label_embeddings"].values():
+        for f in sorted(tf.io.gfile.glob(os.path.join(tfrec_dir, rel, "*.tfrecord"))):
+            check_shard(f)
+
+
 def read_split(tfrec_dir: str, stage: str, metadata: dict) -> Split:
     """One stage as a Split in the reader's order; checks the record count."""
     widths = metadata["widths"]
     cols = {k: [] for k in ("audio", "video", "label", "video_id", "row")}
-    for batch in stage_dataset(tfrec_dir, stage, metadata, cache=False):
-        for k in cols:
-            cols[k].append(batch[k].numpy())
+    try:
+        for batch in stage_dataset(tfrec_dir, stage, metadata, cache=False):
+            for k in cols:
+                cols[k].append(batch[k].numpy())
+    except tf.errors.OpError as e:
+        raise _culprit(stage_files(tfrec_dir, stage), feature_spec(widths), e) from None
     expected = metadata["stages"][stage]["count"]
     n = sum(len(x) for x in cols["label"])
     if n != expected:
         raise BenchmarkError(f"{tfrec_dir}/{stage}: {n} records, metadata.json says {expected} "
                              "(files missing or added after ingestion)")
+    empty = [name for name, count in metadata["stages"][stage].get("class_counts", {}).items()
+             if count == 0]
+    if empty:
+        rejects = metadata.get("rejects_file")
+        raise BenchmarkError(
+            f"{tfrec_dir}/{stage}: class(es) {empty[:5]} listed for this stage have no "
+            f"samples" + (f" (their rows were rejected at ingestion, see "
+                          f"{os.path.join(tfrec_dir, rejects)})" if rejects else "")
+            + "; fix the features or remove the classes from the stage list and ingest again")
     if n == 0:
         audio = np.zeros((0, widths["audio"]), np.float32)
         video = np.zeros((0, widths["video"]), np.float32)
@@ -104,10 +166,14 @@ def read_class_embeddings(path: str) -> tuple[tuple[str, ...], np.ndarray]:
             "label": tf.io.FixedLenFeature([], tf.int64),
             "embedding": tf.io.RaggedFeature(tf.float32)}
     names, labels, vectors = [], [], []
-    for rec in tf.data.TFRecordDataset(files).map(lambda s: tf.io.parse_single_example(s, spec)):
-        names.append(rec["class_name"].numpy().decode("utf-8"))
-        labels.append(int(rec["label"]))
-        vectors.append(rec["embedding"].numpy())
+    try:
+        for rec in tf.data.TFRecordDataset(files).map(
+                lambda s: tf.io.parse_single_example(s, spec)):
+            names.append(rec["class_name"].numpy().decode("utf-8"))
+            labels.append(int(rec["label"]))
+            vectors.append(rec["embedding"].numpy())
+    except tf.errors.OpError as e:
+        raise _culprit(files, spec, e) from None
     if sorted(labels) != list(range(len(labels))):
         raise BenchmarkError(f"{path}: labels {sorted(labels)[:5]}... are not 0..{len(labels) - 1}")
     if len({v.shape for v in vectors}) != 1:

@@ -4,9 +4,12 @@ Text format: one `word v1 ... vD` line per word (space separated), with an
 optional first line `N D` (word2vec header). The npy dict is what the
 benchmark ships: `np.save` of a pickled dict name -> vector, loaded with
 `np.load(path, allow_pickle=True).item()`. Files are opened with
-tf.io.gfile, so `gs://` and other TF filesystems work too. When a word occurs
-twice, the first occurrence wins (as in gensim).
+tf.io.gfile, so `gs://` and other TF filesystems work too. A file without
+any vector is an error. When a word occurs twice, the first occurrence wins
+(as in gensim) and the repeats are listed in `WordVectorFile.duplicates`
+(embed-classes writes them to report.json, export to avca_export.json).
 """
+import dataclasses
 import gzip
 import io
 import pickle
@@ -26,9 +29,24 @@ def is_npy(path: str) -> bool:
     return path.endswith(".npy")
 
 
+@dataclasses.dataclass(frozen=True)
+class WordVectorFile:
+    """What `read_word_vectors` kept of a file."""
+    words: list            # str [n], unique
+    vectors: np.ndarray    # float32 [n, D]
+    duplicates: tuple      # ("word", "line 7 (first at line 2)") of repeats that were ignored
+
+
 def load_word_vectors(path: str, max_words: Optional[int] = None,
                       vocabulary: Optional[Iterable[str]] = None):
-    """Returns `(words, vectors)`: list of str and float32 [n, D].
+    """`(words, vectors)` of `read_word_vectors`."""
+    table = read_word_vectors(path, max_words, vocabulary)
+    return table.words, table.vectors
+
+
+def read_word_vectors(path: str, max_words: Optional[int] = None,
+                      vocabulary: Optional[Iterable[str]] = None) -> WordVectorFile:
+    """The words and float32 [n, D] vectors of a file, and the repeats ignored.
 
     `max_words` keeps the first n entries of the file; `vocabulary`, if given,
     keeps only those words (the file is still streamed once, so memory stays
@@ -40,26 +58,30 @@ def load_word_vectors(path: str, max_words: Optional[int] = None,
         raise WordVectorError(f"max_words must be >= 1, got {max_words}")
     wanted = None if vocabulary is None else set(vocabulary)
     entries = _read_npy(path) if is_npy(path) else _read_text(path)
-    words, vectors, seen, dim = [], [], set(), None
-    for i, (word, vec, where) in enumerate(entries):
-        if max_words is not None and i >= max_words:
+    words, vectors, seen, dim, n, repeats = [], [], {}, None, 0, []
+    for n, (word, vec, where) in enumerate(entries, 1):
+        if max_words is not None and n > max_words:
             break
         if dim is None:
             dim = vec.shape[0]
-        if vec.shape != (dim,):
+        if vec.shape != (dim,) or dim == 0:
             raise WordVectorError(f"{path}: {where} ({word!r}): expected a vector of "
-                                  f"{dim} values, got shape {vec.shape}")
-        if word in seen or (wanted is not None and word not in wanted):
+                                  f"{dim or 'at least 1'} values, got shape {vec.shape}")
+        if wanted is not None and word not in wanted:
+            continue
+        if word in seen:
+            repeats.append((word, f"{where} (first at {seen[word]})"))
             continue
         if not np.all(np.isfinite(vec)):
             raise WordVectorError(f"{path}: {where} ({word!r}): non-finite value")
-        seen.add(word)
+        seen[word] = where
         words.append(word)
         vectors.append(vec)
-    if not words and wanted is None:
-        raise WordVectorError(f"{path}: no word vectors found")
+    if n == 0:
+        raise WordVectorError(f"{path}: no word vectors found (empty file); expected "
+                              "`word v1 ... vD` lines")
     out = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, dim or 0), np.float32)
-    return words, out
+    return WordVectorFile(words=words, vectors=out, duplicates=tuple(repeats))
 
 
 def _read_npy(path):

@@ -38,6 +38,7 @@ import tensorflow as tf
 
 from avca_tf.errors import AvcaError
 from avca_tf.io_utils import atomic_path, write_json
+from avca_tf.locking import check_dir_target, output_lock
 from avca_tf.models.base import GZSLModel
 from avca_tf.models.distances import pairwise_l2
 
@@ -78,15 +79,18 @@ class WordVectors:
     words: tuple        # str [V], unique
     vectors: np.ndarray  # float32 [V, text_dim]
     source: str
+    duplicates: int = 0  # repeated words ignored (the first vector of a word is used)
 
     @classmethod
     def load(cls, path: str, max_words: Optional[int] = None):
-        from avca_tf.data.word_vectors import load_word_vectors
-        words, vectors = load_word_vectors(path, max_words=max_words)
+        from avca_tf.data.word_vectors import read_word_vectors
+        table = read_word_vectors(path, max_words=max_words)
+        words, vectors = table.words, table.vectors
         bad = [w for w in words if "\n" in w or "\r" in w or not w]
         if bad:
             raise ExportError(f"{path}: word {bad[0]!r} is empty or contains a line break")
-        return cls(words=tuple(words), vectors=vectors, source=os.path.abspath(path))
+        return cls(words=tuple(words), vectors=vectors, source=os.path.abspath(path),
+                   duplicates=len(table.duplicates))
 
 
 class ClassNameEncoder(tf.Module):
@@ -129,16 +133,40 @@ class ClassNameEncoder(tf.Module):
         }
 
 
+def _assert_shape(x, dims: tuple, message: str):
+    """Runtime check that `x` has rank len(dims) and the given sizes (None: any).
+
+    Servers feed whatever the request holds, and graph optimisation folds rank
+    ops to the signature's static rank, so the rank is read from the shape
+    vector padded with -1: a tensor of the right rank has -1 right after its
+    last dimension, and indexing never goes out of bounds.
+    """
+    rank = len(dims)
+    padded = tf.concat([tf.shape(x), tf.fill([rank + 1], -1)], 0)
+    ok = tf.equal(padded[rank], -1)
+    for i, size in enumerate(dims):
+        ok = tf.logical_and(ok, padded[i] >= 0 if size is None else tf.equal(padded[i], size))
+    return tf.debugging.assert_equal(ok, True, message=message)
+
+
 def _check_inputs(audio, video, d_a, d_v):
-    """Runtime checks, so servers that skip the signature's shape check fail clearly."""
-    return [
-        tf.debugging.assert_equal(tf.shape(audio)[1], d_a, message=(
-            f"audio: expected shape [batch, {d_a}] float32")),
-        tf.debugging.assert_equal(tf.shape(video)[1], d_v, message=(
-            f"video: expected shape [batch, {d_v}] float32")),
-        tf.debugging.assert_equal(tf.shape(audio)[0], tf.shape(video)[0], message=(
-            "audio and video: expected the same batch size")),
-    ]
+    """Runtime checks, so servers that skip the signature's shape check fail clearly.
+
+    Shapes are checked first (the batch check indexes the shape). Non-finite
+    features are refused (InvalidArgument) rather than scored: a NaN feature
+    would give NaN scores next to arbitrary classes.
+    """
+    shapes = [_assert_shape(audio, (None, d_a), f"audio: expected shape [batch, {d_a}] float32"),
+              _assert_shape(video, (None, d_v), f"video: expected shape [batch, {d_v}] float32")]
+    with tf.control_dependencies(shapes):
+        return shapes + [
+            tf.debugging.assert_equal(tf.shape(audio)[0], tf.shape(video)[0], message=(
+                "audio and video: expected the same batch size")),
+            tf.debugging.assert_equal(tf.reduce_all(tf.math.is_finite(audio)), True, message=(
+                "audio: expected finite values, got NaN or Inf")),
+            tf.debugging.assert_equal(tf.reduce_all(tf.math.is_finite(video)), True, message=(
+                "video: expected finite values, got NaN or Inf")),
+        ]
 
 
 class ServingGraph:
@@ -209,9 +237,12 @@ class ServingGraph:
         return {"embedding": self.model.embed(audio, video, training=False)}
 
     def classify_open(self, audio, video, class_names):
-        checks = _check_inputs(audio, video, self.d_a, self.d_v) + [
-            tf.debugging.assert_greater(tf.size(class_names), 0, message=(
-                "class_names: expected a non-empty list of class names"))]
+        names_rank = _assert_shape(class_names, (None,), "class_names: expected shape "
+                                   "[num_classes] string (a list of class names)")
+        with tf.control_dependencies([names_rank]):
+            checks = _check_inputs(audio, video, self.d_a, self.d_v) + [names_rank,
+                tf.debugging.assert_greater(tf.size(class_names), 0, message=(
+                    "class_names: expected a non-empty list of class names"))]
         with tf.control_dependencies(checks):
             audio, video = tf.identity(audio), tf.identity(video)
             class_names = tf.identity(class_names)
@@ -259,7 +290,8 @@ def export_model(model, d_a: int, d_v: int, vocab: ServingVocabulary, out_dir: s
         "class_names": list(vocab.class_names),
         "seen": [bool(s) for s in vocab.seen], "beta": vocab.beta,
         "word_vectors": None if word_vectors is None else {
-            "source": word_vectors.source, "words": len(word_vectors.words)},
+            "source": word_vectors.source, "words": len(word_vectors.words),
+            "duplicates_ignored": word_vectors.duplicates},
         "tf_text_ops": list(TF_TEXT_OPS) if word_vectors else [],
         "tensorflow": tf.__version__,
     })
@@ -275,59 +307,69 @@ def next_version(model_dir: str) -> int:
     return max(versions, default=0) + 1
 
 
-def write_models_config(serving_base: str, container_base: str = "/models") -> str:
+def write_models_config(serving_base: str, container_base: str = "/models",
+                        wait_s: float = 600.0) -> str:
     """Writes SERVING_BASE/models.config listing every exported model below it.
 
     Base paths are as seen inside the tensorflow/serving container, where
-    SERVING_BASE is mounted at `container_base`.
+    SERVING_BASE is mounted at `container_base`. Writers of the file take
+    turns (its lock), so no writer drops a model another one just added.
     """
-    names = sorted(
-        d for d in os.listdir(serving_base)
-        if os.path.isdir(os.path.join(serving_base, d)) and any(
-            v.isdigit() and os.path.exists(os.path.join(serving_base, d, v, "saved_model.pb"))
-            for v in os.listdir(os.path.join(serving_base, d))))
-    entries = "".join(
-        f'  config {{\n    name: "{n}"\n    base_path: "{container_base}/{n}"\n'
-        f'    model_platform: "tensorflow"\n  }}\n' for n in names)
     path = os.path.join(serving_base, "models.config")
-    with atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
-            f.write(f"model_config_list {{\n{entries}}}\n")
+    with output_lock(path, "serving config", wait_s=wait_s):
+        names = sorted(
+            d for d in os.listdir(serving_base)
+            if os.path.isdir(os.path.join(serving_base, d)) and any(
+                v.isdigit() and os.path.exists(os.path.join(serving_base, d, v, "saved_model.pb"))
+                for v in os.listdir(os.path.join(serving_base, d))))
+        entries = "".join(
+            f'  config {{\n    name: "{n}"\n    base_path: "{container_base}/{n}"\n'
+            f'    model_platform: "tensorflow"\n  }}\n' for n in names)
+        with atomic_path(path) as tmp:
+            with open(tmp, "w") as f:
+                f.write(f"model_config_list {{\n{entries}}}\n")
     return path
 
 
 def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
                version: Optional[int] = None, word_vectors: Optional[str] = None,
-               max_words: Optional[int] = None, top_k: int = 5) -> str:
+               max_words: Optional[int] = None, top_k: int = 5, wait_s: float = 600.0) -> str:
     """Exports the run at `run_dir`; returns SERVING_BASE/<model_name>/<version>.
 
     `word_vectors` is a word2vec/GloVe text file for classify_open; by default
     the one the run's label embeddings were built from, if the run records it.
     Without any, the export has serving_default and embed only.
+
+    Exports into one SERVING_BASE/<model_name> take turns (its lock, waited for
+    up to `wait_s` seconds): the version is picked under the lock and an
+    existing version is never replaced.
     """
     from avca_tf.training.protocol import load_run
     if not _MODEL_NAME.match(model_name):
         raise ExportError(f"model name {model_name!r}: expected letters, digits, '_', '-', '.'")
-    model_dir = os.path.join(os.path.abspath(serving_base), model_name)
-    if version is None:
-        version = next_version(model_dir)
-    if version < 1:
+    if version is not None and version < 1:
         raise ExportError(f"version must be a positive integer, got {version}")
-    out_dir = os.path.join(model_dir, str(version))
-    if os.path.exists(out_dir):
-        raise ExportError(f"{out_dir} already exists; versions are never overwritten "
-                          "(pick another --version or leave it out for the next one)")
+    check_dir_target(serving_base, "--out")
+    model_dir = os.path.join(os.path.abspath(serving_base), model_name)
+    check_dir_target(model_dir, "--out")
     run = load_run(run_dir)
     vocab = ServingVocabulary.from_run(run.class_names, run.label_embeddings,
                                        run.seen_ids, run.unseen_ids, run.beta)
     path = word_vectors or _recorded_word_vectors(run)
     vectors = WordVectors.load(path, max_words) if path else None
     d_a, d_v = run.run_config.model.audio_dim, run.run_config.model.video_dim
-    info = {"run_dir": os.path.abspath(run_dir), "model_name": model_name,
-            "version": version}
-    with atomic_path(out_dir) as tmp:
-        export_model(run.model, d_a, d_v, vocab, tmp, vectors, top_k, info)
-    write_models_config(os.path.abspath(serving_base))
+    with output_lock(model_dir, "serving model directory", wait_s=wait_s):
+        if version is None:
+            version = next_version(model_dir)
+        out_dir = os.path.join(model_dir, str(version))
+        if os.path.lexists(out_dir):
+            raise ExportError(f"{out_dir} already exists; versions are never overwritten "
+                              "(pick another --version or leave it out for the next one)")
+        info = {"run_dir": os.path.abspath(run_dir), "model_name": model_name,
+                "version": version}
+        with atomic_path(out_dir, replace=False) as tmp:
+            export_model(run.model, d_a, d_v, vocab, tmp, vectors, top_k, info)
+    write_models_config(os.path.abspath(serving_base), wait_s=wait_s)
     return out_dir
 
 

@@ -80,6 +80,16 @@ def _diff(a: dict, b: dict, prefix="") -> list[str]:
     return out
 
 
+@contextlib.contextmanager
+def claim_run_dir(run_dir: str, flag: str = "--out"):
+    """The one-writer lock of a run directory, taken before any work (also refuses a
+    path that is a file)."""
+    from avca_tf.locking import check_dir_target, output_lock
+    check_dir_target(run_dir, flag)
+    with output_lock(run_dir, "run directory"):
+        yield
+
+
 def prepare_run_dir(run_dir: str, cfg: RunConfig, resume: bool) -> None:
     """Creates RUN_DIR/config.json, or checks that RUN_DIR holds this same config."""
     path = os.path.join(run_dir, CONFIG_FILE)
@@ -202,6 +212,7 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
     `on_epoch_end(stage, entry)` is called after each epoch's checkpoint is written.
     """
     run_dir = os.path.abspath(run_dir)
+    cfg.validate()
     validate_benchmark(benchmark, cfg)
     prepare_run_dir(run_dir, cfg, resume)
     results_path = os.path.join(run_dir, RESULTS_FILE)
@@ -295,8 +306,11 @@ def load_data(cfg: RunConfig):
 
 
 def train(cfg: RunConfig, run_dir: str, resume: bool = False, verbose: int = 1) -> dict:
-    """Loads the run's data and runs the two-stage protocol; results.json's content."""
-    return run_protocol(load_data(cfg), cfg, run_dir, resume=resume, verbose=verbose)
+    """Loads the run's data and runs the two-stage protocol; results.json's content.
+    The run directory is locked for this process before anything is read or written."""
+    cfg.validate()
+    with claim_run_dir(run_dir):
+        return run_protocol(load_data(cfg), cfg, run_dir, resume=resume, verbose=verbose)
 
 
 def reevaluate(run_dir: str, root: str | None = None):

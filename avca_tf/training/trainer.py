@@ -106,7 +106,11 @@ class Trainer:
                 bar.update(i + 1, [("loss", float(losses["total"]))])
         means = {k: float(v) / self.cfg.n_batches for k, v in sums.items()}
         if not np.isfinite(means["total"]):
-            raise FloatingPointError(f"training diverged in epoch {epoch + 1}: mean loss {means}")
+            from avca_tf.errors import TrainingDivergedError
+            raise TrainingDivergedError(
+                f"training diverged in epoch {epoch + 1}: mean loss {means} (learning rate "
+                f"{self.cfg.lr:g}); lower the learning rate (--lr in `avca pipeline run`, a "
+                "preset with a smaller one) and train into a new output directory")
         return means
 
 
