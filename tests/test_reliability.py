@@ -136,7 +136,7 @@ def test_pipeline_bad_settings_refused_before_writing(small_root, tmp_path):
     base = ["pipeline", "run", "--root", small_root, "--dataset", "Toy", "--preset", "quick",
             "--work-dir", work]
     for extra, expected in ((["--seed", "-5"], "seed must be in [0, 4294967295], got -5"),
-                            (["--lr", "0"], "learning_rate must be > 0"),
+                            (["--lr", "0"], "--lr must be > 0"),
                             (["--pipeline-root", blocker], f"--pipeline-root {blocker}")):
         rc, _, err = _avca(*base, *extra)
         assert rc == 2 and expected in err, err
