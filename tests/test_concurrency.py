@@ -179,7 +179,7 @@ def test_pipeline_root_shared_second_run_refused(toy_root, tmp_path):
     is refused before it writes; the first run's model stays published and loadable."""
     root = tmp_path / "pipeline_root"
     common = ["pipeline", "run", "--root", toy_root, "--dataset", "Toy", "--preset", "quick",
-              "--epochs", "1", "--batches", "3", "--pipeline-root", root]
+              "--epochs", "1", "--n-batches", "3", "--pipeline-root", root]
     first = _Proc(tmp_path, "first", *common, "--work-dir", tmp_path / "w1")
     holder = _wait_for_holder(str(root), first)
     second = _avca(*common, "--work-dir", tmp_path / "w2")
