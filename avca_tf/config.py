@@ -83,6 +83,7 @@ class TrainConfig:
     jit_compile: bool = False
     mixed_precision: bool = False
     eval_batch_size: int = 8192
+    strategy: str = "default"              # "default" | "mirrored" (local GPUs) | "multi-worker" (TF_CONFIG)
 
 
 @dataclass(frozen=True)

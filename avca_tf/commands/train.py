@@ -32,6 +32,11 @@ def add_arguments(p):
                    help="never update the position embeddings (as the reference)")
     p.add_argument("--tfrecords", help="read the TFRecords of `avca ingest` from this directory "
                                        "instead of the h5 files under --root")
+    p.add_argument("--strategy", default="default", choices=["default", "mirrored", "multi-worker"],
+                   help="distributed training: 'mirrored' over all local GPUs, 'multi-worker' "
+                        "(MultiWorkerMirroredStrategy; run the same command on every worker with "
+                        "TF_CONFIG set; --batch-size is the global batch). Non-chief workers write "
+                        "to OUT.worker<i>")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -50,7 +55,8 @@ def build_config(args):
         model=dataclasses.replace(cfg.model, name=args.model,
                                   freeze_position_embeddings=args.freeze_position_embeddings),
         train=dataclasses.replace(cfg.train, seed=args.seed, jit_compile=args.jit_compile,
-                                  mixed_precision=args.mixed_precision))
+                                  mixed_precision=args.mixed_precision,
+                                  strategy=args.strategy))
     if args.quick:
         cfg = presets.quick(cfg)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("n_batches", args.n_batches),
@@ -79,7 +85,9 @@ def load_data(cfg):
 
 def run(args) -> int:
     from avca_tf.training.protocol import run_protocol
+    from avca_tf.training.trainer import get_strategy
     cfg = build_config(args)
+    get_strategy(cfg.train.strategy)  # collective ops must be set up before any other TF op
     bench = load_data(cfg)
     results = run_protocol(bench, cfg, args.out, resume=args.resume, verbose=0 if args.quiet else 1)
     t = results["test"]

@@ -30,7 +30,7 @@ from avca_tf.errors import ConfigError
 from avca_tf.io_utils import atomic_path, write_json
 from avca_tf.models import build_model
 from avca_tf.training.trainer import (DistanceFn, PlateauScheduler, Trainer, evaluate_gzsl,
-                              set_learning_rate)
+                              get_strategy, set_learning_rate, worker_run_dir)
 
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
@@ -86,7 +86,7 @@ def prepare_run_dir(run_dir: str, cfg: RunConfig, resume: bool) -> None:
     if os.path.exists(path):
         with open(path) as f:
             existing = json.load(f)
-        diff = _diff(existing, cfg.to_dict())
+        diff = _diff(RunConfig.from_dict(existing).to_dict(), cfg.to_dict())  # fields added later: defaults
         if diff:
             raise ConfigError(f"{run_dir} already holds a run with a different configuration "
                               f"({'; '.join(diff)}); choose another --out")
@@ -119,8 +119,9 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
     data = benchmark.protocol(stage)
     emb = benchmark.label_embeddings
     keras.utils.set_random_seed(cfg.train.seed)
-    model = build_model(cfg.model.name, cfg.model, cfg.loss)
-    trainer = Trainer(model, cfg.train, data.train, emb)
+    with get_strategy(cfg.train.strategy).scope():  # distributed variables, if any
+        model = build_model(cfg.model.name, cfg.model, cfg.loss)
+        trainer = Trainer(model, cfg.train, data.train, emb)
     distance_fn = DistanceFn(model, cfg.train.eval_batch_size) if stage == 1 else None
     plateau = PlateauScheduler(cfg.train.lr, cfg.train.lr_factor, cfg.train.lr_patience,
                                cfg.train.lr_threshold)
@@ -200,8 +201,10 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
     """Stage 1, stage 2, test; returns (and writes) the results.json content.
 
     `on_epoch_end(stage, entry)` is called after each epoch's checkpoint is written.
+    With cfg.train.strategy "multi-worker" every worker calls this; the
+    non-chief workers write to `run_dir`.worker<i> (trainer.worker_run_dir).
     """
-    run_dir = os.path.abspath(run_dir)
+    run_dir = worker_run_dir(os.path.abspath(run_dir), get_strategy(cfg.train.strategy))
     validate_benchmark(benchmark, cfg)
     prepare_run_dir(run_dir, cfg, resume)
     results_path = os.path.join(run_dir, RESULTS_FILE)
