@@ -24,7 +24,7 @@ def run_config(params: TrainerParams, bench, examples_dir: str) -> RunConfig:
                                   video_dim=int(bench.splits["stage_1_train"].video.shape[1])),
         train=dataclasses.replace(cfg.train, epochs=params.epochs, n_batches=params.n_batches,
                                   batch_size=params.batch_size, lr=params.learning_rate,
-                                  seed=params.seed))
+                                  seed=params.seed, strategy=params.strategy))
 
 
 def train_and_export(examples_dir: str, class_embeddings_dir: str, params: TrainerParams,

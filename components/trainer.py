@@ -45,11 +45,17 @@ def AvcaTrainer(
     seed: Parameter[int],
     text_pairing: Parameter[str],
     word_vectors: Parameter[str],
+    strategy: Parameter[str] = "default",
 ):
+    """`strategy` "multi-worker": run this component's container on every worker with
+    TF_CONFIG set (e.g. a Vertex AI custom job / TFJob worker pool); "mirrored": all GPUs
+    of the pod."""
+    from avca_tf.training.trainer import get_strategy
     from components.train_step import train_and_export
+    get_strategy(strategy)  # before any other TF op (collective ops are set up at start)
     params = TrainerParams(preset=preset, model=model_name, epochs=epochs, n_batches=n_batches,
                            batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-                           text_pairing=text_pairing)
+                           text_pairing=text_pairing, strategy=strategy)
     if is_remote(model_run.uri):
         with local_input(examples.uri) as ex_dir, local_input(class_embeddings.uri) as emb_dir, \
                 local_output(model_run.uri) as run_dir, local_output(model.uri) as model_dir:

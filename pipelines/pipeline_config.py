@@ -36,6 +36,7 @@ class TrainerParams:
     learning_rate: float = 1e-3
     seed: int = 42
     text_pairing: str = "own"       # "own" | "reference"
+    strategy: str = "default"       # TrainConfig.strategy: "default" | "mirrored" | "multi-worker"
 
     def validate(self) -> "TrainerParams":
         for name in ("epochs", "n_batches", "batch_size"):
@@ -46,6 +47,9 @@ class TrainerParams:
         if self.text_pairing not in ("own", "reference"):
             raise ConfigError(f"text_pairing must be 'own' or 'reference', "
                               f"got {self.text_pairing!r}")
+        if self.strategy not in ("default", "mirrored", "multi-worker"):
+            raise ConfigError(f"trainer strategy must be 'default', 'mirrored' or 'multi-worker', "
+                              f"got {self.strategy!r}")
         return self
 
 

@@ -34,7 +34,7 @@ def create_pipeline(cfg: PipelineConfig, classes_file: str, vectors_path: str,
         class_embeddings=embeddings.outputs["class_embeddings"],
         preset=hp.preset, model_name=hp.model, epochs=hp.epochs, n_batches=hp.n_batches,
         batch_size=hp.batch_size, learning_rate=hp.learning_rate, seed=hp.seed,
-        text_pairing=hp.text_pairing,
+        text_pairing=hp.text_pairing, strategy=hp.strategy,
         word_vectors="" if vectors_path.endswith(".npy") else vectors_path)
     # The last blessed model of this pipeline, looked up in MLMD.
     baseline = Resolver(strategy_class=LatestBlessedModelStrategy,

@@ -47,6 +47,9 @@ def _trainer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="override the batch size")
     p.add_argument("--lr", type=float, default=None, help="override the learning rate")
     p.add_argument("--seed", type=int, default=None, help="override the seed")
+    p.add_argument("--strategy", default="default", choices=["default", "mirrored", "multi-worker"],
+                   help="trainer distribution strategy (multi-worker: the trainer's pods need "
+                        "TF_CONFIG)")
     p.add_argument("--text-pairing", default="own", choices=["own", "reference"],
                    help="'reference' reproduces the authors' class/vector mis-pairing")
     p.add_argument("--hm-threshold", type=float, default=0.0, metavar="PERCENT",
@@ -121,7 +124,8 @@ def _trainer_params(args, dataset: str, feature_set: str):
         batch_size=args.batch_size if args.batch_size is not None else t.batch_size,
         learning_rate=args.lr if args.lr is not None else t.lr,
         seed=args.seed if args.seed is not None else t.seed,
-        text_pairing=args.text_pairing).validate(), name
+        text_pairing=args.text_pairing,
+        strategy=getattr(args, "strategy", "default")).validate(), name
 
 
 def _inputs(args, root: str, dataset: str):
