@@ -82,8 +82,20 @@ def portable_services(tmp_path):
 
 
 def _files(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+    """Files by relative path; Keras .weights.h5 as their arrays (the files hold HDF5
+    timestamps)."""
+    import h5py
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.name.endswith(".weights.h5"):
+            arrays = {}
+            with h5py.File(p, "r") as f:
+                f.visititems(lambda name, obj: arrays.__setitem__(name, obj[()].tobytes())
+                             if isinstance(obj, h5py.Dataset) else None)
+            out[str(p.relative_to(folder))] = arrays
+        elif p.is_file():
+            out[str(p.relative_to(folder))] = p.read_bytes()
+    return out
 
 
 def _records(folder: Path) -> dict:

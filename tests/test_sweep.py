@@ -15,10 +15,25 @@ from avca_tf.evaluation.reproduce import ReproduceConfig, plan_runs
 RUNS = "avca,avgzslnet"
 
 
+def _weights(path):
+    """Every array of a Keras .weights.h5 file (the file itself holds HDF5 timestamps)."""
+    import h5py
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()].tobytes())
+                     if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
 def _tree(folder):
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and (p.name in ("results.json", "config.json", "model.weights.h5")
-                                or p.suffix in (".md", ".csv"))}
+    """Run dirs' results, configs and weights, and the table files, by relative path."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.name in ("results.json", "config.json") or p.suffix in (".md", ".csv"):
+            out[str(p.relative_to(folder))] = p.read_bytes()
+        elif p.name == "model.weights.h5":
+            out[str(p.relative_to(folder))] = _weights(p)
+    return out
 
 
 def test_two_workers_equal_serial_and_rerun_skips(ucf_main_root, tmp_path, capsys):
@@ -32,7 +47,7 @@ def test_two_workers_equal_serial_and_rerun_skips(ucf_main_root, tmp_path, capsy
     a, b = _tree(two), _tree(one)
     assert sorted(k for k in a if k.endswith("results.json")) == [
         "runs/UCF/avca/seed42-quick/results.json", "runs/UCF/avgzslnet/seed42-quick/results.json"]
-    assert a.keys() == b.keys()
+    assert a.keys() == b.keys() and len(a) == 8
     for name in a:
         assert a[name] == b[name], name
     assert "| AVCA |" in a["table3.md"].decode() and "| AVGZSLNet |" in a["table3.md"].decode()

@@ -96,7 +96,8 @@ def sweep_options(beam_args: Sequence[str] = ()):
         direct = options.view_as(DirectOptions)
         if not any(a.startswith("--direct_running_mode") for a in args):
             direct.direct_running_mode = "multi_processing"
-        if not any(a.startswith("--direct_num_workers") for a in args):
+        if (not any(a.startswith("--direct_num_workers") for a in args)
+                and direct.direct_running_mode != "in_memory"):
             direct.direct_num_workers = os.cpu_count() or 1
     return options
 
