@@ -115,7 +115,8 @@ def test_ingest_and_reproduce_through_portable_runner(portable_services, tmp_pat
     job, pool = portable_services
     portable = ["--", "--runner=PortableRunner", f"--job_endpoint={job}",
                 "--environment_type=EXTERNAL", f"--environment_config={pool}"]
-    toy = synthesize(tmp_path / "toy", seed=0, scale=0.1)
+    toy = tmp_path / "toy"
+    synthesize(toy, seed=0, scale=0.1)
 
     ingest = ["ingest", "--root", str(toy), "--dataset", "Toy", "--features", "main_features"]
     assert cli.main(ingest + ["--out", str(tmp_path / "tf_portable")] + portable) == 0
