@@ -17,7 +17,9 @@ Dataset = Literal["UCF", "ActivityNet", "VGGSound", "Toy"]
 FeatureSetName = Literal["main_features", "cls_features"]
 TextPairing = Literal["own", "reference"]   # "reference": the authors' class/vector mis-pairing
 DATASETS: tuple[str, ...] = get_args(Dataset)
+Strategy = Literal["default", "mirrored", "multi-worker"]  # one device / local GPUs / TF_CONFIG
 TEXT_PAIRINGS: tuple[str, ...] = get_args(TextPairing)
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ class TrainConfig:
     jit_compile: bool = False
     mixed_precision: bool = False
     eval_batch_size: int = 8192
+    strategy: Strategy = "default"
 
     def validate(self) -> "TrainConfig":
         """Raises ConfigError naming the first field out of range."""
@@ -139,6 +142,7 @@ class TrainConfig:
             raise ConfigError(f"train.weight_decay must be >= 0, got {self.weight_decay}")
         if not 0 < self.lr_factor <= 1:
             raise ConfigError(f"train.lr_factor must be in (0, 1], got {self.lr_factor}")
+        check_choice("train.strategy", self.strategy, STRATEGIES)
         return self
 
 

@@ -38,8 +38,14 @@ def AvcaTrainer(
     run_config: Parameter[str],
     word_vectors: Parameter[str],
 ):
-    """`run_config`: the run's avca_tf.config.RunConfig as JSON (RunConfig.to_dict)."""
+    """`run_config`: the run's avca_tf.config.RunConfig as JSON (RunConfig.to_dict). Its
+    train.strategy "multi-worker" runs this component's container on every worker with
+    TF_CONFIG set (e.g. a Vertex AI custom job / TFJob worker pool); "mirrored": all GPUs
+    of the pod."""
+    from avca_tf.training.trainer import get_strategy
     from components.train_step import train_and_export
+    # collective ops are set up when the strategy is made: before any other TF op
+    get_strategy(json.loads(run_config).get("train", {}).get("strategy", "default"))
     if is_remote(model_run.uri):
         with local_input(examples.uri) as ex_dir, local_input(class_embeddings.uri) as emb_dir, \
                 local_output(model_run.uri) as run_dir, local_output(model.uri) as model_dir:

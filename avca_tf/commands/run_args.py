@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from avca_tf.config import TEXT_PAIRINGS
+from avca_tf.config import STRATEGIES, TEXT_PAIRINGS
 from avca_tf.training.presets import SCHEDULES, RunOverrides, preset_names
 
 
@@ -26,6 +26,9 @@ def add_run_arguments(p: argparse.ArgumentParser, schedule_help: str = "") -> No
     p.add_argument("--text-pairing", default=None, choices=TEXT_PAIRINGS,
                    help="'reference' reproduces the authors' class/label-vector mis-pairing "
                         "(default own)")
+    p.add_argument("--strategy", default=None, choices=STRATEGIES,
+                   help="distribution: default (one device), mirrored (all local GPUs) or "
+                        "multi-worker (TF_CONFIG names the workers)")
 
 
 def overrides(args, **more) -> RunOverrides:
@@ -35,6 +38,7 @@ def overrides(args, **more) -> RunOverrides:
         preset, schedule = None, args.preset
     fields = dict(model=args.model, preset=preset, schedule=schedule, epochs=args.epochs,
                   n_batches=args.n_batches, batch_size=args.batch_size, lr=args.lr,
-                  seed=args.seed, text_pairing=args.text_pairing)
+                  seed=args.seed, text_pairing=args.text_pairing,
+                  strategy=args.strategy)
     fields.update({k: v for k, v in more.items() if v is not None})
     return RunOverrides(**fields)

@@ -23,6 +23,11 @@ def add_arguments(p):
                    help="never update the position embeddings (as the reference)")
     p.add_argument("--tfrecords", help="read the TFRecords of `avca ingest` from this directory "
                                        "instead of the h5 files under --root")
+    p.add_argument("--strategy", default="default", choices=["default", "mirrored", "multi-worker"],
+                   help="distributed training: 'mirrored' over all local GPUs, 'multi-worker' "
+                        "(MultiWorkerMirroredStrategy; run the same command on every worker with "
+                        "TF_CONFIG set; --batch-size is the global batch). Non-chief workers write "
+                        "to OUT.worker<i>")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 

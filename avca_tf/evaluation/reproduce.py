@@ -2,17 +2,20 @@
 
 For every dataset of the table found under the benchmark root, every model
 row and every seed, one full protocol run (avca_tf.training.protocol.run_protocol)
-lives in OUT/runs/<dataset>/<model>/seed<k>[-reference][-quick]; a run whose
-results.json exists is reused, an interrupted one is resumed. The table
-(mean and std over seeds of the test metrics, in percent, beside the
-published numbers) is written as OUT/table<N>.md and OUT/table<N>.csv.
+lives in OUT/runs/<dataset>/<model>/seed<k>[-reference][-quick]. The runs are
+the elements of one Beam job (avca_tf.beam.sweep: DirectRunner with one
+worker per core by default, any runner through pipeline options); a run
+whose results.json exists is reused, an interrupted one is resumed. The
+table (mean and std over seeds of the test metrics, in percent, beside the
+published numbers) is then assembled from the run dirs and written as
+OUT/table<N>.md and OUT/table<N>.csv; `assemble_only` re-assembles it alone.
+OUT may be any filesystem TensorFlow reads (local, gs://).
 """
 from __future__ import annotations
 
 import csv
 import dataclasses
 import io
-import json
 import os
 
 import numpy as np
@@ -35,6 +38,7 @@ class ReproduceConfig:
     seeds: int = 1
     quick: bool = False
     text_pairing: str = "own"
+    models: tuple[str, ...] = ()     # rows of the table to run; () = all
 
 
 def table_spec(table: int) -> dict:
@@ -53,10 +57,16 @@ def available_datasets(root: str, feature_set: str) -> list[str]:
     return found
 
 
+def run_name(dataset: str, model: str, seed: int, cfg: ReproduceConfig) -> str:
+    """runs/<dataset>/<model>/seed<k>[-reference][-quick], relative to OUT."""
+    name = f"seed{seed}" + ("-reference" if cfg.text_pairing == "reference" else "")
+    return f"runs/{dataset}/{model}/{name}" + ("-quick" if cfg.quick else "")
+
+
 def run_dir(out: str, dataset: str, model: str, seed: int, cfg: ReproduceConfig) -> str:
     """OUT/runs/<dataset>/<model>/seed<k>[-reference][-quick]."""
-    name = f"seed{seed}" + ("-reference" if cfg.text_pairing == "reference" else "")
-    return os.path.join(out, "runs", dataset, model, name + ("-quick" if cfg.quick else ""))
+    from avca_tf.beam.sweep import join
+    return join(out, run_name(dataset, model, seed, cfg))
 
 
 def run_config(model: str, dataset: str, feature_set: str, seed: int, cfg: ReproduceConfig):
@@ -67,15 +77,23 @@ def run_config(model: str, dataset: str, feature_set: str, seed: int, cfg: Repro
         root=os.path.abspath(cfg.root))
 
 
-def run_all(cfg: ReproduceConfig, verbose: int = 1) -> dict:
-    """Runs (or reuses) every training of the table; returns
-    {(model, dataset): [test metrics dict per seed]}."""
-    from avca_tf.data.benchmark import load_benchmark
-    from avca_tf.training.protocol import RESULTS_FILE, run_protocol
+def table_models(cfg: ReproduceConfig) -> list[str]:
+    """The table's model rows, restricted to cfg.models when given."""
+    rows = [model for model, _ in table_spec(cfg.table)["rows"]]
+    unknown = sorted(set(cfg.models) - set(rows))
+    if unknown:
+        raise ConfigError(f"--models {unknown} are not rows of Table {cfg.table}; "
+                          f"expected some of {rows}")
+    return [m for m in rows if not cfg.models or m in cfg.models]
 
+
+def plan_runs(cfg: ReproduceConfig) -> list:
+    """The table's protocol runs as sweep elements: [SweepRun(name relative to OUT, RunConfig)]."""
+    from avca_tf.beam.sweep import SweepRun
     spec = table_spec(cfg.table)
     if cfg.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {cfg.seeds}")
+    models = table_models(cfg)
     feature_set = spec["feature_set"]
     datasets = available_datasets(cfg.root, feature_set)
     if not datasets:
@@ -84,29 +102,35 @@ def run_all(cfg: ReproduceConfig, verbose: int = 1) -> dict:
             f"{cfg.table} needs <root>/<DATASET>/class-split/"
             f"{Layout(cfg.root, 'UCF', feature_set).split_dir.name} and "
             f"<root>/<DATASET>/features/{feature_set})")
-    results = {}
-    for dataset in datasets:
-        bench = None
-        for model, _ in spec["rows"]:
-            for k in range(cfg.seeds):
-                seed = BASE_SEED + k
-                path = run_dir(cfg.out, dataset, model, seed, cfg)
-                done = os.path.join(path, RESULTS_FILE)
-                if os.path.exists(done):
-                    if verbose:
-                        print(f"[reproduce] {dataset} {model} seed {seed}: finished run in {path}")
-                    with open(done) as f:
-                        res = json.load(f)
-                else:
-                    if verbose:
-                        print(f"[reproduce] {dataset} {model} seed {seed}: training -> {path}")
-                    if bench is None:
-                        bench = load_benchmark(cfg.root, dataset, feature_set,
-                                               text_pairing=cfg.text_pairing)
-                    run = run_config(model, dataset, feature_set, seed, cfg)
-                    resume = os.path.exists(os.path.join(path, "config.json"))
-                    res = run_protocol(bench, run, path, resume=resume, verbose=verbose)
-                results.setdefault((model, dataset), []).append(res["test"])
+    return [SweepRun(run_name(dataset, model, BASE_SEED + k, cfg),
+                     run_config(model, dataset, feature_set, BASE_SEED + k, cfg))
+            for dataset in datasets for model in models for k in range(cfg.seeds)]
+
+
+def collect(cfg: ReproduceConfig, runs=None) -> tuple[dict, list[str]]:
+    """Test metrics of the finished runs read from their run dirs:
+    ({(model, dataset): [test metrics per seed]}, names of the runs not finished)."""
+    from avca_tf.beam.sweep import read_results, run_dir as sweep_run_dir
+    results, missing = {}, []
+    for run in plan_runs(cfg) if runs is None else runs:
+        res = read_results(sweep_run_dir(cfg.out, run.name))
+        if res is None:
+            missing.append(run.name)
+            continue
+        key = (run.config.model.name, run.config.data.dataset)
+        results.setdefault(key, []).append(res["test"])
+    return results, missing
+
+
+def run_all(cfg: ReproduceConfig, verbose: int = 1, beam_args=()) -> dict:
+    """Runs (or reuses) every training of the table as one Beam job; returns
+    {(model, dataset): [test metrics dict per seed]}."""
+    from avca_tf.beam.sweep import run_sweep
+    runs = plan_runs(cfg)
+    run_sweep(runs, cfg.out, beam_args, verbose=bool(verbose))
+    results, missing = collect(cfg, runs)
+    if missing:
+        raise ConfigError(f"runs not finished after the job: {missing}")
     return results
 
 
@@ -170,18 +194,36 @@ def to_csv(rows: list[dict]) -> str:
 
 
 def write_table(rows: list[dict], cfg: ReproduceConfig) -> tuple[str, str]:
-    """Writes OUT/table<N>.md and .csv atomically; returns their paths."""
+    """Writes OUT/table<N>.md and .csv (atomically on a local disk); returns their paths."""
+    import tensorflow as tf
+    from avca_tf.beam.sweep import join
     paths = []
     for ext, text in (("md", to_markdown(rows, cfg.table, cfg)), ("csv", to_csv(rows))):
-        path = os.path.join(cfg.out, f"table{cfg.table}.{ext}")
-        with atomic_path(path) as tmp:
-            with open(tmp, "w") as f:
+        path = join(cfg.out, f"table{cfg.table}.{ext}")
+        if "://" in path:  # object stores: one object, written whole
+            with tf.io.gfile.GFile(path, "w") as f:
                 f.write(text)
+        else:
+            with atomic_path(path) as tmp:
+                with open(tmp, "w") as f:
+                    f.write(text)
         paths.append(path)
     return tuple(paths)
 
 
-def reproduce(cfg: ReproduceConfig, verbose: int = 1) -> tuple[str, str]:
-    """Runs the table's trainings and writes it; returns the markdown and CSV paths."""
-    rows = summarize(run_all(cfg, verbose), cfg.table)
-    return write_table(rows, cfg)
+def reproduce(cfg: ReproduceConfig, verbose: int = 1, beam_args=(),
+              assemble_only: bool = False) -> tuple[str, str]:
+    """Runs the table's trainings (a Beam job) and writes the table from the run dirs;
+    `assemble_only`: no training, the table from the runs finished so far.
+    Returns the markdown and CSV paths."""
+    if assemble_only:
+        results, missing = collect(cfg)
+        if not results:
+            raise ConfigError(f"{cfg.out} holds no finished run of Table {cfg.table} "
+                              f"(expected e.g. {plan_runs(cfg)[0].name}/results.json)")
+        if missing and verbose:
+            print(f"[reproduce] {len(missing)} runs not finished, left out: "
+                  f"{', '.join(missing)}")
+    else:
+        results = run_all(cfg, verbose, beam_args)
+    return write_table(summarize(results, cfg.table), cfg)

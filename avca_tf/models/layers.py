@@ -73,6 +73,28 @@ def _fused_batch_norm_applies() -> bool:
     return not GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
+def _replica_context():
+    """The tf.distribute replica context when training runs on more than one replica, else None."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+    ctx = tf.distribute.get_replica_context()
+    return ctx if ctx is not None and ctx.num_replicas_in_sync > 1 else None
+
+
+def _global_moments(x, ctx):
+    """Mean, biased variance and row count of `x` [n, d] over all replicas' batches
+    (sums all-reduced), so every replica normalises with, and updates its moving
+    averages from, the statistics of the global batch."""
+    import tensorflow as tf
+    n = tf.cast(tf.shape(x)[0], tf.float32)
+    total, squares, count = ctx.all_reduce(
+        tf.distribute.ReduceOp.SUM,
+        [tf.reduce_sum(x, 0), tf.reduce_sum(tf.square(x), 0), tf.reshape(n, [1])])
+    mean = total / count
+    return mean, tf.maximum(squares / count - tf.square(mean), 0.0), count[0]
+
+
 @keras.saving.register_keras_serializable(package="avca_tf")
 class TorchBatchNorm(layers.BatchNormalization):
     """BatchNormalization of [batch, features] whose training step is torch's BatchNorm1d.
@@ -84,7 +106,8 @@ class TorchBatchNorm(layers.BatchNormalization):
     the batch is laid out as one image of N x 1 pixels (statistics over N
     either way), which oneDNN runs faster than N 1x1 images. Under XLA and
     other backends the same statistics come from composed ops. Inference and
-    masks use Keras' own path.
+    masks use Keras' own path. Under a distribution strategy with several
+    replicas the statistics are those of the global batch (synchronised BN).
     """
 
     def call(self, inputs, training=None, mask=None):
@@ -95,7 +118,10 @@ class TorchBatchNorm(layers.BatchNormalization):
         width = x.shape[-1]
         gamma = self.gamma if self.scale else ops.ones([width])
         beta = self.beta if self.center else ops.zeros([width])
-        if _fused_batch_norm_applies():
+        replicas = _replica_context()
+        if replicas is not None:  # data-parallel training: statistics of the global batch
+            mean, variance, n = _global_moments(x, replicas)
+        elif _fused_batch_norm_applies():
             import tensorflow as tf
             y, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
                 x=tf.reshape(x, [1, -1, 1, width]), scale=gamma, offset=beta,
@@ -104,8 +130,9 @@ class TorchBatchNorm(layers.BatchNormalization):
             self.moving_mean.assign(mean)       # already the updated moving averages
             self.moving_variance.assign(variance)
             return ops.cast(ops.reshape(y, ops.shape(inputs)), self.compute_dtype)
-        mean, variance = ops.moments(x, axes=[0])
-        n = ops.cast(ops.shape(x)[0], "float32")
+        else:
+            mean, variance = ops.moments(x, axes=[0])
+            n = ops.cast(ops.shape(x)[0], "float32")
         unbiased = variance * n / ops.maximum(n - 1.0, 1.0)
         m = self.momentum
         self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))

@@ -73,6 +73,7 @@ class RunOverrides:
     lr: float | None = None
     seed: int | None = None
     text_pairing: str | None = None
+    strategy: str | None = None
     tfrecords: str | None = None
     freeze_position_embeddings: bool | None = None
     jit_compile: bool | None = None
@@ -105,5 +106,5 @@ def run_config(dataset: str, feature_set: str, overrides: RunOverrides = RunOver
                    text_pairing=o.text_pairing, tfrecords=o.tfrecords),
         model=given(cfg.model, freeze_position_embeddings=o.freeze_position_embeddings),
         train=given(cfg.train, epochs=o.epochs, n_batches=o.n_batches, batch_size=o.batch_size,
-                    lr=o.lr, seed=o.seed, jit_compile=o.jit_compile,
+                    lr=o.lr, seed=o.seed, jit_compile=o.jit_compile, strategy=o.strategy,
                     mixed_precision=o.mixed_precision))

@@ -30,7 +30,7 @@ from avca_tf.errors import ConfigError
 from avca_tf.io_utils import atomic_path, write_json
 from avca_tf.models import build_model
 from avca_tf.training.trainer import (DistanceFn, PlateauScheduler, Trainer, evaluate_gzsl,
-                              set_learning_rate)
+                              get_strategy, set_learning_rate, worker_run_dir)
 
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
@@ -96,7 +96,7 @@ def prepare_run_dir(run_dir: str, cfg: RunConfig, resume: bool) -> None:
     if os.path.exists(path):
         with open(path) as f:
             existing = json.load(f)
-        diff = _diff(existing, cfg.to_dict())
+        diff = _diff(RunConfig.from_dict(existing).to_dict(), cfg.to_dict())  # fields added later: defaults
         if diff:
             raise ConfigError(f"{run_dir} already holds a run with a different configuration "
                               f"({'; '.join(diff)}); choose another --out")
@@ -129,8 +129,9 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
     data = benchmark.protocol(stage)
     emb = benchmark.label_embeddings
     keras.utils.set_random_seed(cfg.train.seed)
-    model = build_model(cfg.model.name, cfg.model, cfg.loss)
-    trainer = Trainer(model, cfg.train, data.train, emb)
+    with get_strategy(cfg.train.strategy).scope():  # distributed variables, if any
+        model = build_model(cfg.model.name, cfg.model, cfg.loss)
+        trainer = Trainer(model, cfg.train, data.train, emb)
     distance_fn = DistanceFn(model, cfg.train.eval_batch_size) if stage == 1 else None
     plateau = PlateauScheduler(cfg.train.lr, cfg.train.lr_factor, cfg.train.lr_patience,
                                cfg.train.lr_threshold)
@@ -210,6 +211,8 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
     """Stage 1, stage 2, test; returns (and writes) the results.json content.
 
     `on_epoch_end(stage, entry)` is called after each epoch's checkpoint is written.
+    With cfg.train.strategy "multi-worker" every worker calls this, each with its
+    own run_dir (`train` gives the non-chief workers `run_dir`.worker<i>).
     """
     run_dir = os.path.abspath(run_dir)
     cfg.validate()
@@ -309,6 +312,8 @@ def train(cfg: RunConfig, run_dir: str, resume: bool = False, verbose: int = 1) 
     """Loads the run's data and runs the two-stage protocol; results.json's content.
     The run directory is locked for this process before anything is read or written."""
     cfg.validate()
+    # collective ops are set up before any other TF op; non-chief workers write beside run_dir
+    run_dir = worker_run_dir(os.path.abspath(run_dir), get_strategy(cfg.train.strategy))
     with claim_run_dir(run_dir):
         return run_protocol(load_data(cfg), cfg, run_dir, resume=resume, verbose=verbose)
 

@@ -9,7 +9,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from avca_tf.config import TrainConfig
+from avca_tf.config import STRATEGIES, TrainConfig
+from avca_tf.errors import ConfigError
 from avca_tf.training.optimizers import CoupledAdam
 from avca_tf.data.sampling import ClassAwareSampler, gather_batch
 
@@ -51,6 +52,58 @@ def make_optimizer(cfg: TrainConfig):
     return opt
 
 
+_STRATEGIES: dict = {}
+
+
+def get_strategy(name: str = "default") -> tf.distribute.Strategy:
+    """The process's tf.distribute strategy for TrainConfig.strategy (one instance per name).
+
+    "default": no distribution. "mirrored": MirroredStrategy over all local
+    GPUs (or the CPU). "multi-worker": MultiWorkerMirroredStrategy; every
+    worker process runs the same command with TF_CONFIG naming the cluster
+    and its own task.
+    """
+    if name not in STRATEGIES:
+        raise ConfigError(f"strategy must be one of {list(STRATEGIES)}, got {name!r}")
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name not in _STRATEGIES:
+        if name == "multi-worker":
+            import json
+            import os
+            try:
+                cluster = json.loads(os.environ.get("TF_CONFIG", "")).get("cluster", {})
+            except ValueError:
+                cluster = {}
+            if not cluster.get("worker") and not cluster.get("chief"):
+                raise ConfigError("--strategy multi-worker needs TF_CONFIG with a cluster and this "
+                                  "process's task, e.g. {\"cluster\": {\"worker\": [\"host1:port\", "
+                                  "\"host2:port\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}")
+            _STRATEGIES[name] = tf.distribute.MultiWorkerMirroredStrategy()
+        else:
+            _STRATEGIES[name] = tf.distribute.MirroredStrategy()
+    return _STRATEGIES[name]
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True except on the non-chief workers of a multi-worker strategy."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type == "chief" or (task_type == "worker" and task_id == 0
+                                    and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def worker_run_dir(run_dir: str, strategy: tf.distribute.Strategy) -> str:
+    """`run_dir` on the chief; `run_dir`.worker<i> on the other workers of a multi-worker
+    strategy (every worker checkpoints, only the chief's run dir is the run)."""
+    if is_chief(strategy):
+        return run_dir
+    resolver = strategy.cluster_resolver
+    return f"{run_dir.rstrip('/')}.{resolver.task_type}{resolver.task_id}"
+
+
 def set_learning_rate(optimizer, lr: float) -> None:
     inner = getattr(optimizer, "inner_optimizer", optimizer)
     inner.learning_rate.assign(lr)
@@ -62,20 +115,37 @@ class Trainer:
     The step gathers its batch from the full feature matrices (passed as
     arguments, not captured), runs model.compute_losses under a GradientTape
     and applies CoupledAdam (torch's Adam with weight decay).
+
+    With a distribution strategy (cfg.strategy; model built in its scope) each
+    of the R replicas takes its 1/R slice of the sampler's global batch, its
+    loss is divided by R, and the optimizer all-reduces (sums) the gradients
+    before the unchanged CoupledAdam update.
     """
 
     def __init__(self, model, cfg: TrainConfig, split, label_embeddings, seed: int | None = None,
                  optimizer=None):
         self.model, self.cfg = model, cfg
+        self.strategy = get_strategy(cfg.strategy)
+        self.replicas = self.strategy.num_replicas_in_sync
+        if cfg.strategy != "default":
+            if cfg.batch_size % self.replicas:
+                raise ConfigError(f"batch_size {cfg.batch_size} is not divisible by the "
+                                  f"{self.replicas} replicas of strategy {cfg.strategy!r}")
+            if cfg.jit_compile:
+                raise ConfigError(f"jit_compile is not supported with strategy {cfg.strategy!r}")
         self.sampler = ClassAwareSampler(split.labels, cfg.batch_size, cfg.n_batches,
                                          cfg.seed if seed is None else seed,
                                          split_name=f"training set {split.name}")
         self._data = (tf.constant(split.audio, tf.float32), tf.constant(split.video, tf.float32),
                       tf.constant(split.labels, tf.int64),
                       tf.constant(label_embeddings, tf.float32))
-        self.optimizer = optimizer or make_optimizer(cfg)
-        self.optimizer.build(model.trainable_variables)
-        self._step_fn = tf.function(self._step, jit_compile=cfg.jit_compile)
+        with self.strategy.scope():
+            self.optimizer = optimizer or make_optimizer(cfg)
+            self.optimizer.build(model.trainable_variables)
+        if cfg.strategy == "default":
+            self._step_fn = tf.function(self._step, jit_compile=cfg.jit_compile)
+        else:
+            self._step_fn = tf.function(self._distributed_step)
 
     def _step(self, indices, audio, video, labels, label_embeddings):
         batch = gather_batch(audio, video, labels, label_embeddings, indices)
@@ -83,13 +153,30 @@ class Trainer:
         scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
         with tf.GradientTape() as tape:
             losses = self.model.compute_losses(batch, training=True)
-            loss = self.optimizer.scale_loss(losses["total"]) if scaled else losses["total"]
+            loss = losses["total"]
+            if self.replicas > 1:  # the all-reduced sum of the gradients is the global mean's
+                loss = loss / self.replicas
+            loss = self.optimizer.scale_loss(loss) if scaled else loss
         grads = tape.gradient(loss, variables)
         # variables no active loss term reaches get no gradient and are left
         # alone, as torch leaves parameters whose .grad is None
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
         return losses
+
+    def _replica_indices(self, indices):
+        """Per-replica values: replica r gets rows [r*B/R, (r+1)*B/R) of the global batch."""
+        per = self.cfg.batch_size // self.replicas
+
+        def part(ctx):
+            start = ctx.replica_id_in_sync_group * per
+            return {k: v[start:start + per] for k, v in indices.items()}
+        return self.strategy.experimental_distribute_values_from_function(part)
+
+    def _distributed_step(self, indices, *data):
+        per_replica = self.strategy.run(self._step, args=(self._replica_indices(indices), *data))
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+                for k, v in per_replica.items()}
 
     def train_step(self, indices):
         """One optimisation step on the batch `indices` (dict from the sampler)."""
