@@ -12,6 +12,9 @@ def add_arguments(parser):
     parser.add_argument("--splits", default=None,
                         help="folder laid out like avgzsl_benchmark: use its real class splits, "
                              "per-class counts, video ids and label embeddings")
+    parser.add_argument("--temporal", action="store_true",
+                        help="write per-step sequences in the non-averaged pickle layout "
+                             "(features/<features>_non_averaged/, as TCaF reads) instead of h5")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiplies every per-class sample count (rounded, at least 1)")
@@ -24,12 +27,17 @@ def add_arguments(parser):
 
 def run(args) -> int:
     from avca_tf.data.benchmark import load_benchmark
-    from avca_tf.commands.inspect import print_table
+    from avca_tf.commands.inspect import print_table, print_temporal_table
     from avca_tf.data.synth import synthesize
 
     dest = synthesize(args.out, dataset=args.dataset, feature_set=args.feature_set,
                       splits=args.splits, seed=args.seed, scale=args.scale, progress=True,
-                      model=FeatureModel(noise=args.noise, nuisance=args.nuisance))
+                      model=FeatureModel(noise=args.noise, nuisance=args.nuisance),
+                      temporal=args.temporal)
     print(f"wrote {dest}")
-    print_table(load_benchmark(args.out, dest.name, args.feature_set))
+    if args.temporal:
+        from avca_tf.data.temporal import load_temporal_benchmark
+        print_temporal_table(load_temporal_benchmark(args.out, dest.name, args.feature_set))
+    else:
+        print_table(load_benchmark(args.out, dest.name, args.feature_set))
     return 0

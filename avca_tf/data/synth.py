@@ -339,13 +339,15 @@ def _install(tmp_ds: Path, dest_ds: Path, parts: list[str]) -> None:
 def synthesize(out, dataset: str | None = None, feature_set: str = "main_features",
                splits=None, seed: int = 0, scale: float = 1.0,
                model: FeatureModel = FeatureModel(), toy: ToyLayout = ToyLayout(),
-               progress: bool = False) -> Path:
+               progress: bool = False, temporal: bool = False) -> Path:
     """Writes `<out>/<dataset>` for one feature set and returns its path.
 
     Without `splits` the dataset is the toy benchmark "Toy"; with `splits` (a
     folder laid out like avgzsl_benchmark) the dataset's real class lists,
     counts, video ids and label embeddings are used, and `dataset` defaults to
     "UCF". `scale` multiplies every per-class sample count (rounded, at least 1).
+    `temporal`: write per-step sequences in the non-averaged pickle layout
+    (`avca_tf.data.synth_temporal`) instead of the averaged h5 files.
     """
     if dataset is None:
         dataset = "UCF" if splits is not None else TOY
@@ -379,15 +381,22 @@ def synthesize(out, dataset: str | None = None, feature_set: str = "main_feature
             plan, src = _real_plan(splits, dataset, feature_set, scale)
             shutil.copytree(src.class_split_dir, tmp_ds / "class-split")
         _write_lists(tmp_ds, plan, dataset, feature_set, class_files=splits is None)
-        _write_plan(tmp_ds, plan, dataset, feature_set, seed, model, progress)
+        features = feature_set
+        if temporal:
+            from avca_tf.data.synth_temporal import TemporalModel, write_temporal_features
+            write_temporal_features(tmp_ds, plan, dataset, feature_set, seed, model, progress)
+            features = f"{feature_set}_non_averaged"
+        else:
+            _write_plan(tmp_ds, plan, dataset, feature_set, seed, model, progress)
         meta = {"dataset": dataset, "feature_set": feature_set, "seed": seed, "scale": scale,
+                **({"temporal_model": asdict(TemporalModel())} if temporal else {}),
                 "mode": "toy" if splits is None else f"real splits from {splits}",
                 "feature_model": asdict(model), **({"toy": asdict(toy)} if splits is None else {})}
-        (tmp_ds / f"synth_{feature_set}.json").write_text(json.dumps(meta, indent=2) + "\n")
+        (tmp_ds / f"synth_{features}.json").write_text(json.dumps(meta, indent=2) + "\n")
         _install(tmp_ds, dest, [
             "class-split/all_class.txt", f"class-split/{DATASETS[dataset].names_csv}",
-            f"class-split/{split_folder}", f"features/{feature_set}", TOY_WORD_VECTORS,
-            f"synth_{feature_set}.json"])
+            f"class-split/{split_folder}", f"features/{features}", TOY_WORD_VECTORS,
+            f"synth_{features}.json"])
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
     return dest
