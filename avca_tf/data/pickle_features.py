@@ -92,8 +92,11 @@ def read_class_pickle_with_fps(path, modality: str):
     return ids, out, obj.get("fps")
 
 
-def write_class_pickle(path, video_names, features, fps: int = FPS) -> None:
-    """Writes one class pickle atomically (names stored as UTF-8 bytes, arrays as float32)."""
+def write_class_pickle(path, video_names, features, fps: int = FPS, *, atomic: bool = True) -> None:
+    """Writes one class pickle (names stored as UTF-8 bytes, arrays as float32).
+
+    `atomic=False` for writers that already build a temporary tree and install it at once.
+    """
     if len(video_names) != len(features):
         raise BenchmarkError(f"{path}: {len(video_names)} video names for {len(features)} entries")
     obj = {"features": [np.asarray(x, np.float32) for x in features],
@@ -101,6 +104,10 @@ def write_class_pickle(path, video_names, features, fps: int = FPS) -> None:
                            for n in video_names],
            "fps": fps}
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if not atomic:
+        with open(path, "wb") as f:
+            pickle.dump(obj, f, protocol=4)
+        return
     with atomic_path(str(path)) as tmp:
         with open(tmp, "wb") as f:
             pickle.dump(obj, f, protocol=4)

@@ -104,4 +104,4 @@ def write_temporal_features(ds_dir: Path, plan, dataset: str, feature_set: str, 
                 if m == "audio" and feature_set == "cls_features":
                     x = np.clip(np.round(128.0 + 16.0 * x), 0.0, 255.0)
                 seqs.append(x.astype(np.float32))
-            write_class_pickle(layout.class_file(m, stage, name), ids, seqs)
+            write_class_pickle(layout.class_file(m, stage, name), ids, seqs, atomic=False)
