@@ -86,7 +86,8 @@ def prepare_run_dir(run_dir: str, cfg: RunConfig, resume: bool) -> None:
     if os.path.exists(path):
         with open(path) as f:
             existing = json.load(f)
-        diff = _diff(existing, cfg.to_dict())
+        # fields added since the run was written compare by their defaults
+        diff = _diff(RunConfig.from_dict(existing).to_dict(), cfg.to_dict())
         if diff:
             raise ConfigError(f"{run_dir} already holds a run with a different configuration "
                               f"({'; '.join(diff)}); choose another --out")
