@@ -15,15 +15,16 @@ def add_arguments(p):
 
 def run(args) -> int:
     from avca_tf.commands.train import load_data
-    from avca_tf.training.protocol import load_run
-    from avca_tf.training.trainer import DistanceFn, evaluate_gzsl
+    from avca_tf.training.protocol import load_run, sequence_spec
+    from avca_tf.training.trainer import evaluate_gzsl, make_distance_fn
     loaded = load_run(args.run_dir)
     cfg = loaded.run_config
     if args.root:
         cfg = cfg.replace(data=dataclasses.replace(cfg.data, root=os.path.abspath(args.root),
                                                    tfrecords=None))
     bench = load_data(cfg)
-    _, res = evaluate_gzsl(DistanceFn(loaded.model, cfg.train.eval_batch_size), bench.protocol(2),
+    distance_fn = make_distance_fn(loaded.model, cfg.train, sequence_spec(bench, cfg))
+    _, res = evaluate_gzsl(distance_fn, bench.protocol(2),
                            loaded.label_embeddings, beta=loaded.beta)
     saved = loaded.results["test"]
     worst = 0.0

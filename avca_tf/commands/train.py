@@ -32,6 +32,9 @@ def add_arguments(p):
                    help="never update the position embeddings (as the reference)")
     p.add_argument("--tfrecords", help="read the TFRecords of `avca ingest` from this directory "
                                        "instead of the h5 files under --root")
+    p.add_argument("--temporal", action="store_true",
+                   help="read the per-step pickles (features/<features>_non_averaged/) for "
+                        "sequence models such as tcaf (their presets set it)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -46,6 +49,7 @@ def build_config(args):
     cfg = cfg.replace(
         data=dataclasses.replace(cfg.data, root=root, dataset=args.dataset,
                                  feature_set=args.features, text_pairing=args.text_pairing,
+                                 temporal=cfg.data.temporal or args.temporal,
                                  tfrecords=os.path.abspath(args.tfrecords) if args.tfrecords else None),
         model=dataclasses.replace(cfg.model, name=args.model,
                                   freeze_position_embeddings=args.freeze_position_embeddings),
@@ -72,6 +76,10 @@ def load_data(cfg):
         return bench
     if not cfg.data.root:
         raise ConfigError("--root (or --tfrecords) is required")
+    if cfg.data.temporal:
+        from avca_tf.data.temporal import load_temporal_benchmark
+        return load_temporal_benchmark(cfg.data.root, cfg.data.dataset, cfg.data.feature_set,
+                                       text_pairing=cfg.data.text_pairing)
     from avca_tf.data.benchmark import load_benchmark
     return load_benchmark(cfg.data.root, cfg.data.dataset, cfg.data.feature_set,
                           text_pairing=cfg.data.text_pairing)

@@ -25,6 +25,11 @@ def avca_preset(dataset: str, feature_set: str, root: str = "") -> RunConfig:
 
 def preset_for(model: str, dataset: str, feature_set: str, root: str = "") -> RunConfig:
     """The authors' run configuration of `model` on dataset/feature set."""
+    from avca_tf.models import registry
+    if registry.has_preset(model, dataset, feature_set):
+        return registry.get_preset(model, dataset, feature_set, root)
+    if any(m == model for m, _, _ in registry.presets()):
+        return registry.get_preset(model, dataset, feature_set, root)  # error names the presets
     if model == "avca":
         return avca_preset(dataset, feature_set, root)
     if model in ablations.ABLATIONS:

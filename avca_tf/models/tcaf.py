@@ -355,6 +355,9 @@ def build(model_config: ModelConfig, loss_config: LossConfig | None = None) -> T
     return TCaF(model_config, loss_config)
 
 
+build.takes_sequences = True  # the protocol checks this before building: needs --temporal data
+
+
 # ------------------------------------------------------------------- presets
 FEATURE_WIDTHS = {"main_features": (512, 512), "cls_features": (128, 4096)}
 STEP_SECONDS = {"main_features": (1.0, 1.0), "cls_features": (0.96, 0.64)}

@@ -29,8 +29,8 @@ from avca_tf.config import RunConfig
 from avca_tf.errors import ConfigError
 from avca_tf.io_utils import atomic_path, write_json
 from avca_tf.models import build_model
-from avca_tf.training.trainer import (DistanceFn, PlateauScheduler, Trainer, evaluate_gzsl,
-                              set_learning_rate)
+from avca_tf.training.trainer import (PlateauScheduler, Trainer, evaluate_gzsl,
+                                     make_distance_fn, set_learning_rate)
 
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
@@ -44,8 +44,46 @@ def _metrics_dict(res) -> dict:
     return {"S": float(res.S), "U": float(res.U), "HM": float(res.HM), "ZSL": float(res.ZSL)}
 
 
+def is_temporal(benchmark) -> bool:
+    return hasattr(benchmark, "audio_step")
+
+
+def sequence_spec(benchmark, cfg: RunConfig):
+    """The SequenceSpec of a temporal benchmark (None for averaged features)."""
+    if not is_temporal(benchmark):
+        return None
+    from avca_tf.data.sequence_batch import spec_from_config
+    return spec_from_config(cfg.data, benchmark.audio_step, benchmark.video_step)
+
+
+def _model_takes_sequences(cfg: RunConfig) -> bool:
+    from avca_tf.models import registry
+    try:
+        build = registry._all_models()[cfg.model.name]
+    except KeyError:
+        raise ConfigError(f"unknown model '{cfg.model.name}'; expected one of "
+                          f"{registry.model_names()}") from None
+    return bool(getattr(build, "takes_sequences", False))  # set on the build functions
+
+
 def validate_benchmark(benchmark, cfg: RunConfig) -> None:
-    """Feature widths match the model; both stages have training samples and unseen classes."""
+    """Feature widths match the model; both stages have training samples and unseen classes;
+    sequence models get temporal features at the step rates they were configured for."""
+    sequences = _model_takes_sequences(cfg)
+    if sequences != is_temporal(benchmark):
+        raise ConfigError(
+            f"model '{cfg.model.name}' reads "
+            f"{'per-step sequences' if sequences else 'one averaged vector per video'} but "
+            f"{benchmark.dataset}/{benchmark.feature_set} was read "
+            f"{'averaged' if sequences else 'as sequences'}; "
+            f"{'pass --temporal' if sequences else 'drop --temporal'}")
+    if sequences:
+        steps = (cfg.model.audio_step, cfg.model.video_step)
+        if steps != (benchmark.audio_step, benchmark.video_step):
+            raise ConfigError(f"model step times {steps} s differ from the {benchmark.feature_set} "
+                              f"step rates {(benchmark.audio_step, benchmark.video_step)} s; use "
+                              f"the preset of this feature set")
+        sequence_spec(benchmark, cfg)  # validates the sequence options
     train = benchmark.splits["stage_1_train"]
     for modality, width, field in (("audio", train.audio.shape[1], "audio_dim"),
                                    ("video", train.video.shape[1], "video_dim")):
@@ -121,8 +159,9 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
     emb = benchmark.label_embeddings
     keras.utils.set_random_seed(cfg.train.seed)
     model = build_model(cfg.model.name, cfg.model, cfg.loss)
-    trainer = Trainer(model, cfg.train, data.train, emb)
-    distance_fn = DistanceFn(model, cfg.train.eval_batch_size) if stage == 1 else None
+    spec = sequence_spec(benchmark, cfg)
+    trainer = Trainer(model, cfg.train, data.train, emb, sequence=spec)
+    distance_fn = make_distance_fn(model, cfg.train, spec) if stage == 1 else None
     plateau = PlateauScheduler(cfg.train.lr, cfg.train.lr_factor, cfg.train.lr_patience,
                                cfg.train.lr_threshold)
     state = tf.Variable(json.dumps({"epoch": 0, "history": [], "plateau": plateau.state}))
@@ -214,18 +253,20 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
                                  verbose=verbose, on_epoch_end=on_epoch_end)
         best = best_epoch(history1)
         n2 = best["epoch"]
+        if cfg.train.stage2_all_epochs_when_best_first and n2 == 1:
+            n2 = cfg.train.epochs  # the authors' `if best_epoch:` with a 0-based best epoch 0
         schedule = [h["lr"] for h in history1[:n2]]
         model, history2 = _run_stage(2, benchmark, cfg, run_dir, n2, resume, lr_schedule=schedule,
                                      verbose=verbose, on_epoch_end=on_epoch_end)
         test_data = benchmark.protocol(2)
         beta = best["beta"]
-        _, test = evaluate_gzsl(DistanceFn(model, cfg.train.eval_batch_size), test_data,
-                                benchmark.label_embeddings, beta=beta)
+        _, test = evaluate_gzsl(make_distance_fn(model, cfg.train, sequence_spec(benchmark, cfg)),
+                                test_data, benchmark.label_embeddings, beta=beta)
         _save_model(run_dir, model, benchmark, test_data, beta)
     results = {
         "dataset": benchmark.dataset, "feature_set": benchmark.feature_set,
         "text_pairing": benchmark.text_pairing, "model": cfg.model.name, "seed": cfg.train.seed,
-        "stage1": {"best_epoch": n2, "beta": beta,
+        "stage1": {"best_epoch": best["epoch"], "beta": beta,
                    "best": {k: best[k] for k in ("S", "U", "HM", "ZSL")},
                    "epochs": history1},
         "stage2": {"epochs": history2},
@@ -236,7 +277,8 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
     write_json(results_path, results)
     if verbose:
         print(f"test S {test.S:.4f} U {test.U:.4f} HM {test.HM:.4f} ZSL {test.ZSL:.4f} "
-              f"(beta {beta:.2f}, best stage-1 epoch {n2}) -> {results_path}")
+              f"(beta {beta:.2f}, best stage-1 epoch {best['epoch']}, stage 2 {n2} epochs) "
+              f"-> {results_path}")
     return results
 
 
