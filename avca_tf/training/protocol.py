@@ -223,6 +223,15 @@ def best_epoch(history: list[dict]) -> dict:
     return best
 
 
+def stage2_epochs(best: int, train_cfg) -> int:
+    """Stage-2 epochs: the best stage-1 epoch (1-based); with the TCaF quirk
+    `stage2_all_epochs_when_best_first`, all epochs when the first was best
+    (the authors' `if best_epoch:` on a 0-based epoch index)."""
+    if train_cfg.stage2_all_epochs_when_best_first and best == 1:
+        return train_cfg.epochs
+    return best
+
+
 def _save_model(run_dir, model, benchmark, data, beta) -> None:
     with atomic_path(os.path.join(run_dir, MODEL_DIR)) as tmp:
         os.makedirs(tmp)
@@ -252,9 +261,7 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
         _, history1 = _run_stage(1, benchmark, cfg, run_dir, cfg.train.epochs, resume,
                                  verbose=verbose, on_epoch_end=on_epoch_end)
         best = best_epoch(history1)
-        n2 = best["epoch"]
-        if cfg.train.stage2_all_epochs_when_best_first and n2 == 1:
-            n2 = cfg.train.epochs  # the authors' `if best_epoch:` with a 0-based best epoch 0
+        n2 = stage2_epochs(best["epoch"], cfg.train)
         schedule = [h["lr"] for h in history1[:n2]]
         model, history2 = _run_stage(2, benchmark, cfg, run_dir, n2, resume, lr_schedule=schedule,
                                      verbose=verbose, on_epoch_end=on_epoch_end)

@@ -171,9 +171,13 @@ class SequenceDistanceFn:
         from avca_tf.data.sequence_batch import SequenceTable
         data = SequenceTable(split).data
         emb = tf.constant(label_embeddings, tf.float32)
-        out = [self._fn(tf.range(start, min(start + self.batch_size, len(split)), dtype=tf.int64),
-                        data, emb).numpy()
-               for start in range(0, len(split), self.batch_size)]
+        n, size = len(split), min(self.batch_size, len(split))
+        out = []
+        for start in range(0, n, size):
+            # every call has `size` rows (the last batch repeats its last video), so one trace
+            # serves the whole evaluation; the repeated rows are dropped
+            rows = np.minimum(np.arange(start, start + size), n - 1)
+            out.append(self._fn(tf.constant(rows, tf.int64), data, emb).numpy()[:n - start])
         return np.concatenate(out).astype(np.float32)
 
 
