@@ -38,7 +38,7 @@ def temporal_root(tmp_path_factory, shared_benchmark):
 def tiny(cfg: RunConfig, root) -> RunConfig:
     """The UCF main preset shrunk to run in seconds (structure unchanged)."""
     return cfg.replace(
-        data__root=str(root), model__encoder_hidden=32, model__decoder_hidden=32, model__depth=2,
+        data__root=str(root), model__encoder_hidden=32, model__decoder_hidden=32, model__depth=1,
         model__heads=2, model__head_dim=16, model__mlp_dim=16, train__epochs=2,
         train__n_batches=3, train__batch_size=8, train__eval_batch_size=16)
 
