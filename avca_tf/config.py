@@ -64,6 +64,12 @@ class DataConfig:
     feature_set: FeatureSetName = "main_features"
     text_pairing: TextPairing = "own"
     tfrecords: str | None = None       # read TFRecords written by `avca ingest` instead of h5
+    # temporal (per-step) features, read by sequence models such as TCaF (docs/tcaf.md)
+    temporal: bool = False             # read features/<feature_set>_non_averaged/*.pkl
+    sequence_mode: str = "max"         # "max": pad to the batch maximum; "fixed": windows
+    train_video_steps: int = 60        # fixed mode: video window in training (random start)
+    test_video_steps: int = 300        # fixed mode: video window at evaluation (centre)
+    audio_window: str = "matched"      # fixed mode audio steps: "matched" (same span) | "reference"
 
     def __post_init__(self):
         check_choice("dataset", self.dataset, DATASETS)
@@ -94,6 +100,17 @@ class ModelConfig:
     bn_epsilon: float = 1e-5
     freeze_position_embeddings: bool = False   # True: as the reference (never updated)
     normalize_inputs: bool = False      # ALE/SJE/DeViSE/APN on cls features: L2-normalise inputs
+    # sequence models (TCaF, docs/tcaf.md); mlp_dim is the transformer's feed-forward width
+    dropout_transformer: float = 0.0    # attention output and feed-forward dropout
+    dropout_position: float = 0.0       # after the token projection of [feature, position]
+    position_dim: int = 64              # width of the modality + Fourier time + padding embedding
+    fourier_scale: float = 10.0         # std of the fixed random Fourier matrix R
+    audio_scale: float = 1.0            # audio multiplied by this (TCaF: 1/255)
+    video_norm: str = "none"            # "none" | "feature" (L2 per step) | "time" (authors' quirk)
+    eval_positions: str = "seconds"     # "seconds" | "steps" (authors' quirk: integer steps at eval)
+    bn_double_update: bool = False      # authors' quirk: extra train-mode forward after each step
+    audio_step: float = 1.0             # seconds per audio step (default step times)
+    video_step: float = 1.0             # seconds per video step
 
 
 @dataclass(frozen=True)
@@ -126,6 +143,7 @@ class TrainConfig:
     mixed_precision: bool = False
     eval_batch_size: int = 8192
     strategy: Strategy = "default"
+    stage2_all_epochs_when_best_first: bool = False  # TCaF quirk: best epoch 1 -> stage 2 runs all
 
     def validate(self) -> "TrainConfig":
         """Raises ConfigError naming the first field out of range."""

@@ -11,10 +11,18 @@ def add_arguments(parser):
                         help="own: every class gets its own label vector (default); reference: "
                              "the authors' row-order pairing, which gives some classes another "
                              "class's vector (to compare with the published tables)")
+    parser.add_argument("--temporal", action="store_true",
+                        help="read the non-averaged per-step pickles (features/<features>_"
+                             "non_averaged/) and print step counts per stage")
 
 
 def run(args) -> int:
     from avca_tf.data.benchmark import inspect_benchmark, summary
-    print(summary(*inspect_benchmark(args.root, args.dataset, args.feature_set,
-                                     args.text_pairing)))
+    from avca_tf.data.temporal import inspect_temporal_benchmark, temporal_summary
+    if args.temporal:
+        print(temporal_summary(*inspect_temporal_benchmark(args.root, args.dataset,
+                                                           args.feature_set, args.text_pairing)))
+    else:
+        print(summary(*inspect_benchmark(args.root, args.dataset, args.feature_set,
+                                         args.text_pairing)))
     return 0

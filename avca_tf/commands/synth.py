@@ -15,6 +15,9 @@ def add_arguments(parser):
                         help="folder laid out like avgzsl_benchmark: use its real class splits, "
                              "per-class counts, video ids and label embeddings instead of "
                              "the packaged copy")
+    parser.add_argument("--temporal", action="store_true",
+                        help="write per-step sequences in the non-averaged pickle layout "
+                             "(features/<features>_non_averaged/, as TCaF reads) instead of h5")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiplies every per-class sample count (rounded, at least 1)")
@@ -31,7 +34,12 @@ def run(args) -> int:
 
     dest = synthesize(args.out, dataset=args.dataset, feature_set=args.feature_set,
                       splits=args.splits, seed=args.seed, scale=args.scale, progress=True,
-                      model=FeatureModel(noise=args.noise, nuisance=args.nuisance))
+                      model=FeatureModel(noise=args.noise, nuisance=args.nuisance),
+                      temporal=args.temporal)
     print(f"wrote {dest}")
-    print(summary(load_benchmark(args.out, dest.name, args.feature_set)))
+    if args.temporal:
+        from avca_tf.data.temporal import load_temporal_benchmark, temporal_summary
+        print(temporal_summary(load_temporal_benchmark(args.out, dest.name, args.feature_set)))
+    else:
+        print(summary(load_benchmark(args.out, dest.name, args.feature_set)))
     return 0

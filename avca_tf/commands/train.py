@@ -23,11 +23,9 @@ def add_arguments(p):
                    help="never update the position embeddings (as the reference)")
     p.add_argument("--tfrecords", help="read the TFRecords of `avca ingest` from this directory "
                                        "instead of the h5 files under --root")
-    p.add_argument("--strategy", default="default", choices=["default", "mirrored", "multi-worker"],
-                   help="distributed training: 'mirrored' over all local GPUs, 'multi-worker' "
-                        "(MultiWorkerMirroredStrategy; run the same command on every worker with "
-                        "TF_CONFIG set; --batch-size is the global batch). Non-chief workers write "
-                        "to OUT.worker<i>")
+    p.add_argument("--temporal", action="store_true",
+                   help="read the per-step pickles (features/<features>_non_averaged/) for "
+                        "sequence models such as tcaf (their presets set it)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -37,7 +35,8 @@ def build_config(args):
     o = overrides(args, schedule="quick" if args.quick else None,
                   tfrecords=os.path.abspath(args.tfrecords) if args.tfrecords else None,
                   freeze_position_embeddings=args.freeze_position_embeddings,
-                  jit_compile=args.jit_compile, mixed_precision=args.mixed_precision)
+                  jit_compile=args.jit_compile, mixed_precision=args.mixed_precision,
+                  temporal=args.temporal or None)
     return run_config(args.dataset, args.features, o,
                       root=os.path.abspath(args.root) if args.root else "")
 

@@ -147,6 +147,11 @@ class Benchmark:
     text_pairing: str = "own"
     notes: tuple[str, ...] = field(default=())  # files read but deliberately not loaded
 
+    @staticmethod
+    def _concat(name, parts):
+        """How stage 2 joins the stage-1 folders (the temporal benchmark overrides it)."""
+        return concat_splits(name, parts)
+
     def protocol(self, stage: int) -> ProtocolData:
         """Stage 1: train on stage_1_train, evaluate on the validation folders.
         Stage 2: train on all stage-1 folders (as the authors do; the
@@ -156,8 +161,8 @@ class Benchmark:
             train = s["stage_1_train"]
             seen, unseen = s["stage_1_val_seen"], s["stage_1_val_unseen"]
         elif stage == 2:
-            train = concat_splits("stage_2_train", [s["stage_1_train"], s["stage_1_val_seen"],
-                                                    s["stage_1_val_unseen"]])
+            train = self._concat("stage_2_train", [s["stage_1_train"], s["stage_1_val_seen"],
+                                                   s["stage_1_val_unseen"]])
             seen, unseen = s["stage_2_test_seen"], s["stage_2_test_unseen"]
         else:
             raise ValueError(f"protocol stage must be 1 or 2, got {stage!r}")
@@ -357,15 +362,16 @@ def read_feature_file(path: Path, expected_dim: int, cls: str) -> tuple[np.ndarr
     return data, ids
 
 
-def _stage_files(folder: Path, index: dict[str, int], class_names, layout: Layout):
-    """{class id: h5 path} of a stage folder; error on files of unknown classes."""
+def _stage_files(folder: Path, index: dict[str, int], class_names, layout: Layout,
+                 suffix: str = ".h5"):
+    """{class id: path} of a stage folder's `suffix` files; error on files of unknown classes."""
     if not folder.is_dir():
         raise BenchmarkError(f"missing folder {folder}")
     files: dict[int, Path] = {}
     others: list[str] = []
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         p = Path(entry.path)
-        if p.suffix != ".h5":
+        if p.suffix != suffix:
             others.append(p.name)
             continue
         cid = index.get(p.stem.lower())
@@ -444,6 +450,16 @@ def read_split(layout: Layout, stage: str, class_names: tuple[str, ...],
     return split, notes
 
 
+def check_seen_unseen_disjoint(layout: Layout, splits: dict, class_names) -> None:
+    """Validation and test seen/unseen class lists must not share a class."""
+    for a, b in (("stage_1_val_seen", "stage_1_val_unseen"),
+                 ("stage_2_test_seen", "stage_2_test_unseen")):
+        both = np.intersect1d(splits[a].class_ids, splits[b].class_ids)
+        if both.size:
+            raise BenchmarkError(f"{layout.split_dir}: classes {[class_names[i] for i in both]} "
+                                 f"are both in {a}.txt and {b}.txt (seen and unseen must differ)")
+
+
 def load_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "own") -> Benchmark:
     """Reads and validates `<root>/<dataset>` for one feature set (all six stages)."""
     check_choice("dataset", dataset, DATASETS, BenchmarkError)
@@ -461,12 +477,7 @@ def load_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "ow
     for stage in STAGES:
         splits[stage], stage_notes = read_split(layout, stage, class_names, index)
         notes.extend(stage_notes)
-    for a, b in (("stage_1_val_seen", "stage_1_val_unseen"),
-                 ("stage_2_test_seen", "stage_2_test_unseen")):
-        both = np.intersect1d(splits[a].class_ids, splits[b].class_ids)
-        if both.size:
-            raise BenchmarkError(f"{layout.split_dir}: classes {[class_names[i] for i in both]} "
-                                 f"are both in {a}.txt and {b}.txt (seen and unseen must differ)")
+    check_seen_unseen_disjoint(layout, splits, class_names)
     for note in notes:
         log.warning(note)
     return Benchmark(dataset=dataset, feature_set=feature_set, class_names=class_names,

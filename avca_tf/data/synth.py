@@ -344,7 +344,7 @@ PACKAGED_SPLITS = Path(__file__).resolve().parent / "avgzsl_benchmark"
 def synthesize(out, dataset: str | None = None, feature_set: str = "main_features",
                splits=None, seed: int = 0, scale: float = 1.0,
                model: FeatureModel = FeatureModel(), toy: ToyLayout = ToyLayout(),
-               progress: bool = False) -> Path:
+               progress: bool = False, temporal: bool = False) -> Path:
     """Writes `<out>/<dataset>` for one feature set and returns its path.
 
     The default dataset is the toy benchmark "Toy" (without `splits`). For UCF,
@@ -353,6 +353,8 @@ def synthesize(out, dataset: str | None = None, feature_set: str = "main_feature
     avgzsl_benchmark; `dataset` then defaults to "UCF") or, without it, from the
     copy shipped in the package (PACKAGED_SPLITS). `scale` multiplies every
     per-class sample count (rounded, at least 1).
+    `temporal`: write per-step sequences in the non-averaged pickle layout
+    (`avca_tf.data.synth_temporal`) instead of the averaged h5 files.
     """
     if dataset is None:
         dataset = "UCF" if splits is not None else TOY
@@ -384,17 +386,24 @@ def synthesize(out, dataset: str | None = None, feature_set: str = "main_feature
             plan, src = _real_plan(splits, dataset, feature_set, scale)
             shutil.copytree(src.class_split_dir, tmp_ds / "class-split")
         _write_lists(tmp_ds, plan, dataset, feature_set, class_files=splits is None)
-        _write_plan(tmp_ds, plan, dataset, feature_set, seed, model, progress)
+        features = feature_set
+        if temporal:
+            from avca_tf.data.synth_temporal import TemporalModel, write_temporal_features
+            write_temporal_features(tmp_ds, plan, dataset, feature_set, seed, model, progress)
+            features = f"{feature_set}_non_averaged"
+        else:
+            _write_plan(tmp_ds, plan, dataset, feature_set, seed, model, progress)
         meta = {"dataset": dataset, "feature_set": feature_set, "seed": seed, "scale": scale,
+                **({"temporal_model": asdict(TemporalModel())} if temporal else {}),
                 "mode": "toy" if splits is None else
                         "real splits (packaged)" if splits == PACKAGED_SPLITS
                         else f"real splits from {splits}",
                 "feature_model": asdict(model), **({"toy": asdict(toy)} if splits is None else {})}
-        (tmp_ds / f"synth_{feature_set}.json").write_text(json.dumps(meta, indent=2) + "\n")
+        (tmp_ds / f"synth_{features}.json").write_text(json.dumps(meta, indent=2) + "\n")
         _install(tmp_ds, dest, [
             "class-split/all_class.txt", f"class-split/{DATASETS[dataset].names_csv}",
-            f"class-split/{split_folder}", f"features/{feature_set}", TOY_WORD_VECTORS,
-            f"synth_{feature_set}.json"])
+            f"class-split/{split_folder}", f"features/{features}", TOY_WORD_VECTORS,
+            f"synth_{features}.json"])
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
     return dest

@@ -14,21 +14,27 @@ def collect(models, feature_sets, batch_size=256, flops=True, progress=True):
 
     from avca_tf.evaluation import flops as fl
     from avca_tf.evaluation import published
-    from avca_tf.models import build_model, get_preset
+    from avca_tf.models import build_model, get_preset, presets
 
     rows = []
-    jobs = [(m, fs) for fs in feature_sets for m in models]
-    for model_name, fs in tqdm(jobs, desc="models", disable=not progress):
-        cfg = get_preset(model_name, "UCF", fs)
+    jobs = []
+    for fs in feature_sets:
+        for m in models:
+            # models whose architecture differs per dataset (TCaF): one row per dataset preset
+            datasets = sorted({d for mm, d, f in presets() if mm == m and f == fs})
+            jobs += [(m, fs, d) for d in datasets] if len(datasets) > 1 else [(m, fs, None)]
+    for model_name, fs, dataset in tqdm(jobs, desc="models", disable=not progress):
+        cfg = get_preset(model_name, dataset or "UCF", fs)
         keras.utils.set_random_seed(0)
         model = build_model(model_name, cfg.model, cfg.loss)
         a, v = FEATURE_SETS[fs].audio_dim, FEATURE_SETS[fs].video_dim
         selavi = fs == "main_features"
-        row = {"model": model_name, "features": fs,
+        sequences = bool(getattr(model, "takes_sequences", False))
+        row = {"model": f"{model_name} ({dataset})" if dataset else model_name, "features": fs,
                "trainable params": fl.trainable_params(model),
                "seed params": published.PARAMS_AS_PRINTED.get(model_name, "") if selavi else "",
                "seed GFLOPS": published.GFLOPS.get(model_name, "") if selavi else ""}
-        if flops:
+        if flops and not sequences:  # sequence models: FLOPs depend on the lengths, not shown
             row["fwd MFLOP/sample"] = fl.forward_flops(model, a, v) / 1e6
             row["loss fwd GFLOP"] = fl.loss_forward_flops(model, a, v, batch_size) / 1e9
             row["train step GFLOP"] = fl.train_step_flops(model, a, v, batch_size) / 1e9

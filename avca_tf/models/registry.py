@@ -86,6 +86,13 @@ def get_preset(model: str, dataset: str, feature_set: str, root: str = "") -> Ru
                        model=dataclasses.replace(cfg.model, name=model))
 
 
+def takes_sequences(name: str) -> bool:
+    """Whether model `name` reads per-step sequences (its build function's `takes_sequences`)."""
+    if name not in _MODELS:
+        raise _unknown_model(name)
+    return bool(getattr(_MODELS[name], "takes_sequences", False))
+
+
 def build_model(name: str, model_config: ModelConfig, loss_config: LossConfig | None = None):
     """Builds the registered model `name` from its configuration."""
     if name not in _MODELS:

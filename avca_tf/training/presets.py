@@ -75,6 +75,7 @@ class RunOverrides:
     text_pairing: str | None = None
     strategy: str | None = None
     tfrecords: str | None = None
+    temporal: bool | None = None          # per-step sequences (sequence models' presets set it)
     freeze_position_embeddings: bool | None = None
     jit_compile: bool | None = None
     mixed_precision: bool | None = None
@@ -103,7 +104,7 @@ def run_config(dataset: str, feature_set: str, overrides: RunOverrides = RunOver
         return dataclasses.replace(section, **{k: v for k, v in fields.items() if v is not None})
     return cfg.replace(
         data=given(cfg.data, root=root, dataset=dataset, feature_set=feature_set,
-                   text_pairing=o.text_pairing, tfrecords=o.tfrecords),
+                   text_pairing=o.text_pairing, tfrecords=o.tfrecords, temporal=o.temporal),
         model=given(cfg.model, freeze_position_embeddings=o.freeze_position_embeddings),
         train=given(cfg.train, epochs=o.epochs, n_batches=o.n_batches, batch_size=o.batch_size,
                     lr=o.lr, seed=o.seed, jit_compile=o.jit_compile, strategy=o.strategy,

@@ -29,8 +29,8 @@ from avca_tf.config import RunConfig
 from avca_tf.errors import ConfigError
 from avca_tf.io_utils import atomic_path, write_json
 from avca_tf.models import build_model
-from avca_tf.training.trainer import (DistanceFn, PlateauScheduler, Trainer, evaluate_gzsl,
-                              get_strategy, set_learning_rate, worker_run_dir)
+from avca_tf.training.trainer import (PlateauScheduler, Trainer, evaluate_gzsl, get_strategy,
+                                      make_distance_fn, set_learning_rate, worker_run_dir)
 
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
@@ -44,8 +44,37 @@ def _metrics_dict(res) -> dict:
     return {"S": float(res.S), "U": float(res.U), "HM": float(res.HM), "ZSL": float(res.ZSL)}
 
 
+def is_temporal(benchmark) -> bool:
+    return hasattr(benchmark, "audio_step")
+
+
+def sequence_spec(benchmark, cfg: RunConfig):
+    """The SequenceSpec of a temporal benchmark (None for averaged features)."""
+    if not is_temporal(benchmark):
+        return None
+    from avca_tf.data.sequence_batch import spec_from_config
+    return spec_from_config(cfg.data, benchmark.audio_step, benchmark.video_step)
+
+
 def validate_benchmark(benchmark, cfg: RunConfig) -> None:
-    """Feature widths match the model; both stages have training samples and unseen classes."""
+    """Feature widths match the model; both stages have training samples and unseen classes;
+    sequence models get temporal features at the step rates they were configured for."""
+    from avca_tf.models.registry import takes_sequences
+    sequences = takes_sequences(cfg.model.name)
+    if sequences != is_temporal(benchmark):
+        raise ConfigError(
+            f"model '{cfg.model.name}' reads "
+            f"{'per-step sequences' if sequences else 'one averaged vector per video'} but "
+            f"{benchmark.dataset}/{benchmark.feature_set} was read "
+            f"{'averaged' if sequences else 'as sequences'}; "
+            f"{'pass --temporal' if sequences else 'drop --temporal'}")
+    if sequences:
+        steps = (cfg.model.audio_step, cfg.model.video_step)
+        if steps != (benchmark.audio_step, benchmark.video_step):
+            raise ConfigError(f"model step times {steps} s differ from the {benchmark.feature_set} "
+                              f"step rates {(benchmark.audio_step, benchmark.video_step)} s; use "
+                              f"the preset of this feature set")
+        sequence_spec(benchmark, cfg)  # validates the sequence options
     train = benchmark.splits["stage_1_train"]
     for modality, width, field in (("audio", train.audio.shape[1], "audio_dim"),
                                    ("video", train.video.shape[1], "video_dim")):
@@ -96,7 +125,8 @@ def prepare_run_dir(run_dir: str, cfg: RunConfig, resume: bool) -> None:
     if os.path.exists(path):
         with open(path) as f:
             existing = json.load(f)
-        diff = _diff(RunConfig.from_dict(existing).to_dict(), cfg.to_dict())  # fields added later: defaults
+        # fields added since the run was written compare by their defaults
+        diff = _diff(RunConfig.from_dict(existing).to_dict(), cfg.to_dict())
         if diff:
             raise ConfigError(f"{run_dir} already holds a run with a different configuration "
                               f"({'; '.join(diff)}); choose another --out")
@@ -129,10 +159,11 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
     data = benchmark.protocol(stage)
     emb = benchmark.label_embeddings
     keras.utils.set_random_seed(cfg.train.seed)
+    spec = sequence_spec(benchmark, cfg)
     with get_strategy(cfg.train.strategy).scope():  # distributed variables, if any
         model = build_model(cfg.model.name, cfg.model, cfg.loss)
-        trainer = Trainer(model, cfg.train, data.train, emb)
-    distance_fn = DistanceFn(model, cfg.train.eval_batch_size) if stage == 1 else None
+        trainer = Trainer(model, cfg.train, data.train, emb, sequence=spec)
+    distance_fn = make_distance_fn(model, cfg.train, spec) if stage == 1 else None
     plateau = PlateauScheduler(cfg.train.lr, cfg.train.lr_factor, cfg.train.lr_patience,
                                cfg.train.lr_threshold)
     state = tf.Variable(json.dumps({"epoch": 0, "history": [], "plateau": plateau.state}))
@@ -194,6 +225,15 @@ def best_epoch(history: list[dict]) -> dict:
     return best
 
 
+def stage2_epochs(best: int, train_cfg) -> int:
+    """Stage-2 epochs: the best stage-1 epoch (1-based); with the TCaF quirk
+    `stage2_all_epochs_when_best_first`, all epochs when the first was best
+    (the authors' `if best_epoch:` on a 0-based epoch index)."""
+    if train_cfg.stage2_all_epochs_when_best_first and best == 1:
+        return train_cfg.epochs
+    return best
+
+
 def _save_model(run_dir, model, benchmark, data, beta) -> None:
     with atomic_path(os.path.join(run_dir, MODEL_DIR)) as tmp:
         os.makedirs(tmp)
@@ -226,19 +266,19 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
         _, history1 = _run_stage(1, benchmark, cfg, run_dir, cfg.train.epochs, resume,
                                  verbose=verbose, on_epoch_end=on_epoch_end)
         best = best_epoch(history1)
-        n2 = best["epoch"]
+        n2 = stage2_epochs(best["epoch"], cfg.train)
         schedule = [h["lr"] for h in history1[:n2]]
         model, history2 = _run_stage(2, benchmark, cfg, run_dir, n2, resume, lr_schedule=schedule,
                                      verbose=verbose, on_epoch_end=on_epoch_end)
         test_data = benchmark.protocol(2)
         beta = best["beta"]
-        _, test = evaluate_gzsl(DistanceFn(model, cfg.train.eval_batch_size), test_data,
-                                benchmark.label_embeddings, beta=beta)
+        _, test = evaluate_gzsl(make_distance_fn(model, cfg.train, sequence_spec(benchmark, cfg)),
+                                test_data, benchmark.label_embeddings, beta=beta)
         _save_model(run_dir, model, benchmark, test_data, beta)
     results = {
         "dataset": benchmark.dataset, "feature_set": benchmark.feature_set,
         "text_pairing": benchmark.text_pairing, "model": cfg.model.name, "seed": cfg.train.seed,
-        "stage1": {"best_epoch": n2, "beta": beta,
+        "stage1": {"best_epoch": best["epoch"], "beta": beta,
                    "best": {k: best[k] for k in ("S", "U", "HM", "ZSL")},
                    "epochs": history1},
         "stage2": {"epochs": history2},
@@ -249,7 +289,8 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
     write_json(results_path, results)
     if verbose:
         print(f"test S {test.S:.4f} U {test.U:.4f} HM {test.HM:.4f} ZSL {test.ZSL:.4f} "
-              f"(beta {beta:.2f}, best stage-1 epoch {n2}) -> {results_path}")
+              f"(beta {beta:.2f}, best stage-1 epoch {best['epoch']}, stage 2 {n2} epochs) "
+              f"-> {results_path}")
     return results
 
 
@@ -303,6 +344,10 @@ def load_data(cfg: RunConfig):
         return bench
     if not cfg.data.root:
         raise ConfigError("--root (or --tfrecords) is required")
+    if cfg.data.temporal:
+        from avca_tf.data.temporal import load_temporal_benchmark
+        return load_temporal_benchmark(cfg.data.root, cfg.data.dataset, cfg.data.feature_set,
+                                       text_pairing=cfg.data.text_pairing)
     from avca_tf.data.benchmark import load_benchmark
     return load_benchmark(cfg.data.root, cfg.data.dataset, cfg.data.feature_set,
                           text_pairing=cfg.data.text_pairing)
@@ -327,6 +372,8 @@ def reevaluate(run_dir: str, root: str | None = None):
     if root:
         cfg = cfg.replace(data=dataclasses.replace(cfg.data, root=os.path.abspath(root),
                                                    tfrecords=None))
-    _, res = evaluate_gzsl(DistanceFn(loaded.model, cfg.train.eval_batch_size),
-                           load_data(cfg).protocol(2), loaded.label_embeddings, beta=loaded.beta)
+    bench = load_data(cfg)
+    distance_fn = make_distance_fn(loaded.model, cfg.train, sequence_spec(bench, cfg))
+    _, res = evaluate_gzsl(distance_fn, bench.protocol(2), loaded.label_embeddings,
+                           beta=loaded.beta)
     return res, loaded.results["test"], loaded.beta

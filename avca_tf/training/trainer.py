@@ -109,6 +109,11 @@ def set_learning_rate(optimizer, lr: float) -> None:
     inner.learning_rate.assign(lr)
 
 
+def takes_sequences(model) -> bool:
+    """Whether `model` reads padded sequences + masks (TCaF) instead of one vector per video."""
+    return bool(getattr(model, "takes_sequences", False))
+
+
 class Trainer:
     """Trains `model` on one Split with class-aware batches.
 
@@ -120,10 +125,14 @@ class Trainer:
     of the R replicas takes its 1/R slice of the sampler's global batch, its
     loss is divided by R, and the optimizer all-reduces (sums) the gradients
     before the unchanged CoupledAdam update.
+    Sequence models (`takes_sequences`) train on a TemporalSplit with padded,
+    masked batches built by `avca_tf.data.sequence_batch` as `sequence` (a
+    SequenceSpec) says; a model's `after_step(batch)`, if it has one, runs after
+    each update.
     """
 
     def __init__(self, model, cfg: TrainConfig, split, label_embeddings, seed: int | None = None,
-                 optimizer=None):
+                 optimizer=None, sequence=None):
         self.model, self.cfg = model, cfg
         self.strategy = get_strategy(cfg.strategy)
         self.replicas = self.strategy.num_replicas_in_sync
@@ -133,12 +142,23 @@ class Trainer:
                                   f"{self.replicas} replicas of strategy {cfg.strategy!r}")
             if cfg.jit_compile:
                 raise ConfigError(f"jit_compile is not supported with strategy {cfg.strategy!r}")
-        self.sampler = ClassAwareSampler(split.labels, cfg.batch_size, cfg.n_batches,
-                                         cfg.seed if seed is None else seed,
-                                         split_name=f"training set {split.name}")
-        self._data = (tf.constant(split.audio, tf.float32), tf.constant(split.video, tf.float32),
-                      tf.constant(split.labels, tf.int64),
-                      tf.constant(label_embeddings, tf.float32))
+        seed = cfg.seed if seed is None else seed
+        if takes_sequences(model):
+            from avca_tf.data.sequence_batch import SequenceBatcher, SequenceSampler
+            if sequence is None:
+                raise ValueError("a sequence model needs a SequenceSpec (sequence=...)")
+            sampler_cls = SequenceSampler
+            self._gather = SequenceBatcher(sequence, split, label_embeddings)
+            self._data = self._gather.tensors
+        else:
+            sampler_cls = ClassAwareSampler
+            self._gather = lambda indices, *data: gather_batch(*data, indices)
+            self._data = (tf.constant(split.audio, tf.float32),
+                          tf.constant(split.video, tf.float32),
+                          tf.constant(split.labels, tf.int64),
+                          tf.constant(label_embeddings, tf.float32))
+        self.sampler = sampler_cls(split.labels, cfg.batch_size, cfg.n_batches, seed,
+                                   split_name=f"training set {split.name}")
         with self.strategy.scope():
             self.optimizer = optimizer or make_optimizer(cfg)
             self.optimizer.build(model.trainable_variables)
@@ -147,8 +167,8 @@ class Trainer:
         else:
             self._step_fn = tf.function(self._distributed_step)
 
-    def _step(self, indices, audio, video, labels, label_embeddings):
-        batch = gather_batch(audio, video, labels, label_embeddings, indices)
+    def _step(self, indices, *data):
+        batch = self._gather(indices, *data)
         variables = self.model.trainable_variables
         scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
         with tf.GradientTape() as tape:
@@ -162,6 +182,8 @@ class Trainer:
         # alone, as torch leaves parameters whose .grad is None
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+        if hasattr(self.model, "after_step"):
+            self.model.after_step(batch)
         return losses
 
     def _replica_indices(self, indices):
@@ -196,8 +218,8 @@ class Trainer:
             from avca_tf.errors import TrainingDivergedError
             raise TrainingDivergedError(
                 f"training diverged in epoch {epoch + 1}: mean loss {means} (learning rate "
-                f"{self.cfg.lr:g}); lower the learning rate (--lr in `avca pipeline run`, a "
-                "preset with a smaller one) and train into a new output directory")
+                f"{self.cfg.lr:g}); lower the learning rate (--lr) and train into a new "
+                "output directory")
         return means
 
 
@@ -219,16 +241,60 @@ class DistanceFn:
         return np.concatenate(out).astype(np.float32)
 
 
+class SequenceDistanceFn:
+    """Distances [n, C] of the videos of a TemporalSplit, in padded batches of `batch_size`
+    (the evaluation windows of `spec`), one compiled call per batch."""
+
+    takes_splits = True
+
+    def __init__(self, model, spec, batch_size: int = 64):
+        from avca_tf.data.sequence_batch import sequence_batch
+        self.model, self.spec, self.batch_size = model, spec, batch_size
+
+        def distances(rows, data, emb):
+            b = sequence_batch(spec, data, rows, training=False)
+            return model.class_distances(
+                b["audio"], b["video"], emb, training=False, audio_mask=b["audio_mask"],
+                audio_time=b["audio_time"], video_mask=b["video_mask"],
+                video_time=b["video_time"])
+        self._fn = tf.function(distances, reduce_retracing=True)
+
+    def __call__(self, split, label_embeddings) -> np.ndarray:
+        from avca_tf.data.sequence_batch import SequenceTable
+        data = SequenceTable(split).data
+        emb = tf.constant(label_embeddings, tf.float32)
+        n, size = len(split), min(self.batch_size, len(split))
+        out = []
+        for start in range(0, n, size):
+            # every call has `size` rows (the last batch repeats its last video), so one trace
+            # serves the whole evaluation; the repeated rows are dropped
+            rows = np.minimum(np.arange(start, start + size), n - 1)
+            out.append(self._fn(tf.constant(rows, tf.int64), data, emb).numpy()[:n - start])
+        return np.concatenate(out).astype(np.float32)
+
+
+def make_distance_fn(model, train_cfg: TrainConfig, sequence=None):
+    """DistanceFn, or SequenceDistanceFn for a sequence model (`sequence` its SequenceSpec)."""
+    if takes_sequences(model):
+        return SequenceDistanceFn(model, sequence, train_cfg.eval_batch_size)
+    return DistanceFn(model, train_cfg.eval_batch_size)
+
+
 def evaluate_gzsl(distance_fn, data, label_embeddings, beta: float | None = None):
     """GZSL metrics on data.eval_seen + data.eval_unseen (a ProtocolData).
 
     beta None: search it (validation); otherwise use it (test). Returns (beta, GZSLResult).
     """
     from avca_tf.evaluation.metrics import gzsl_metrics, search_beta
-    audio = np.concatenate([data.eval_seen.audio, data.eval_unseen.audio])
-    video = np.concatenate([data.eval_seen.video, data.eval_unseen.video])
     labels = np.concatenate([data.eval_seen.labels, data.eval_unseen.labels])
-    distances = distance_fn(audio, video, label_embeddings)
+    if getattr(distance_fn, "takes_splits", False):
+        from avca_tf.data.temporal import concat_temporal
+        distances = distance_fn(concat_temporal("eval", [data.eval_seen, data.eval_unseen]),
+                                label_embeddings)
+    else:
+        audio = np.concatenate([data.eval_seen.audio, data.eval_unseen.audio])
+        video = np.concatenate([data.eval_seen.video, data.eval_unseen.video])
+        distances = distance_fn(audio, video, label_embeddings)
     if beta is None:
         return search_beta(distances, labels, data.seen_class_ids, data.unseen_class_ids)
     return beta, gzsl_metrics(distances, labels, data.seen_class_ids, data.unseen_class_ids, beta)

@@ -1,0 +1,169 @@
+"""Padded, masked batches of ragged sequences (TCaF's batching) from flat arrays.
+
+Two modes (`SequenceSpec.mode`), as the authors' collator:
+* `max`: each modality zero-padded at the end to the longest video of the
+  batch; nothing is cut.
+* `fixed`: a window of `train_video_steps` (training; random start) or
+  `test_video_steps` (evaluation; centre start diff // 2) video steps; the
+  audio window covers the same time span, round(L_v * video_step / audio_step)
+  steps ("matched"; "reference" reproduces the authors' round(L_v * video_step
+  * audio_step), 37 / 184 steps for cls); the audio start is
+  min(diff_a, round(start_v * video_step / audio_step)) when start_v > 0, else 0.
+Masks are 1.0 on valid steps. Step times are arange(L) * step seconds, not
+offset by the window start (as the authors).
+
+Everything runs in TensorFlow on index tensors, inside the compiled
+training step: the flat feature matrices are arguments, never copied.
+The random window starts come from `SequenceSampler`, the class-aware
+sampler of `avca_tf.data.sampling` plus one uniform per sample, all
+stateless functions of (seed, epoch, step).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from avca_tf.data.sampling import ClassAwareSampler
+from avca_tf.errors import ConfigError
+
+SEQUENCE_MODES = ("max", "fixed")
+AUDIO_WINDOW_RULES = ("matched", "reference")
+
+
+@dataclass(frozen=True)
+class SequenceSpec:
+    """How sequences are batched (from DataConfig and the benchmark's step rates)."""
+    mode: str = "max"
+    train_video_steps: int = 60
+    test_video_steps: int = 300
+    audio_window: str = "matched"
+    audio_step: float = 1.0      # seconds per audio step
+    video_step: float = 1.0      # seconds per video step
+
+    def __post_init__(self):
+        if self.mode not in SEQUENCE_MODES:
+            raise ConfigError(f"sequence mode must be one of {SEQUENCE_MODES}, got {self.mode!r}")
+        if self.audio_window not in AUDIO_WINDOW_RULES:
+            raise ConfigError(f"audio window rule must be one of {AUDIO_WINDOW_RULES}, "
+                              f"got {self.audio_window!r}")
+        if self.mode == "fixed" and min(self.train_video_steps, self.test_video_steps) < 1:
+            raise ConfigError(f"fixed windows need >= 1 video steps, got "
+                              f"{self.train_video_steps}/{self.test_video_steps}")
+
+    def window(self, training: bool) -> tuple[int, int]:
+        """(audio steps, video steps) of a fixed window."""
+        lv = self.train_video_steps if training else self.test_video_steps
+        if self.audio_window == "matched":
+            la = round(lv * self.video_step / self.audio_step)
+        else:
+            la = round(lv * self.video_step * self.audio_step)
+        return max(1, int(la)), int(lv)
+
+
+def spec_from_config(data_cfg, audio_step: float, video_step: float) -> SequenceSpec:
+    return SequenceSpec(mode=data_cfg.sequence_mode, train_video_steps=data_cfg.train_video_steps,
+                        test_video_steps=data_cfg.test_video_steps,
+                        audio_window=data_cfg.audio_window, audio_step=audio_step,
+                        video_step=video_step)
+
+
+def pad_window(flat, starts, lengths, rows, length, offsets):
+    """x [B, length, D] (zeros past the end) and mask [B, length] of rows' steps from `offsets`."""
+    steps = tf.cast(offsets, tf.int64)[:, None] + tf.range(tf.cast(length, tf.int64))[None, :]
+    n = tf.gather(lengths, rows)[:, None]
+    valid = steps < n
+    idx = tf.gather(starts, rows)[:, None] + tf.minimum(steps, tf.maximum(n - 1, 0))
+    mask = tf.cast(valid, flat.dtype)
+    return tf.gather(flat, idx) * mask[..., None], mask
+
+
+def _times(batch: int, length, step: float):
+    t = tf.cast(tf.range(length), tf.float32) * step
+    return tf.tile(t[None, :], [batch, 1])
+
+
+def sequence_batch(spec: SequenceSpec, data: tuple, rows, training: bool, u=None) -> dict:
+    """Padded audio/video of `rows` with masks and step times.
+
+    `data` = (audio flat, audio starts, audio lengths, video flat, video starts,
+    video lengths); `u` [B] uniforms in [0, 1) for random fixed-window starts.
+    """
+    a_flat, a_starts, a_len, v_flat, v_starts, v_len = data
+    b = tf.shape(rows)[0]
+    la_n, lv_n = tf.gather(a_len, rows), tf.gather(v_len, rows)
+    if spec.mode == "max":
+        la, lv = tf.reduce_max(la_n), tf.reduce_max(lv_n)
+        a_off = v_off = tf.zeros([b], tf.int64)
+    else:
+        la_i, lv_i = spec.window(training)
+        la, lv = tf.constant(la_i, tf.int64), tf.constant(lv_i, tf.int64)
+        diff_v = tf.maximum(lv_n - lv, 0)
+        diff_a = tf.maximum(la_n - la, 0)
+        if training:
+            v_off = tf.cast(tf.floor(tf.cast(u, tf.float64) * tf.cast(diff_v, tf.float64)),
+                            tf.int64)
+        else:
+            v_off = diff_v // 2
+        a_from_v = tf.cast(tf.round(tf.cast(v_off, tf.float64) * spec.video_step
+                                    / spec.audio_step), tf.int64)
+        a_off = tf.where(v_off > 0, tf.minimum(diff_a, a_from_v), tf.zeros_like(v_off))
+    audio, audio_mask = pad_window(a_flat, a_starts, a_len, rows, la, a_off)
+    video, video_mask = pad_window(v_flat, v_starts, v_len, rows, lv, v_off)
+    return {"audio": audio, "audio_mask": audio_mask, "audio_time": _times(b, la, spec.audio_step),
+            "video": video, "video_mask": video_mask, "video_time": _times(b, lv, spec.video_step)}
+
+
+class SequenceTable:
+    """The tensors of one TemporalSplit for `sequence_batch` (flat arrays + row starts/lengths)."""
+
+    def __init__(self, split):
+        self.split = split
+        self.data = (tf.constant(split.audio, tf.float32),
+                     tf.constant(split.audio_starts, tf.int64),
+                     tf.constant(split.audio_lengths, tf.int64),
+                     tf.constant(split.video, tf.float32),
+                     tf.constant(split.video_starts, tf.int64),
+                     tf.constant(split.video_lengths, tf.int64))
+
+
+class SequenceSampler(ClassAwareSampler):
+    """ClassAwareSampler plus `window_u` [B]: uniforms for random fixed-window starts."""
+
+    def batch_indices(self, epoch, step):
+        out = super().batch_indices(epoch, step)
+        base = tf.stack([tf.constant(self.seed, tf.int64),
+                         tf.cast(epoch, tf.int64) * self.n_batches + tf.cast(step, tf.int64)])
+        seed = tf.random.experimental.stateless_fold_in(base, 7)
+        out["window_u"] = tf.random.stateless_uniform([self.batch_size], seed, dtype=tf.float64)
+        return out
+
+
+class SequenceBatcher:
+    """Builds the training batch dict of a sequence model from sampler indices.
+
+    Keys: audio [B, Ta, Da], audio_mask [B, Ta], audio_time [B, Ta], the same
+    for video, text [B, 300], label [B] (class id), class_text [K, 300] (the
+    training classes' label vectors, sorted by id) and class_index [B]
+    (position of the label among them, the cross-entropy target).
+    """
+
+    def __init__(self, spec: SequenceSpec, split, label_embeddings):
+        self.spec = spec
+        class_ids = np.unique(split.labels).astype(np.int64)
+        position = np.full(label_embeddings.shape[0], -1, np.int64)
+        position[class_ids] = np.arange(class_ids.size)
+        self.tensors = (*SequenceTable(split).data, tf.constant(split.labels, tf.int64),
+                        tf.constant(label_embeddings, tf.float32),
+                        tf.constant(class_ids, tf.int64), tf.constant(position, tf.int64))
+
+    def __call__(self, indices, *tensors) -> dict:
+        *data, labels, emb, class_ids, position = tensors
+        rows = indices["index"]
+        batch = sequence_batch(self.spec, tuple(data), rows, training=True,
+                               u=indices.get("window_u"))
+        label = tf.gather(labels, rows)
+        batch.update(label=label, text=tf.gather(emb, label),
+                     class_text=tf.gather(emb, class_ids), class_index=tf.gather(position, label))
+        return batch
