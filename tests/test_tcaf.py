@@ -27,9 +27,9 @@ EXPECTED_PARAMS = {("UCF", "cls_features"): 7.27e6, ("ActivityNet", "cls_feature
 
 
 @pytest.fixture(scope="module")
-def temporal_root(tmp_path_factory, shared_benchmark):
+def temporal_root(tmp_path_factory, real_splits):
     root = tmp_path_factory.mktemp("tcaf_ucf")
-    synthesize(root, dataset="UCF", feature_set="main_features", splits=shared_benchmark,
+    synthesize(root, dataset="UCF", feature_set="main_features", splits=real_splits,
                seed=0, scale=0.05, temporal=True)
     return root
 
@@ -238,7 +238,8 @@ def _cli(*args, check=True):
 
 def test_cli_train_config_and_errors(temporal_root, tmp_path):
     from avca_tf.cli import build_parser
-    from avca_tf.commands.train import build_config, load_data
+    from avca_tf.commands.train import build_config
+    from avca_tf.training.protocol import load_data
     argv = ["train", "--root", str(temporal_root), "--dataset", "UCF", "--model", "tcaf",
             "--quick", "--out", str(tmp_path / "run")]
     args = build_parser(argv).parse_args(argv)

@@ -17,9 +17,9 @@ from avca_tf.errors import BenchmarkError
 
 
 @pytest.fixture(scope="module")
-def temporal_root(tmp_path_factory, shared_benchmark):
+def temporal_root(tmp_path_factory, real_splits):
     root = tmp_path_factory.mktemp("temporal_ucf")
-    synthesize(root, dataset="UCF", feature_set="main_features", splits=shared_benchmark,
+    synthesize(root, dataset="UCF", feature_set="main_features", splits=real_splits,
                seed=0, scale=0.05, temporal=True)
     return root
 
@@ -94,14 +94,14 @@ def test_reader_ragged_flat_storage(temporal_root):
     assert len(concat_temporal("y", [sub, sub])) == 4
 
 
-def test_synth_temporal_same_seed_same_bytes(temporal_root, tmp_path, shared_benchmark):
-    synthesize(tmp_path, dataset="UCF", feature_set="main_features", splits=shared_benchmark,
+def test_synth_temporal_same_seed_same_bytes(temporal_root, tmp_path, real_splits):
+    synthesize(tmp_path, dataset="UCF", feature_set="main_features", splits=real_splits,
                seed=0, scale=0.05, temporal=True)
     assert _tree_digest(tmp_path / "UCF") == _tree_digest(temporal_root / "UCF")
 
 
-def test_synth_temporal_cls_step_rates(tmp_path, shared_benchmark):
-    synthesize(tmp_path, dataset="UCF", feature_set="cls_features", splits=shared_benchmark,
+def test_synth_temporal_cls_step_rates(tmp_path, real_splits):
+    synthesize(tmp_path, dataset="UCF", feature_set="cls_features", splits=real_splits,
                seed=1, scale=0.03, temporal=True)
     bench = load_temporal_benchmark(tmp_path, "UCF", "cls_features")
     s = bench.splits["stage_2_test_unseen"]
