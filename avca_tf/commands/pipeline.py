@@ -113,7 +113,9 @@ def _run(args) -> int:
             raise ConfigError("without --root the pipeline runs on the toy benchmark "
                               "(dataset Toy, main_features); pass --root for other data")
         from avca_tf.data.synth import toy_benchmark
-        root, dataset = str(toy_benchmark(os.path.join(work, "benchmark"))), "Toy"
+        root = str(toy_benchmark(os.path.join(work, "benchmark"),
+                                 log=lambda m: print(f"[pipeline] {m}", flush=True)))
+        dataset = "Toy"
     else:
         root, dataset = args.root, args.dataset or "UCF"
         if "://" not in root and not os.path.isdir(os.path.join(root, dataset)):
