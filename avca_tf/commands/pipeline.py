@@ -127,7 +127,7 @@ def _run(args) -> int:
     with claim_outputs(cfg.pipeline_root, cfg.metadata_path, cfg.serving_dir, cfg.serving_name):
         if args.root is None:
             from avca_tf.data.synth import toy_benchmark
-            toy_benchmark(root)
+            toy_benchmark(root, log=lambda m: print(f"[pipeline] {m}", flush=True))
         print(f"[pipeline] {cfg.name}: {dataset}/{cfg.data.feature_set} from {cfg.data.root}; "
               f"{_describe(cfg.run_config)}", flush=True)
         summary = run_local(cfg, classes_file, vectors)

@@ -409,10 +409,13 @@ def synthesize(out, dataset: str | None = None, feature_set: str = "main_feature
     return dest
 
 
-def toy_benchmark(root) -> Path:
+def toy_benchmark(root, log=None) -> Path:
     """`root` holding the toy benchmark (seed 0), synthesized on first use only: a
-    re-synthesis would touch every file and defeat caches keyed on the files."""
+    re-synthesis would touch every file and defeat caches keyed on the files.
+    `log(message)` is told when it synthesizes."""
     root = Path(root)
     if not (root / TOY / "synth_main_features.json").is_file():
+        if log is not None:
+            log(f"synthesizing the toy benchmark into {root}")
         synthesize(root, seed=0)
     return root
