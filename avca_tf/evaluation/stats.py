@@ -15,14 +15,16 @@ def collect(models, feature_sets, batch_size=256, flops=True, progress=True):
     from avca_tf.evaluation import flops as fl
     from avca_tf.evaluation import published
     from avca_tf.models import build_model, get_preset, presets
+    from avca_tf.models.registry import takes_sequences
 
     rows = []
     jobs = []
     for fs in feature_sets:
         for m in models:
-            # models whose architecture differs per dataset (TCaF): one row per dataset preset
+            # sequence models' architecture differs per dataset (TCaF): a row per dataset preset
             datasets = sorted({d for mm, d, f in presets() if mm == m and f == fs})
-            jobs += [(m, fs, d) for d in datasets] if len(datasets) > 1 else [(m, fs, None)]
+            per_dataset = takes_sequences(m) and datasets
+            jobs += [(m, fs, d) for d in datasets] if per_dataset else [(m, fs, None)]
     for model_name, fs, dataset in tqdm(jobs, desc="models", disable=not progress):
         cfg = get_preset(model_name, dataset or "UCF", fs)
         keras.utils.set_random_seed(0)
