@@ -83,6 +83,25 @@ class TrainConfig:
     jit_compile: bool = False
     mixed_precision: bool = False
     eval_batch_size: int = 8192
+    # Calibrated-stacking search grid: beta_steps values evenly spaced in [0, beta_max].
+    # None: the AVCA grid (16 values in [0, 3], avca_tf.evaluation.metrics.BETAS).
+    # Left out of config.json while None, so existing runs' configs are unchanged.
+    beta_max: float | None = field(default=None, metadata={"omit_if_none": True})
+    beta_steps: int | None = field(default=None, metadata={"omit_if_none": True})
+
+    def beta_grid(self):
+        """The betas the validation search tries (float64 array)."""
+        import numpy as np
+        from avca_tf.evaluation.metrics import BETAS
+        if self.beta_max is None and self.beta_steps is None:
+            return BETAS
+        if self.beta_max is None or self.beta_steps is None:
+            raise ConfigError("train.beta_max and train.beta_steps are set together "
+                              f"(got {self.beta_max!r}, {self.beta_steps!r})")
+        if not (self.beta_max >= 0 and self.beta_steps >= 1):
+            raise ConfigError(f"train.beta_max must be >= 0 and train.beta_steps >= 1, got "
+                              f"{self.beta_max!r}, {self.beta_steps!r}")
+        return np.linspace(0.0, float(self.beta_max), int(self.beta_steps))
 
 
 @dataclass(frozen=True)
@@ -95,7 +114,12 @@ class RunConfig:
     preset: str | None = None
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        for section in ("data", "model", "loss", "train"):
+            for f in dataclasses.fields(getattr(self, section)):
+                if f.metadata.get("omit_if_none") and out[section][f.name] is None:
+                    del out[section][f.name]
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":

@@ -30,7 +30,12 @@ def collect(models, feature_sets, batch_size=256, flops=True, progress=True):
     rows = []
     jobs = [(m, fs) for fs in feature_sets for m in models]
     for model_name, fs in tqdm(jobs, desc="models", disable=not progress):
-        cfg = preset_for(model_name, "UCF", fs)
+        try:
+            cfg = preset_for(model_name, "UCF", fs)
+        except ConfigError:  # the model has no configuration for this feature set
+            if len(models) == 1 and len(feature_sets) == 1:
+                raise
+            continue
         keras.utils.set_random_seed(0)
         model = build_model(model_name, cfg.model, cfg.loss)
         a, v = FEATURE_WIDTHS[fs]

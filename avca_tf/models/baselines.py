@@ -69,8 +69,10 @@ def model_config(model: str, dataset: str, feature_set: str) -> ModelConfig:
     if feature_set not in FEATURE_WIDTHS:
         raise ConfigError(f"unknown feature set '{feature_set}'; "
                           f"expected one of {sorted(FEATURE_WIDTHS)}")
+    from avca_tf.data.benchmark import FEATURE_SETS
     audio_dim, video_dim = FEATURE_WIDTHS[feature_set]
-    cfg = ModelConfig(name=model, audio_dim=audio_dim, video_dim=video_dim)
+    cfg = ModelConfig(name=model, audio_dim=audio_dim, video_dim=video_dim,
+                      text_dim=FEATURE_SETS[feature_set].text_dim)
     if model == "avgzslnet":   # reference defaults: hidden 1024/64, dropout 0.8/0.5, 64-d space
         return dataclasses.replace(cfg, encoder_hidden=1024, decoder_hidden=64, output_dim=64,
                                    dropout_encoder=0.8, dropout_decoder=0.5)

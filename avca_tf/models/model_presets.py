@@ -24,12 +24,23 @@ def avca_preset(dataset: str, feature_set: str, root: str = "") -> RunConfig:
 
 
 def preset_for(model: str, dataset: str, feature_set: str, root: str = "") -> RunConfig:
-    """The authors' run configuration of `model` on dataset/feature set."""
+    """The authors' run configuration of `model` on dataset/feature set.
+
+    Models of the registry (avca_tf.models.registry) use their registered
+    presets; a dataset without one (Toy) gets the UCF preset of that feature set.
+    """
+    from avca_tf.models import registry
+    if model in registry._BUILDERS:
+        if (model, dataset, feature_set) not in registry.presets():
+            cfg = registry.get_preset(model, "UCF", feature_set, root)
+            return cfg.replace(data=dataclasses.replace(cfg.data, dataset=dataset))
+        return registry.get_preset(model, dataset, feature_set, root)
     if model == "avca":
         return avca_preset(dataset, feature_set, root)
     if model in ablations.ABLATIONS:
         return ablations.preset(model, avca_preset(dataset, feature_set, root))
     if model in baselines.BASELINES:
         return baselines.preset(model, dataset, feature_set, root)
-    known = ["avca", *sorted(ablations.ABLATIONS), *sorted(baselines.BASELINES)]
+    known = ["avca", *sorted(ablations.ABLATIONS), *sorted(baselines.BASELINES),
+             *sorted(registry._BUILDERS)]
     raise ConfigError(f"unknown model '{model}'; expected one of {known}")

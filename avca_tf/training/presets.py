@@ -11,8 +11,9 @@ import dataclasses
 from avca_tf.config import DataConfig, LossConfig, ModelConfig, RunConfig, TrainConfig, keras_momentum
 from avca_tf.errors import ConfigError
 
-FEATURE_WIDTHS = {"main_features": (512, 512), "cls_features": (128, 4096)}
-FEATURE_SHORT = {"main_features": "main", "cls_features": "cls"}
+FEATURE_WIDTHS = {"main_features": (512, 512), "cls_features": (128, 4096),
+                  "clip_clap": (1024, 512)}
+FEATURE_SHORT = {"main_features": "main", "cls_features": "cls", "clip_clap": "clipclap"}
 
 # name -> (dropout_encoder, dropout_decoder, dropout_additional, torch BN momentum, batch size)
 _SCRIPTS = {
@@ -22,6 +23,12 @@ _SCRIPTS = {
     "ActivityNet-cls": (0.2, 0.2, 0.1, 0.99, 256),
     "VGGSound-main": (0.0, 0.0, 0.1, 0.1, 64),
     "VGGSound-cls": (0.0, 0.0, 0.0, 0.99, 256),
+    # AVCA on the CLIP/CLAP features (ClipClap-GZSL's comparison row): the authors
+    # publish no script, so these are the cls-feature scripts with the new widths
+    # (1024-d audio, 512-d video, 1536-d [CLIP; CLAP] class embeddings).
+    "UCF-clipclap": (0.2, 0.3, 0.5, 0.99, 256),
+    "ActivityNet-clipclap": (0.2, 0.2, 0.1, 0.99, 256),
+    "VGGSound-clipclap": (0.0, 0.0, 0.0, 0.99, 256),
 }
 PRESETS = tuple(_SCRIPTS)
 
@@ -40,9 +47,11 @@ def get_preset(name: str, root: str = "") -> RunConfig:
     feature_set = {v: k for k, v in FEATURE_SHORT.items()}[short]
     d_enc, d_dec, d_add, torch_m, bs = _SCRIPTS[name]
     audio_dim, video_dim = FEATURE_WIDTHS[feature_set]
+    from avca_tf.data.benchmark import FEATURE_SETS
     return RunConfig(
         data=DataConfig(root=root, dataset=dataset, feature_set=feature_set),
-        model=ModelConfig(audio_dim=audio_dim, video_dim=video_dim, dropout_encoder=d_enc,
+        model=ModelConfig(audio_dim=audio_dim, video_dim=video_dim,
+                          text_dim=FEATURE_SETS[feature_set].text_dim, dropout_encoder=d_enc,
                           dropout_decoder=d_dec, dropout_additional=d_add,
                           bn_momentum=keras_momentum(torch_m)),
         loss=LossConfig(),

@@ -73,12 +73,24 @@ class Trainer:
         self._data = (tf.constant(split.audio, tf.float32), tf.constant(split.video, tf.float32),
                       tf.constant(split.labels, tf.int64),
                       tf.constant(label_embeddings, tf.float32))
+        # models with `uses_training_classes` (ClipClap's cross-entropy) also get the
+        # embeddings of the training classes (sorted ids) and each label's position there
+        self._class_set = None
+        if getattr(model, "uses_training_classes", False):
+            ids = np.unique(np.asarray(split.labels))
+            position = np.full(len(label_embeddings), -1, np.int64)
+            position[ids] = np.arange(len(ids))
+            self._class_set = (tf.constant(ids, tf.int64), tf.constant(position, tf.int64))
         self.optimizer = optimizer or make_optimizer(cfg)
         self.optimizer.build(model.trainable_variables)
         self._step_fn = tf.function(self._step, jit_compile=cfg.jit_compile)
 
     def _step(self, indices, audio, video, labels, label_embeddings):
         batch = gather_batch(audio, video, labels, label_embeddings, indices)
+        if self._class_set is not None:
+            ids, position = self._class_set
+            batch["class_embeddings"] = tf.gather(label_embeddings, ids)
+            batch["class_target"] = tf.gather(position, batch["label"])
         variables = self.model.trainable_variables
         scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
         with tf.GradientTape() as tape:
@@ -128,16 +140,18 @@ class DistanceFn:
         return np.concatenate(out).astype(np.float32)
 
 
-def evaluate_gzsl(distance_fn, data, label_embeddings, beta: float | None = None):
+def evaluate_gzsl(distance_fn, data, label_embeddings, beta: float | None = None, betas=None):
     """GZSL metrics on data.eval_seen + data.eval_unseen (a ProtocolData).
 
-    beta None: search it (validation); otherwise use it (test). Returns (beta, GZSLResult).
+    beta None: search it over `betas` (default metrics.BETAS) (validation);
+    otherwise use it (test). Returns (beta, GZSLResult).
     """
-    from avca_tf.evaluation.metrics import gzsl_metrics, search_beta
+    from avca_tf.evaluation.metrics import BETAS, gzsl_metrics, search_beta
     audio = np.concatenate([data.eval_seen.audio, data.eval_unseen.audio])
     video = np.concatenate([data.eval_seen.video, data.eval_unseen.video])
     labels = np.concatenate([data.eval_seen.labels, data.eval_unseen.labels])
     distances = distance_fn(audio, video, label_embeddings)
     if beta is None:
-        return search_beta(distances, labels, data.seen_class_ids, data.unseen_class_ids)
+        return search_beta(distances, labels, data.seen_class_ids, data.unseen_class_ids,
+                           BETAS if betas is None else betas)
     return beta, gzsl_metrics(distances, labels, data.seen_class_ids, data.unseen_class_ids, beta)
