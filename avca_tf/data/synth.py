@@ -311,7 +311,7 @@ def _write_features(fs, path: Path, data: np.ndarray, ids: list[str]) -> None:
 
 
 def _write_plan(ds_dir: Path, plan: _Plan, dataset: str, feature_set: str, seed: int,
-                model: FeatureModel, progress: bool) -> None:
+                model: FeatureModel, progress: bool, text_encoder=None) -> None:
     layout = Layout(ds_dir.parent, dataset, feature_set)
     fs = FEATURE_SETS[feature_set]
     dims = {"audio": fs.audio_dim, "video": fs.video_dim}
@@ -322,9 +322,17 @@ def _write_plan(ds_dir: Path, plan: _Plan, dataset: str, feature_set: str, seed:
     text_dir = layout.embeddings_file.parent
     text_dir.mkdir(parents=True, exist_ok=True)
     if fs.text_files:  # clip_clap: video follows the CLIP half, audio the CLAP half
-        clip, clap = _clip_clap_text(np.random.default_rng(np.random.SeedSequence([seed, 3])),
-                                     emb_matrix.astype(np.float64))
         keys = [plan.text_names[n.lower()] for n in plan.class_names]
+        if text_encoder is not None:  # class vectors from real text encoders
+            both = np.asarray(text_encoder.encode(keys), np.float32)
+            if both.shape != (len(keys), fs.text_dim):
+                raise BenchmarkError(f"text encoder returned shape {both.shape}, expected "
+                                     f"[{len(keys)}, {fs.text_dim}]")
+            clip, clap = both[:, :fs.text_files[0][1]], both[:, fs.text_files[0][1]:]
+        else:
+            clip, clap = _clip_clap_text(
+                np.random.default_rng(np.random.SeedSequence([seed, 3])),
+                emb_matrix.astype(np.float64))
         for (path, _), part in zip(layout.embedding_files, (clip, clap)):
             np.save(path, dict(zip(keys, part)), allow_pickle=True)
         classes = _class_features(rng, model, emb_matrix.astype(np.float64), dims,
@@ -397,13 +405,16 @@ def _install(tmp_ds: Path, dest_ds: Path, parts: list[str]) -> None:
 def synthesize(out, dataset: str | None = None, feature_set: str = "main_features",
                splits=None, seed: int = 0, scale: float = 1.0,
                model: FeatureModel = FeatureModel(), toy: ToyLayout = ToyLayout(),
-               progress: bool = False) -> Path:
+               progress: bool = False, text_encoder=None) -> Path:
     """Writes `<out>/<dataset>` for one feature set and returns its path.
 
     Without `splits` the dataset is the toy benchmark "Toy"; with `splits` (a
     folder laid out like avgzsl_benchmark) the dataset's real class lists,
     counts, video ids and label embeddings are used, and `dataset` defaults to
     "UCF". `scale` multiplies every per-class sample count (rounded, at least 1).
+    `text_encoder` (clip_clap only): an avca_tf.data.text_encoders encoder whose
+    `encode(names)` gives the [CLIP; CLAP] class vectors (names as the prompts
+    use them), instead of vectors generated from the word2vec ones.
     """
     if dataset is None:
         dataset = "UCF" if splits is not None else TOY
@@ -443,7 +454,7 @@ def synthesize(out, dataset: str | None = None, feature_set: str = "main_feature
                     w.writerow(["original", "manual", Layout(out, dataset, feature_set).name_column])
                     w.writerows((o, m, plan.text_names[o.lower()]) for o, m in plan.names_rows)
         _write_lists(tmp_ds, plan, dataset, feature_set, class_files=splits is None)
-        _write_plan(tmp_ds, plan, dataset, feature_set, seed, model, progress)
+        _write_plan(tmp_ds, plan, dataset, feature_set, seed, model, progress, text_encoder)
         meta = {"dataset": dataset, "feature_set": feature_set, "seed": seed, "scale": scale,
                 "mode": "toy" if splits is None else f"real splits from {splits}",
                 "feature_model": asdict(model), **({"toy": asdict(toy)} if splits is None else {})}
