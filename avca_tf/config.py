@@ -14,7 +14,7 @@ from avca_tf.errors import ConfigError
 
 # The enumerated values of a run, typed once; `check_choice` is their one validator.
 Dataset = Literal["UCF", "ActivityNet", "VGGSound", "Toy"]
-FeatureSetName = Literal["main_features", "cls_features"]
+FeatureSetName = Literal["main_features", "cls_features", "clip_clap"]
 TextPairing = Literal["own", "reference"]   # "reference": the authors' class/vector mis-pairing
 DATASETS: tuple[str, ...] = get_args(Dataset)
 Strategy = Literal["default", "mirrored", "multi-worker"]  # one device / local GPUs / TF_CONFIG
@@ -24,18 +24,45 @@ STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 @dataclass(frozen=True)
 class FeatureSet:
-    """A published feature set: its input widths and its class-split folder."""
+    """A published feature set: widths, split folder, file format and class-text files.
+
+    `text_files` empty: the dataset's word2vec dict (text_dim 300). Otherwise
+    (file name template with `{key}` = the dataset's text key, width) per part;
+    a class's label embedding is the concatenation of its vectors from every
+    part, in this order.
+    """
     name: str
     audio_dim: int
     video_dim: int
     split_folder: str
-    short: str                  # in preset names: "UCF-main", "VGGSound-cls"
+    short: str                           # in preset names: "UCF-main", "VGGSound-cls"
+    text_dim: int = 300
+    features_folder: str = ""            # folder under <DS>/features; default: `name`
+    file_format: str = "h5"              # "h5" (data, video_urls) | "pkl" (pickle_features)
+    text_files: tuple = ()               # ((template, width), ...)
+    clip_names: bool = False             # class names of the CLIP prompts (dataset's csv column)
+
+    @property
+    def folder(self) -> str:
+        return self.features_folder or self.name
+
+    @property
+    def suffix(self) -> str:
+        return "." + self.file_format
 
 
-# The one feature-set table (widths and split folders).
+# The one feature-set table.
 FEATURE_SETS: dict[str, FeatureSet] = {
     "main_features": FeatureSet("main_features", 512, 512, "main_split", "main"),
     "cls_features": FeatureSet("cls_features", 128, 4096, "cls_split", "cls"),
+    # ClipClap-GZSL: one CLAP audio (1024) and one CLIP frame (512) vector per
+    # video, class embeddings [CLIP text 512; CLAP text 1024].
+    "clip_clap": FeatureSet(
+        "clip_clap", 1024, 512, "cls_split", "clipclap", text_dim=1536,
+        features_folder="cls_features_non_averaged", file_format="pkl",
+        text_files=(("word_embeddings_{key}_normed.npy", 512),
+                    ("wavcaps_word_embeddings_{key}_normed.npy", 1024)),
+        clip_names=True),
 }
 assert tuple(FEATURE_SETS) == get_args(FeatureSetName)
 
@@ -144,6 +171,10 @@ class TrainConfig:
     eval_batch_size: int = 8192
     strategy: Strategy = "default"
     stage2_all_epochs_when_best_first: bool = False  # TCaF quirk: best epoch 1 -> stage 2 runs all
+    # Calibrated-stacking search grid: beta_steps values evenly spaced in [0, beta_max]
+    # (AVCA's 16 in [0, 3]; ClipClap-GZSL's 76 in [0, 5]).
+    beta_max: float = 3.0
+    beta_steps: int = 16
 
     def validate(self) -> "TrainConfig":
         """Raises ConfigError naming the first field out of range."""
@@ -161,7 +192,15 @@ class TrainConfig:
         if not 0 < self.lr_factor <= 1:
             raise ConfigError(f"train.lr_factor must be in (0, 1], got {self.lr_factor}")
         check_choice("train.strategy", self.strategy, STRATEGIES)
+        if not (math.isfinite(self.beta_max) and self.beta_max >= 0 and self.beta_steps >= 1):
+            raise ConfigError(f"train.beta_max must be >= 0 and train.beta_steps >= 1, got "
+                              f"{self.beta_max!r}, {self.beta_steps!r}")
         return self
+
+    def beta_grid(self):
+        """The betas the validation search tries (float64 array)."""
+        import numpy as np
+        return np.linspace(0.0, float(self.beta_max), int(self.beta_steps))
 
 
 @dataclass(frozen=True)

@@ -211,3 +211,108 @@ def benchmark_inputs(root: str, dataset: str, feature_set: str, vectors: str | N
     vectors = vectors or os.path.join(root, str(toy_word_vectors_path("") if dataset == TOY
                                                 else rel.embeddings_file))
     return os.path.join(root, str(rel.all_class_file)), vectors
+
+
+# ------------------------------------------------ text-encoder class embeddings
+class EncodeWithTextModels(beam.DoFn):
+    """Class names -> [CLIP; CLAP] prompt-ensemble vectors; encoders load once per worker."""
+
+    def __init__(self, clip_preset: str, clap_savedmodel: str, clip_prompts, clap_prompts):
+        self.args = (clip_preset, clap_savedmodel, tuple(clip_prompts), tuple(clap_prompts))
+        self._encoder = None
+
+    def setup(self):
+        from avca_tf.data.text_encoders import clip_clap_encoder
+        clip, clap, clip_prompts, clap_prompts = self.args
+        self._encoder = clip_clap_encoder(clip, clap, clip_prompts=clip_prompts,
+                                          clap_prompts=clap_prompts)
+
+    def process(self, batch: list) -> Iterator[dict]:
+        vectors = self._encoder.encode([e["text"] for e in batch])
+        for e, v in zip(batch, vectors):
+            yield {**e, "vector": v}
+
+
+def _text_names(classes_file: Path, dataset: str) -> tuple[dict, str | None]:
+    """original.lower() -> the name the prompts use: the dataset's CLIP name csv
+    (UCF: ucf_clip_class_names.csv, column clip_class_name) or the *_w2v_class_names.csv
+    `manual` names beside the classes file; without either, the class names themselves."""
+    files = bm.DATASETS.get(dataset)
+    if files is not None and files.clip_names:
+        path = classes_file.parent / files.clip_names[0]
+        if path.is_file():
+            return bm.read_name_mapping(path, files.clip_names[1]), str(path)
+    mapping, path = _mapping(classes_file)
+    return mapping, path
+
+
+def run_embed_classes_encoders(classes_file: str, out_dir: str, dataset: str,
+                               clip_preset: str, clap_savedmodel: str,
+                               beam_args: Sequence[str] = (), clip_prompts=None,
+                               clap_prompts=None) -> dict:
+    """Beam job writing the clip_clap text files into out_dir (the layout's `text/` folder).
+
+    out_dir/word_embeddings_<key>_normed.npy          {name: CLIP prompt-ensemble vector}
+    out_dir/wavcaps_word_embeddings_<key>_normed.npy  {name: CLAP prompt-ensemble vector}
+    out_dir/report.json                                encoders, prompts, names
+    Names (the dict keys and what fills the prompts) come from the dataset's name csv.
+    """
+    from avca_tf.data.text_encoders import CLAP_PROMPTS, CLIP_PROMPTS, DATASET_CLIP_PROMPTS, \
+        check_prompts
+    if dataset not in bm.DATASETS:
+        raise PipelineError(f"unknown dataset {dataset!r}; expected one of {sorted(bm.DATASETS)}")
+    clip_prompts = tuple(clip_prompts or DATASET_CLIP_PROMPTS.get(dataset, CLIP_PROMPTS))
+    clap_prompts = tuple(clap_prompts or CLAP_PROMPTS)
+    check_prompts(clip_prompts, "CLIP prompts")
+    check_prompts(clap_prompts, "CLAP prompts")
+    classes_file = Path(classes_file)
+    names = sorted(bm.read_name_list(classes_file))
+    mapping, mapping_file = _text_names(classes_file, dataset)
+    missing = [n for n in names if mapping and n.lower() not in mapping]
+    if missing:
+        raise PipelineError(f"{mapping_file}: no row for classes {missing[:5]} of {classes_file}")
+    elements = [{"class_name": n, "label": i, "text": mapping.get(n.lower(), n)}
+                for i, n in enumerate(names)]
+    texts = [e["text"] for e in elements]
+    if len(set(texts)) != len(texts):
+        raise PipelineError(f"{mapping_file or classes_file}: two classes share a name; the "
+                            "embedding dicts need one key per class")
+    key = bm.DATASETS[dataset].text_key
+    fs = bm.FEATURE_SETS["clip_clap"]
+    files = [t.format(key=key) for t, _ in fs.text_files]
+    print(f"embed-classes: {len(names)} classes from {classes_file}, CLIP {clip_preset} "
+          f"({len(clip_prompts)} prompts) + CLAP {clap_savedmodel} ({len(clap_prompts)} prompts)",
+          flush=True)
+    with beam_io.staged_output(out_dir) as out:
+        with beam.Pipeline(options=beam_io.pipeline_options(beam_args)) as p:
+            (p | "Classes" >> beam.Create(elements, reshuffle=False)
+             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=64)
+             | "Encode" >> beam.ParDo(EncodeWithTextModels(clip_preset, clap_savedmodel,
+                                                           clip_prompts, clap_prompts))
+             | "Json" >> beam.Map(lambda r: json.dumps(
+                 {"label": r["label"], "text": r["text"],
+                  "vector": np.asarray(r["vector"], np.float32).tolist()}))
+             | "Write" >> beam.io.WriteToText(beam_io.join(out, "_vectors", "part")))
+        rows = sorted(beam_io.read_json_lines(beam_io.join(out, "_vectors", "part*")),
+                      key=lambda r: r["label"])
+        beam_io.delete_tree(beam_io.join(out, "_vectors"))
+        vectors = np.asarray([r["vector"] for r in rows], np.float32)
+        if vectors.shape != (len(names), fs.text_dim) or not np.isfinite(vectors).all():
+            raise PipelineError(f"the encoders produced vectors of shape {vectors.shape} (finite: "
+                                f"{bool(np.isfinite(vectors).all())}); expected "
+                                f"[{len(names)}, {fs.text_dim}] = [CLIP 512; CLAP 1024]")
+        start = 0
+        for name, (_, dim) in zip(files, fs.text_files):
+            part = {r["text"]: vectors[i, start:start + dim] for i, r in enumerate(rows)}
+            start += dim
+            with FileSystems.create(beam_io.join(out, name)) as f:
+                np.save(f, part, allow_pickle=True)
+        report = {"classes_file": str(classes_file), "dataset": dataset,
+                  "name_mapping": mapping_file, "n_classes": len(rows), "dim": fs.text_dim,
+                  "files": files, "clip": {"preset": clip_preset, "prompts": list(clip_prompts)},
+                  "clap": {"savedmodel": clap_savedmodel, "prompts": list(clap_prompts)},
+                  "classes": [{"class_name": e["class_name"], "label": e["label"],
+                               "text": e["text"]} for e in elements]}
+        beam_io.write_json(beam_io.join(out, "report.json"), report)
+    print(f"embed-classes: {len(rows)} [CLIP; CLAP] embeddings written to {out_dir}", flush=True)
+    return report

@@ -68,11 +68,11 @@ def plan(root, dataset: str, feature_set: str) -> dict:
     for stage in bm.STAGES:
         txt = layout.stage_txt(stage)
         listed = set(bm.stage_class_ids(layout, stage, index))
-        files = {m: _h5_files(layout.stage_dir(m, stage)) for m in bm.MODALITIES}
+        files = {m: _feature_files(layout.stage_dir(m, stage), fs.suffix) for m in bm.MODALITIES}
         for stem in sorted(set(files["audio"]) | set(files["video"])):
             cid = index.get(stem)
             if cid is not None and cid not in listed:
-                notes.append(f"{stage}: not ingested, class {class_names[cid]!r} has h5 files "
+                notes.append(f"{stage}: not ingested, class {class_names[cid]!r} has feature files "
                              f"but is not listed in {txt.name}")
                 continue
             if cid is None:  # rows of an unknown class are rejected by the job
@@ -83,12 +83,13 @@ def plan(root, dataset: str, feature_set: str) -> dict:
                           "label": -1 if cid is None else cid,
                           "audio": str(files["audio"].get(stem, "")),
                           "video": str(files["video"].get(stem, "")),
-                          "audio_dim": fs.audio_dim, "video_dim": fs.video_dim})
+                          "audio_dim": fs.audio_dim, "video_dim": fs.video_dim,
+                          "format": fs.file_format})
         for cid in sorted(listed):
             for m in bm.MODALITIES:
                 if class_names[cid].lower() not in files[m]:
                     raise bm.BenchmarkError(
-                        f"missing file {layout.stage_dir(m, stage)}/{class_names[cid]}.h5 for "
+                        f"missing file {layout.stage_dir(m, stage)}/{class_names[cid]}{fs.suffix} for "
                         f"class {class_names[cid]!r} listed in {txt}")
         stages[stage] = {"class_ids": sorted(listed),
                          "class_names": [class_names[c] for c in sorted(listed)]}
@@ -104,14 +105,14 @@ def plan(root, dataset: str, feature_set: str) -> dict:
             "widths": {"audio": fs.audio_dim, "video": fs.video_dim}}
 
 
-def _h5_files(folder: Path) -> dict:
+def _feature_files(folder: Path, suffix: str = ".h5") -> dict:
     """{lower-case class stem: path} of a stage folder; two files of one class (names that
     differ only by case) are refused, as `avca inspect` does."""
     if not folder.is_dir():
         raise bm.BenchmarkError(f"missing folder {folder}")
     files = {}
     for e in sorted(os.scandir(folder), key=lambda e: e.name):
-        if not e.name.endswith(".h5"):
+        if not e.name.endswith(suffix):
             continue
         stem = Path(e.name).stem.lower()
         if stem in files:
@@ -122,15 +123,29 @@ def _h5_files(folder: Path) -> dict:
     return files
 
 
-def _read_h5(path: str):
-    """(data, video ids) of one h5 file; remote paths are copied to a local temp file."""
+def _read_features(path: str, file_format: str = "h5"):
+    """(data, video ids) of one feature file; remote paths are copied to a local temp file."""
+    read = _read_local_pkl if file_format == "pkl" else bm.read_h5
     if beam_io.is_local(path):
-        return bm.read_h5(path)
-    with tempfile.NamedTemporaryFile(suffix=".h5") as tmp:
+        return read(path)
+    with tempfile.NamedTemporaryFile(suffix="." + file_format) as tmp:
         with FileSystems.open(path) as src:
             shutil.copyfileobj(src, tmp)
         tmp.flush()
-        return bm.read_h5(tmp.name)
+        return read(tmp.name)
+
+
+def _read_local_pkl(path: str):
+    """A class pickle of one vector per video (clip_clap) as (data [n, d], ids); rows with
+    NaN/Inf are left for the job to reject."""
+    from avca_tf.data.pickle_features import read_class_pickle
+    ids, features = read_class_pickle(path, "features", check_finite=False)
+    if features and features[0].ndim != 1:
+        raise bm.BenchmarkError(f"{path}: entries have shape {features[0].shape}, expected one "
+                                "vector per video")
+    width = features[0].shape[0] if features else 0
+    return np.stack(features) if features else np.zeros((0, width), np.float32), \
+        np.asarray(ids, dtype=object)
 
 
 class ReadAndValidate(beam.DoFn):
@@ -157,7 +172,7 @@ class ReadAndValidate(beam.DoFn):
                 yield reject(other, None, f"no {m} file for class {name!r} in {stage}")
                 continue
             try:
-                loaded[m] = _read_h5(path)
+                loaded[m] = _read_features(path, task.get("format", "h5"))
             except bm.BenchmarkError as e:   # names the file and what was expected
                 yield reject(path, None, str(e))
             except OSError as e:

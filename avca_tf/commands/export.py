@@ -21,19 +21,33 @@ def add_arguments(parser):
     parser.add_argument("--wait", type=float, default=600.0, metavar="SECONDS",
                         help="how long to wait for another export into the same model "
                              "directory to finish (default 600)")
+    parser.add_argument("--clip", metavar="PRESET", default=None,
+                        help="ClipClap runs: with --clap, classify_open embeds names with this "
+                             "keras-hub CLIP preset (name or local preset directory)")
+    parser.add_argument("--clap", metavar="SAVEDMODEL", default=None,
+                        help="SavedModel of the CLAP text tower (string [N] -> [N, 1024])")
+    parser.add_argument("--clip-prompts", help="CLIP prompt file, one template with {} a line")
+    parser.add_argument("--clap-prompts", help="CLAP prompt file, one template with {} a line")
 
 
 def run(args) -> int:
+    from avca_tf.data.text_encoders import read_prompts
     from avca_tf.serving.export import export_run, load_export_info
     path = export_run(args.run_dir, args.out, model_name=args.serving_name, version=args.version,
                       word_vectors=args.word_vectors, max_words=args.max_words,
-                      top_k=args.top_k, wait_s=args.wait)
+                      top_k=args.top_k, wait_s=args.wait, clip_preset=args.clip,
+                      clap_savedmodel=args.clap,
+                      clip_prompts=read_prompts(args.clip_prompts) if args.clip_prompts else None,
+                      clap_prompts=read_prompts(args.clap_prompts) if args.clap_prompts else None)
     info = load_export_info(path)
     print(f"exported {path}")
     print(f"  signatures: {', '.join(info['signatures'])}")
     print(f"  classes: {len(info['class_names'])} ({sum(info['seen'])} seen, "
           f"beta {info['beta']:.4g}), top-k {info['top_k']}")
-    if info["word_vectors"]:
+    if info.get("text_encoder"):
+        print(f"  classify_open: names embedded by the text encoder(s) "
+              f"({info['text_encoder']['dim']}-d)")
+    elif info["word_vectors"]:
         print(f"  word vectors: {info['word_vectors']['words']} words from "
               f"{info['word_vectors']['source']}")
     else:

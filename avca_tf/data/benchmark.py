@@ -42,16 +42,19 @@ class DatasetFiles:
     name: str
     names_csv: str
     embeddings_npy: str
+    text_key: str = ""                   # `{key}` of FeatureSet.text_files
+    clip_names: tuple = ()               # (csv, column) of the CLIP/CLAP class names, if not manual
 
 
 DATASETS = {
-    "UCF": DatasetFiles("UCF", "ucf_w2v_class_names.csv", "word_embeddings_ucf_normed.npy"),
+    "UCF": DatasetFiles("UCF", "ucf_w2v_class_names.csv", "word_embeddings_ucf_normed.npy",
+                        "ucf", ("ucf_clip_class_names.csv", "clip_class_name")),
     "ActivityNet": DatasetFiles("ActivityNet", "activitynet_w2v_class_names.csv",
-                                "word_embeddings_activity_normed.npy"),
+                                "word_embeddings_activity_normed.npy", "activitynet"),
     "VGGSound": DatasetFiles("VGGSound", "vggsound_w2v_class_names.csv",
-                             "word_embeddings_vggsound_normed.npy"),
+                             "word_embeddings_vggsound_normed.npy", "vggsound"),
     # The self-contained synthetic benchmark written by `avca synth` without --splits.
-    "Toy": DatasetFiles("Toy", "toy_w2v_class_names.csv", "word_embeddings_toy_normed.npy"),
+    "Toy": DatasetFiles("Toy", "toy_w2v_class_names.csv", "word_embeddings_toy_normed.npy", "toy"),
 }
 assert tuple(DATASETS) == DATASET_NAMES
 
@@ -77,7 +80,18 @@ class Layout:
 
     @property
     def names_csv(self) -> Path:
-        return self.class_split_dir / DATASETS[self.dataset].names_csv
+        files = DATASETS[self.dataset]
+        if FEATURE_SETS[self.feature_set].clip_names and files.clip_names:
+            return self.class_split_dir / files.clip_names[0]
+        return self.class_split_dir / files.names_csv
+
+    @property
+    def name_column(self) -> str:
+        """Column of `names_csv` holding the names the label-embedding dicts are keyed by."""
+        files = DATASETS[self.dataset]
+        if FEATURE_SETS[self.feature_set].clip_names and files.clip_names:
+            return files.clip_names[1]
+        return "manual"
 
     @property
     def split_dir(self) -> Path:
@@ -91,14 +105,23 @@ class Layout:
 
     @property
     def features_dir(self) -> Path:
-        return self.dataset_dir / "features" / self.feature_set
+        return self.dataset_dir / "features" / FEATURE_SETS[self.feature_set].folder
 
     def stage_dir(self, modality: str, stage: str) -> Path:
         return self.features_dir / modality / stage
 
     @property
+    def embedding_files(self) -> list[tuple[Path, int]]:
+        """(label-embedding dict file, width) per part; a class's vector concatenates them."""
+        fs, files = FEATURE_SETS[self.feature_set], DATASETS[self.dataset]
+        if not fs.text_files:
+            return [(self.features_dir / "text" / files.embeddings_npy, EMBED_DIM)]
+        return [(self.features_dir / "text" / t.format(key=files.text_key), d)
+                for t, d in fs.text_files]
+
+    @property
     def embeddings_file(self) -> Path:
-        return self.features_dir / "text" / DATASETS[self.dataset].embeddings_npy
+        return self.embedding_files[0][0]
 
 
 @dataclass(frozen=True)
@@ -198,26 +221,26 @@ def read_name_list(path: Path) -> list[str]:
     return names
 
 
-def read_name_mapping(path: Path) -> dict[str, str]:
-    """`original,manual` csv -> {original.lower(): manual}."""
+def read_name_mapping(path: Path, column: str = "manual") -> dict[str, str]:
+    """`original,<column>` csv (column default `manual`) -> {original.lower(): name}."""
     if not path.is_file():
         raise BenchmarkError(f"missing file {path}")
     with io.StringIO(read_utf8(path), newline="") as f:
         reader = csv.DictReader(f)
-        if not reader.fieldnames or not {"original", "manual"} <= set(reader.fieldnames):
-            raise BenchmarkError(f"{path}: expected columns 'original' and 'manual', "
+        if not reader.fieldnames or not {"original", column} <= set(reader.fieldnames):
+            raise BenchmarkError(f"{path}: expected columns 'original' and {column!r}, "
                                  f"got {reader.fieldnames}")
         mapping: dict[str, str] = {}
         for row in reader:
             key = row["original"].strip().lower()
             if key in mapping:
                 raise BenchmarkError(f"{path}: class {row['original']!r} has two rows")
-            mapping[key] = row["manual"].strip()
+            mapping[key] = row[column].strip()
     return mapping
 
 
 def read_embedding_dict(path: Path) -> dict[str, np.ndarray]:
-    """The benchmark's pickled dict manual name -> 300-d vector."""
+    """The benchmark's pickled dict manual name -> vector."""
     if not path.is_file():
         raise BenchmarkError(f"missing file {path} (label embeddings)")
     try:
@@ -231,11 +254,11 @@ def read_embedding_dict(path: Path) -> dict[str, np.ndarray]:
     return obj
 
 
-def _embedding_vector(path: Path, key: str, value, cls: str) -> np.ndarray:
+def _embedding_vector(path: Path, key: str, value, cls: str, dim: int = EMBED_DIM) -> np.ndarray:
     vec = np.asarray(value)
-    if vec.shape != (EMBED_DIM,) or not np.issubdtype(vec.dtype, np.floating):
+    if vec.shape != (dim,) or not np.issubdtype(vec.dtype, np.floating):
         raise BenchmarkError(f"{path}: label embedding of class {cls!r} (key {key!r}) has shape "
-                             f"{vec.shape} dtype {vec.dtype}, expected float ({EMBED_DIM},)")
+                             f"{vec.shape} dtype {vec.dtype}, expected float ({dim},)")
     if not np.all(np.isfinite(vec)):
         raise BenchmarkError(f"{path}: label embedding of class {cls!r} (key {key!r}) "
                              f"contains NaN or Inf")
@@ -244,11 +267,12 @@ def _embedding_vector(path: Path, key: str, value, cls: str) -> np.ndarray:
 
 def label_embeddings(layout: Layout, class_names: tuple[str, ...],
                      text_pairing: str = "own") -> tuple[np.ndarray, list[str]]:
-    """[C, 300] label embeddings in class-id order, plus notes.
+    """[C, text_dim] label embeddings in class-id order, plus notes.
 
     "own": row i is the vector of class i, found through the
     original -> manual name mapping. "reference": the authors' defect,
-    own[reference_pairing(...)] (see there).
+    own[reference_pairing(...)] (see there). Feature sets with several text
+    files (clip_clap) concatenate the parts; the pairing is the same for all.
     """
     check_choice("text pairing", text_pairing, TEXT_PAIRINGS, BenchmarkError)
     own, notes, perm = _own_embeddings(layout, class_names, text_pairing == "reference")
@@ -264,9 +288,22 @@ def reference_pairing(layout: Layout, class_names: tuple[str, ...]) -> np.ndarra
 
 
 def _own_embeddings(layout: Layout, class_names, with_reference: bool):
-    """(own [C, 300], notes, reference permutation or None)."""
-    mapping = read_name_mapping(layout.names_csv)
-    emb = read_embedding_dict(layout.embeddings_file)
+    """(own [C, text_dim], notes, reference permutation or None), every text file's
+    part concatenated in class-id order."""
+    mapping = read_name_mapping(layout.names_csv, layout.name_column)
+    parts, notes, perm = [], [], None
+    for path, dim in layout.embedding_files:
+        rows, part_notes, perm = _embedding_part(layout, path, dim, mapping, class_names,
+                                                 with_reference)
+        parts.append(rows)
+        notes.extend(n for n in part_notes if n not in notes)
+    return (parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)), notes, perm
+
+
+def _embedding_part(layout: Layout, path: Path, dim: int, mapping, class_names,
+                    with_reference: bool):
+    """(rows [C, dim], notes, reference permutation or None) of one label-embedding dict."""
+    emb = read_embedding_dict(path)
     notes: list[str] = []
     rows = []
     for name in class_names:
@@ -275,9 +312,9 @@ def _own_embeddings(layout: Layout, class_names, with_reference: bool):
             raise BenchmarkError(f"{layout.names_csv}: class {name!r} of {layout.all_class_file} "
                                  f"has no row (no label embedding can be found for it)")
         if manual not in emb:
-            raise BenchmarkError(f"{layout.embeddings_file}: no label embedding for class {name!r} "
+            raise BenchmarkError(f"{path}: no label embedding for class {name!r} "
                                  f"(expected key {manual!r} from {layout.names_csv})")
-        rows.append(_embedding_vector(layout.embeddings_file, manual, emb[manual], name))
+        rows.append(_embedding_vector(path, manual, emb[manual], name, dim))
     unknown = sorted(set(mapping) - {n.lower() for n in class_names})
     if unknown:
         notes.append(f"{layout.names_csv}: rows for {len(unknown)} names not in "
@@ -286,11 +323,11 @@ def _own_embeddings(layout: Layout, class_names, with_reference: bool):
     extra = sorted(k for k in emb if k not in manual_names)
     if not with_reference:
         if extra:
-            notes.append(f"{layout.embeddings_file}: {len(extra)} vectors belong to no class of "
+            notes.append(f"{path}: {len(extra)} vectors belong to no class of "
                          f"all_class.txt and are not used: {extra[:5]}")
         return np.stack(rows), notes, None
     if extra:  # the authors' reader would fail on these keys
-        raise BenchmarkError(f"{layout.embeddings_file}: keys {extra[:5]} map to no class; the "
+        raise BenchmarkError(f"{path}: keys {extra[:5]} map to no class; the "
                              f"reference pairing needs exactly one vector per class")
     if len(emb) != len(class_names):
         raise BenchmarkError(f"{layout.names_csv}: {len(class_names)} classes share "
@@ -362,11 +399,30 @@ def read_feature_file(path: Path, expected_dim: int, cls: str) -> tuple[np.ndarr
     return data, ids
 
 
+def read_pickle_feature_file(path: Path, expected_dim: int, cls: str,
+                             modality: str = "features") -> tuple[np.ndarray, np.ndarray]:
+    """(data float32 [n, d], video ids object [n]) of one class pickle of 1-D entries."""
+    from avca_tf.data.pickle_features import read_class_pickle
+    names, features = read_class_pickle(path, modality)
+    first = features[0]
+    if first.ndim != 1 or first.shape[0] != expected_dim:
+        raise BenchmarkError(f"{path} (class {cls!r}): {modality} entries have shape "
+                             f"{first.shape}, expected one vector of {expected_dim} per video")
+    return np.stack(features), np.array(names, dtype=object)
+
+
+def _read_class_file(layout: Layout, path: Path, dim: int, cls: str, modality: str):
+    if FEATURE_SETS[layout.feature_set].file_format == "pkl":
+        return read_pickle_feature_file(path, dim, cls, modality)
+    return read_feature_file(path, dim, cls)
+
+
 def _stage_files(folder: Path, index: dict[str, int], class_names, layout: Layout,
                  suffix: str = ".h5"):
     """{class id: path} of a stage folder's `suffix` files; error on files of unknown classes."""
     if not folder.is_dir():
         raise BenchmarkError(f"missing folder {folder}")
+    suffix = FEATURE_SETS[layout.feature_set].suffix
     files: dict[int, Path] = {}
     others: list[str] = []
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
@@ -418,7 +474,8 @@ def read_split(layout: Layout, stage: str, class_names: tuple[str, ...],
             notes.append(f"{layout.stage_dir(m, stage)}: not loaded, class not in {txt.name}: "
                          + ", ".join(files[c].name for c in unlisted))
         if others:
-            notes.append(f"{layout.stage_dir(m, stage)}: ignored non-h5 files {others[:5]}")
+            notes.append(f"{layout.stage_dir(m, stage)}: ignored non-{fs.file_format} files "
+                         f"{others[:5]}")
         found[m] = files
     arrays = {m: [] for m in MODALITIES}
     labels, vids = [], []
@@ -428,9 +485,9 @@ def read_split(layout: Layout, stage: str, class_names: tuple[str, ...],
             path = found[m].get(int(cid))
             if path is None:
                 raise BenchmarkError(f"missing file {layout.stage_dir(m, stage)}/"
-                                     f"{class_names[cid]}.h5 for class {class_names[cid]!r} "
-                                     f"listed in {txt}")
-            per[m] = (path, *read_feature_file(path, dims[m], class_names[cid]))
+                                     f"{class_names[cid]}{fs.suffix} for class "
+                                     f"{class_names[cid]!r} listed in {txt}")
+            per[m] = (path, *_read_class_file(layout, path, dims[m], class_names[cid], m))
         (pa, a, ida), (pv, v, idv) = per["audio"], per["video"]
         if ida.shape != idv.shape or not np.array_equal(ida, idv):
             if ida.shape != idv.shape:

@@ -6,10 +6,13 @@ One file per class and stage folder holds a dict:
   `fps`         frames per second the steps were computed at (25).
 `read_class_pickle` validates the structure and raises BenchmarkError naming
 the file and field; checks that need the dataset (widths, step rates) are the
-caller's. `write_class_pickle` writes atomically.
+caller's. Files are unpickled with a restricted unpickler that only builds
+NumPy arrays and plain containers, so a feature file cannot run code.
+`write_class_pickle` writes atomically.
 """
 from __future__ import annotations
 
+import io
 import os
 import pickle
 from pathlib import Path
@@ -21,6 +24,24 @@ from avca_tf.io_utils import atomic_path
 
 FPS = 25
 PICKLE_KEYS = ("features", "video_names", "fps")
+
+# (module, name) pairs a feature pickle may reference: NumPy array/scalar
+# reconstruction and the builtins plain containers need.
+_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("builtins", "bytearray"), ("_codecs", "encode"),
+}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if (module, name) in _ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only NumPy arrays and "
+                                     f"plain containers are allowed in a feature pickle)")
 
 
 def _decode(name, path, modality, k) -> str:
@@ -35,25 +56,27 @@ def _decode(name, path, modality, k) -> str:
                          f"expected bytes or str")
 
 
-def read_class_pickle(path, modality: str) -> tuple[list[str], list[np.ndarray]]:
+def read_class_pickle(path, modality: str, *, check_finite: bool = True
+                      ) -> tuple[list[str], list[np.ndarray]]:
     """(video names, per-video float32 arrays [T, D] or [D]) of one class pickle.
 
     `modality` only names the file in messages. Every entry must be a finite
     float (or integer, as the uint8 VGGish features) array of rank 1 or 2,
-    all of the same rank and width.
+    all of the same rank and width; finite unless `check_finite=False` (the
+    ingestion job rejects such rows itself).
     """
-    ids, feats, _ = read_class_pickle_with_fps(path, modality)
+    ids, feats, _ = read_class_pickle_with_fps(path, modality, check_finite=check_finite)
     return ids, feats
 
 
-def read_class_pickle_with_fps(path, modality: str):
+def read_class_pickle_with_fps(path, modality: str, *, check_finite: bool = True):
     """`read_class_pickle` plus the file's `fps` field (None when absent)."""
     path = Path(path)
     if not path.is_file():
         raise BenchmarkError(f"missing file {path}")
     try:
         with open(path, "rb") as f:
-            obj = pickle.load(f)
+            obj = _SafeUnpickler(io.BytesIO(f.read())).load()
     except Exception as e:  # pickle raises many types for corrupt files
         raise BenchmarkError(f"unreadable pickle {path} ({modality}): {e}") from e
     if not isinstance(obj, dict):
@@ -85,7 +108,7 @@ def read_class_pickle_with_fps(path, modality: str):
             raise BenchmarkError(f"{path} ({modality}): features[{k}] (video {ids[k]!r}) has shape "
                                  f"{a.shape}, but features[0] has rank {rank} and width {width}")
         a = a.astype(np.float32, copy=False)
-        if not np.all(np.isfinite(a)):
+        if check_finite and not np.all(np.isfinite(a)):
             raise BenchmarkError(f"{path} ({modality}): features[{k}] (video {ids[k]!r}) contains "
                                  f"NaN or Inf")
         out.append(a)

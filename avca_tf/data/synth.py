@@ -86,6 +86,8 @@ class _Plan:
     names_rows: list[tuple[str, str]]            # (original, manual)
     embeddings: dict[str, np.ndarray]            # manual -> vector
     stages: dict[str, dict[str, list[str]]]      # stage -> {listed name: video ids}
+    text_names: dict[str, str] = None            # original.lower() -> key of the text dicts
+                                                 # of feature sets with text_files (clip_clap)
 
 
 def _scaled(n: int, scale: float) -> int:
@@ -166,7 +168,7 @@ def _toy_plan(rng: np.random.Generator, toy: ToyLayout, scale: float):
         "stage_2_test_unseen": {n: ids(n, toy.test_unseen) for n in test_unseen},
     }
     stages["stage_2_train"] = _stage2_train(train + val_unseen, stages, Path("stage_2_train.txt"))
-    return _Plan(class_names, rows, embeddings, stages), text
+    return _Plan(class_names, rows, embeddings, stages, {o.lower(): m for o, m in rows}), text
 
 
 def _stage2_train(listed: list[str], stages, txt: Path) -> dict[str, list[str]]:
@@ -183,7 +185,10 @@ def _stage2_train(listed: list[str], stages, txt: Path) -> dict[str, list[str]]:
 
 # --------------------------------------------------------------- real plan
 def _find_embeddings(splits: Path, dataset: str, feature_set: str) -> Path:
+    """The word2vec label-embedding dict of the source (clip_clap's are generated from it)."""
     npy = DATASETS[dataset].embeddings_npy
+    if FEATURE_SETS[feature_set].text_files:
+        feature_set = "cls_features"  # the word2vec dict of the split folder it shares
     for p in (Layout(splits, dataset, feature_set).embeddings_file, splits / "w2v_features" / npy):
         if p.is_file():
             return p
@@ -213,7 +218,8 @@ def _csv_ids(path: Path, listed: list[str]) -> dict[str, list[str]]:
 def _real_plan(splits: Path, dataset: str, feature_set: str, scale: float):
     src = Layout(splits, dataset, feature_set)
     class_names = sorted(read_name_list(src.all_class_file))
-    with open(src.names_csv, newline="", encoding="utf-8") as f:
+    with open(src.class_split_dir / DATASETS[dataset].names_csv, newline="",
+              encoding="utf-8") as f:
         rows = [(r["original"], r["manual"]) for r in csv.DictReader(f)]
     emb_path = _find_embeddings(splits, dataset, feature_set)
     embeddings = dict(np.load(emb_path, allow_pickle=True).item())
@@ -233,25 +239,59 @@ def _real_plan(splits: Path, dataset: str, feature_set: str, scale: float):
         stages[stage] = {n: ids[:_scaled(len(ids), scale)] for n, ids in per.items()}
     stages["stage_2_train"] = _stage2_train(read_name_list(src.stage_txt("stage_2_train")),
                                             stages, src.stage_txt("stage_2_train"))
-    return _Plan(class_names, rows, embeddings, stages), src
+    text_names = {o.lower(): m for o, m in rows}
+    if FEATURE_SETS[feature_set].text_files and src.names_csv.is_file():
+        from avca_tf.data.benchmark import read_name_mapping
+        text_names = read_name_mapping(src.names_csv, src.name_column)
+    return _Plan(class_names, rows, embeddings, stages, text_names), src
 
 
 # ---------------------------------------------------------------- features
-def _class_features(rng, model: FeatureModel, emb_matrix: np.ndarray, dims: dict[str, int]):
-    """Per modality: class centres [C, d], per-class noise std [C], noise basis [r, d]."""
+def _class_features(rng, model: FeatureModel, emb_matrix: np.ndarray, dims: dict[str, int],
+                    modality_text: dict[str, np.ndarray] | None = None):
+    """Per modality: class centres [C, d], per-class noise std [C], noise basis [r, d].
+
+    `modality_text` (optional): per modality the unit-norm class text vectors
+    its centres are a function of (default: `emb_matrix` for both).
+    """
     c = emb_matrix.shape[0]
     log_ratio = model.reliability * rng.uniform(-1.0, 1.0, size=c)
     out = {}
     for m, sign in zip(MODALITIES, (1.0, -1.0)):
-        w1 = rng.standard_normal((EMBED_DIM, model.hidden))
+        text = emb_matrix if modality_text is None else modality_text[m]
+        w1 = rng.standard_normal((text.shape[1], model.hidden))
+        if text.shape[1] != EMBED_DIM:  # same pre-activation scale for unit vectors of any width
+            w1 *= np.sqrt(EMBED_DIM / text.shape[1])
         b1 = rng.uniform(-1.0, 1.0, size=model.hidden)
         w2 = rng.standard_normal((model.hidden, dims[m])) / np.sqrt(model.hidden)
-        mu = np.tanh(model.gain * emb_matrix @ w1 + b1) @ w2
+        mu = np.tanh(model.gain * text @ w1 + b1) @ w2
         mu = (mu - mu.mean(axis=0)) / (mu.std(axis=0) + 1e-8)
         centres = mu + model.nuisance * rng.standard_normal((c, dims[m]))
         basis = rng.standard_normal((model.noise_rank, dims[m])) / np.sqrt(model.noise_rank)
         out[m] = (centres, model.noise * np.exp(sign * log_ratio), basis)
     return out
+
+
+def _clip_clap_text(rng, emb_matrix: np.ndarray, shared: int = 24,
+                    own: int = 24) -> tuple[np.ndarray, np.ndarray]:
+    """[CLIP C x 512], [CLAP C x 1024] unit class vectors, partly redundant.
+
+    Each half is a random linear image of [s; z]: s (`shared` dims) is a
+    random non-linear function of the word2vec vector, common to both halves;
+    z (`own` dims) is drawn per class and per half, so each half also carries
+    information the other lacks.
+    """
+    c = emb_matrix.shape[0]
+    w = rng.standard_normal((emb_matrix.shape[1], shared)) * np.sqrt(EMBED_DIM / emb_matrix.shape[1])
+    s = np.tanh(emb_matrix @ w)
+    s = (s - s.mean(axis=0)) / (s.std(axis=0) + 1e-8)
+    halves = []
+    for dim in (512, 1024):
+        z = rng.standard_normal((c, own))
+        a = rng.standard_normal((shared + own, dim))
+        x = np.concatenate([s, z], axis=1) @ a + 0.1 * rng.standard_normal((c, dim))
+        halves.append((x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32))
+    return halves[0], halves[1]
 
 
 def _write_h5(path: Path, data: np.ndarray, ids: list[str]) -> None:
@@ -263,8 +303,16 @@ def _write_h5(path: Path, data: np.ndarray, ids: list[str]) -> None:
         f.create_dataset("video_urls", data=encoded, track_times=False)
 
 
+def _write_features(fs, path: Path, data: np.ndarray, ids: list[str]) -> None:
+    if fs.file_format == "pkl":  # one 1-D vector per video
+        from avca_tf.data.pickle_features import write_class_pickle
+        write_class_pickle(path, ids, list(data))
+    else:
+        _write_h5(path, data, ids)
+
+
 def _write_plan(ds_dir: Path, plan: _Plan, dataset: str, feature_set: str, seed: int,
-                model: FeatureModel, progress: bool) -> None:
+                model: FeatureModel, progress: bool, text_encoder=None) -> None:
     layout = Layout(ds_dir.parent, dataset, feature_set)
     fs = FEATURE_SETS[feature_set]
     dims = {"audio": fs.audio_dim, "video": fs.video_dim}
@@ -272,10 +320,28 @@ def _write_plan(ds_dir: Path, plan: _Plan, dataset: str, feature_set: str, seed:
     manual = {o.lower(): m for o, m in plan.names_rows}
     emb_matrix = np.stack([plan.embeddings[manual[n.lower()]] for n in plan.class_names])
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
-    classes = _class_features(rng, model, emb_matrix.astype(np.float64), dims)
     text_dir = layout.embeddings_file.parent
     text_dir.mkdir(parents=True, exist_ok=True)
-    np.save(layout.embeddings_file, plan.embeddings, allow_pickle=True)
+    if fs.text_files:  # clip_clap: video follows the CLIP half, audio the CLAP half
+        keys = [plan.text_names[n.lower()] for n in plan.class_names]
+        if text_encoder is not None:  # class vectors from real text encoders
+            both = np.asarray(text_encoder.encode(keys), np.float32)
+            if both.shape != (len(keys), fs.text_dim):
+                raise BenchmarkError(f"text encoder returned shape {both.shape}, expected "
+                                     f"[{len(keys)}, {fs.text_dim}]")
+            clip, clap = both[:, :fs.text_files[0][1]], both[:, fs.text_files[0][1]:]
+        else:
+            clip, clap = _clip_clap_text(
+                np.random.default_rng(np.random.SeedSequence([seed, 3])),
+                emb_matrix.astype(np.float64))
+        for (path, _), part in zip(layout.embedding_files, (clip, clap)):
+            np.save(path, dict(zip(keys, part)), allow_pickle=True)
+        classes = _class_features(rng, model, emb_matrix.astype(np.float64), dims,
+                                  {"video": clip.astype(np.float64),
+                                   "audio": clap.astype(np.float64)})
+    else:
+        classes = _class_features(rng, model, emb_matrix.astype(np.float64), dims)
+        np.save(layout.embeddings_file, plan.embeddings, allow_pickle=True)
     stage1: dict[str, dict[str, list[np.ndarray]]] = {}
     jobs = [(s, n) for s in STAGE1 + ("stage_2_test_seen", "stage_2_test_unseen")
             for n in plan.stages[s]]
@@ -295,14 +361,14 @@ def _write_plan(ds_dir: Path, plan: _Plan, dataset: str, feature_set: str, seed:
             noise = (np.sqrt(model.low_rank_share) * shared
                      + np.sqrt(1.0 - model.low_rank_share) * own)
             x = (centre + std * noise).astype(np.float32)
-            _write_h5(layout.stage_dir(m, stage) / f"{name}.h5", x, ids)
+            _write_features(fs, layout.stage_dir(m, stage) / f"{name}{fs.suffix}", x, ids)
             if stage in STAGE1:
                 entry[m].append(x)
     # stage_2_train: the same videos (ids and features) as the three stage-1 folders
     for name, ids in plan.stages["stage_2_train"].items():
         for m in MODALITIES:
-            _write_h5(layout.stage_dir(m, "stage_2_train") / f"{name}.h5",
-                      np.concatenate(stage1[name.lower()][m]), ids)
+            _write_features(fs, layout.stage_dir(m, "stage_2_train") / f"{name}{fs.suffix}",
+                            np.concatenate(stage1[name.lower()][m]), ids)
 
 
 def _write_lists(ds_dir: Path, plan: _Plan, dataset: str, feature_set: str,
@@ -344,7 +410,7 @@ PACKAGED_SPLITS = Path(__file__).resolve().parent / "avgzsl_benchmark"
 def synthesize(out, dataset: str | None = None, feature_set: str = "main_features",
                splits=None, seed: int = 0, scale: float = 1.0,
                model: FeatureModel = FeatureModel(), toy: ToyLayout = ToyLayout(),
-               progress: bool = False, temporal: bool = False) -> Path:
+               progress: bool = False, temporal: bool = False, text_encoder=None) -> Path:
     """Writes `<out>/<dataset>` for one feature set and returns its path.
 
     The default dataset is the toy benchmark "Toy" (without `splits`). For UCF,
@@ -355,6 +421,9 @@ def synthesize(out, dataset: str | None = None, feature_set: str = "main_feature
     per-class sample count (rounded, at least 1).
     `temporal`: write per-step sequences in the non-averaged pickle layout
     (`avca_tf.data.synth_temporal`) instead of the averaged h5 files.
+    `text_encoder` (clip_clap only): an avca_tf.data.text_encoders encoder whose
+    `encode(names)` gives the [CLIP; CLAP] class vectors (names as the prompts
+    use them), instead of vectors generated from the word2vec ones.
     """
     if dataset is None:
         dataset = "UCF" if splits is not None else TOY
@@ -385,6 +454,12 @@ def synthesize(out, dataset: str | None = None, feature_set: str = "main_feature
                                      f"(--splits must hold <dataset>/class-split)")
             plan, src = _real_plan(splits, dataset, feature_set, scale)
             shutil.copytree(src.class_split_dir, tmp_ds / "class-split")
+            names_csv = Layout(tmp_ds.parent, dataset, feature_set).names_csv
+            if not names_csv.is_file():  # e.g. ucf_clip_class_names.csv: the manual names
+                with open(names_csv, "w", newline="", encoding="utf-8") as f:
+                    w = csv.writer(f, lineterminator="\n")
+                    w.writerow(["original", "manual", Layout(out, dataset, feature_set).name_column])
+                    w.writerows((o, m, plan.text_names[o.lower()]) for o, m in plan.names_rows)
         _write_lists(tmp_ds, plan, dataset, feature_set, class_files=splits is None)
         features = feature_set
         if temporal:
@@ -392,7 +467,8 @@ def synthesize(out, dataset: str | None = None, feature_set: str = "main_feature
             write_temporal_features(tmp_ds, plan, dataset, feature_set, seed, model, progress)
             features = f"{feature_set}_non_averaged"
         else:
-            _write_plan(tmp_ds, plan, dataset, feature_set, seed, model, progress)
+            _write_plan(tmp_ds, plan, dataset, feature_set, seed, model, progress,
+                        text_encoder)
         meta = {"dataset": dataset, "feature_set": feature_set, "seed": seed, "scale": scale,
                 **({"temporal_model": asdict(TemporalModel())} if temporal else {}),
                 "mode": "toy" if splits is None else
@@ -400,10 +476,12 @@ def synthesize(out, dataset: str | None = None, feature_set: str = "main_feature
                         else f"real splits from {splits}",
                 "feature_model": asdict(model), **({"toy": asdict(toy)} if splits is None else {})}
         (tmp_ds / f"synth_{features}.json").write_text(json.dumps(meta, indent=2) + "\n")
-        _install(tmp_ds, dest, [
+        names_csv = Layout(out, dataset, feature_set).names_csv.name
+        features_dir = features if temporal else FEATURE_SETS[feature_set].folder
+        _install(tmp_ds, dest, list(dict.fromkeys([
             "class-split/all_class.txt", f"class-split/{DATASETS[dataset].names_csv}",
-            f"class-split/{split_folder}", f"features/{features}", TOY_WORD_VECTORS,
-            f"synth_{features}.json"])
+            f"class-split/{names_csv}", f"class-split/{split_folder}",
+            f"features/{features_dir}", TOY_WORD_VECTORS, f"synth_{features}.json"])))
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
     return dest

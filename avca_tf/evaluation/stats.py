@@ -23,7 +23,9 @@ def collect(models, feature_sets, batch_size=256, flops=True, progress=True):
         for m in models:
             # sequence models' architecture differs per dataset (TCaF): a row per dataset preset
             datasets = sorted({d for mm, d, f in presets() if mm == m and f == fs})
-            per_dataset = takes_sequences(m) and datasets
+            if not datasets:  # the model has no settings for this feature set
+                continue
+            per_dataset = takes_sequences(m)
             jobs += [(m, fs, d) for d in datasets] if per_dataset else [(m, fs, None)]
     for model_name, fs, dataset in tqdm(jobs, desc="models", disable=not progress):
         cfg = get_preset(model_name, dataset or "UCF", fs)

@@ -127,6 +127,11 @@ SCRIPTS = {
     ("ActivityNet", "cls_features"): (0.2, 0.2, 0.1, 0.99, 256),
     ("VGGSound", "main_features"): (0.0, 0.0, 0.1, 0.1, 64),
     ("VGGSound", "cls_features"): (0.0, 0.0, 0.0, 0.99, 256),
+    # AVCA on the CLIP/CLAP features (ClipClap-GZSL's comparison row): the authors
+    # publish no script, so these are the cls-feature settings with the new widths.
+    ("UCF", "clip_clap"): (0.2, 0.3, 0.5, 0.99, 256),
+    ("ActivityNet", "clip_clap"): (0.2, 0.2, 0.1, 0.99, 256),
+    ("VGGSound", "clip_clap"): (0.0, 0.0, 0.0, 0.99, 256),
 }
 
 
@@ -136,7 +141,8 @@ def script_preset(dataset: str, feature_set: str, root: str = "") -> RunConfig:
     fs = FEATURE_SETS[feature_set]
     return RunConfig(
         data=DataConfig(root=root, dataset=dataset, feature_set=feature_set),
-        model=ModelConfig(audio_dim=fs.audio_dim, video_dim=fs.video_dim, dropout_encoder=d_enc,
+        model=ModelConfig(audio_dim=fs.audio_dim, video_dim=fs.video_dim, text_dim=fs.text_dim,
+                          dropout_encoder=d_enc,
                           dropout_decoder=d_dec, dropout_additional=d_add,
                           bn_momentum=keras_momentum(torch_m)),
         loss=LossConfig(),

@@ -69,7 +69,8 @@ def model_config(model: str, dataset: str, feature_set: str) -> ModelConfig:
     if model not in BASELINES:
         raise ConfigError(f"unknown baseline '{model}'; expected one of {sorted(BASELINES)}")
     fs = FEATURE_SETS[feature_set]
-    cfg = ModelConfig(name=model, audio_dim=fs.audio_dim, video_dim=fs.video_dim)
+    cfg = ModelConfig(name=model, audio_dim=fs.audio_dim, video_dim=fs.video_dim,
+                      text_dim=fs.text_dim)
     if model == "avgzslnet":   # reference defaults: hidden 1024/64, dropout 0.8/0.5, 64-d space
         return dataclasses.replace(cfg, encoder_hidden=1024, decoder_hidden=64, output_dim=64,
                                    dropout_encoder=0.8, dropout_decoder=0.5)

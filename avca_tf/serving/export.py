@@ -22,8 +22,18 @@ Signatures (inputs -> outputs):
   L2 normalisation -> the model's text projection. A name without any known
   token scores -inf and is never the best class.
 
+With a text encoder (ClipClap runs: `text_encoder=` an
+avca_tf.data.text_encoders encoder with `tf_encode`, e.g. the [CLIP; CLAP]
+prompt ensembles), `classify_open` embeds each name in the graph: prompts ->
+tokenizer -> text tower -> L2 normalisation -> mean over the prompts ->
+renormalisation -> concatenation -> the model's class projection. Every name
+gets a real embedding (no -inf); outputs `scores`, `best_class`, `best_score`,
+`calibrated` and `token_count`.
+
 The graph needs only TensorFlow plus the tensorflow-text ops of the
 normalisation (`import tensorflow_text` before loading; TF Serving links them).
+keras-hub's CLIP tokenizer runs core TensorFlow string/lookup ops; a
+SavedModel text tower brings the ops it was exported with.
 """
 import dataclasses
 import json
@@ -177,7 +187,8 @@ class ServingGraph:
     """
 
     def __init__(self, model, d_a: int, d_v: int, vocab: ServingVocabulary,
-                 word_vectors: Optional[WordVectors], asset_dir: str, top_k: int = 5):
+                 word_vectors: Optional[WordVectors], asset_dir: str, top_k: int = 5,
+                 text_encoder=None):
         if top_k < 1:
             raise ExportError(f"top_k must be >= 1, got {top_k}")
         self.model, self.d_a, self.d_v, self.vocab = model, d_a, d_v, vocab
@@ -194,7 +205,16 @@ class ServingGraph:
                 model.embed_classes(vocab.label_embeddings, training=False),
                 trainable=False, name="vocabulary_class_projection")
         self.encoder = None
-        if word_vectors is not None:
+        self.text_encoder = text_encoder
+        if text_encoder is not None:
+            if word_vectors is not None:
+                raise ExportError("give either word vectors or a text encoder, not both")
+            text_dim = vocab.label_embeddings.shape[1]
+            if text_encoder.dim != text_dim:
+                raise ExportError(f"the text encoder gives {text_encoder.dim}-d vectors, the "
+                                  f"model's label embeddings have {text_dim}")
+            self.seen_table = self._seen_name_table()
+        elif word_vectors is not None:
             text_dim = vocab.label_embeddings.shape[1]
             if word_vectors.vectors.shape[1] != text_dim:
                 raise ExportError(
@@ -236,6 +256,25 @@ class ServingGraph:
             audio, video = tf.identity(audio), tf.identity(video)
         return {"embedding": self.model.embed(audio, video, training=False)}
 
+    def classify_open_encoded(self, audio, video, class_names):
+        """classify_open with the text encoder: every name is embedded in the graph."""
+        from avca_tf.data.text import normalize_class_names
+        checks = _check_inputs(audio, video, self.d_a, self.d_v) + [
+            tf.debugging.assert_greater(tf.size(class_names), 0, message=(
+                "class_names: expected a non-empty list of class names"))]
+        with tf.control_dependencies(checks):
+            audio, video = tf.identity(audio), tf.identity(video)
+            class_names = tf.identity(class_names)
+        tokens = normalize_class_names(class_names)
+        calibrated = self.seen_table.lookup(tf.strings.reduce_join(tokens, axis=1, separator=" "))
+        embeddings = self.text_encoder.tf_encode(class_names)
+        distances = self.model.class_distances(audio, video, embeddings, training=False)
+        scores = -(distances + self.vocab.beta * tf.cast(calibrated, tf.float32))
+        best = tf.argmax(scores, axis=1)
+        return {"scores": scores, "best_class": tf.gather(class_names, best),
+                "best_score": tf.reduce_max(scores, axis=1), "calibrated": calibrated,
+                "token_count": tf.cast(tokens.row_lengths(), tf.int32)}
+
     def classify_open(self, audio, video, class_names):
         names_rank = _assert_shape(class_names, (None,), "class_names: expected shape "
                                    "[num_classes] string (a list of class names)")
@@ -268,35 +307,55 @@ class ServingGraph:
         audio, video = self._specs()
         archive.add_endpoint("serving_default", self.serving_default, [audio, video])
         archive.add_endpoint("embed", self.embed, [audio, video])
+        names = tf.TensorSpec([None], tf.string, name="class_names")
         if self.encoder is not None:
             archive.track(self.encoder)
             archive.track(self.seen_table)
-            archive.add_endpoint("classify_open", self.classify_open, [
-                audio, video, tf.TensorSpec([None], tf.string, name="class_names")])
+            archive.add_endpoint("classify_open", self.classify_open, [audio, video, names])
+        elif self.text_encoder is not None:
+            archive.track(self.text_encoder)
+            archive.track(self.seen_table)
+            archive.add_endpoint("classify_open", self.classify_open_encoded,
+                                 [audio, video, names])
         return archive
 
 
 def export_model(model, d_a: int, d_v: int, vocab: ServingVocabulary, out_dir: str,
                  word_vectors: Optional[WordVectors] = None, top_k: int = 5,
-                 info: Optional[dict] = None) -> dict:
+                 info: Optional[dict] = None, text_encoder=None) -> dict:
     """Writes the SavedModel of `model` to `out_dir` (must not exist); returns its info."""
     with tempfile.TemporaryDirectory(prefix="avca-export-assets-") as asset_dir:
-        graph = ServingGraph(model, d_a, d_v, vocab, word_vectors, asset_dir, top_k)
+        graph = ServingGraph(model, d_a, d_v, vocab, word_vectors, asset_dir, top_k,
+                             text_encoder=text_encoder)
         graph.archive().write_out(out_dir, verbose=False)
     info = dict(info or {})
+    open_vocab = word_vectors is not None or text_encoder is not None
     info.update({
-        "signatures": [s for s in SIGNATURES if s != "classify_open" or word_vectors],
+        "signatures": [s for s in SIGNATURES if s != "classify_open" or open_vocab],
+        "text_encoder": None if text_encoder is None else describe_encoder(text_encoder),
         "audio_dim": d_a, "video_dim": d_v, "top_k": graph.top_k,
         "class_names": list(vocab.class_names),
         "seen": [bool(s) for s in vocab.seen], "beta": vocab.beta,
         "word_vectors": None if word_vectors is None else {
             "source": word_vectors.source, "words": len(word_vectors.words),
             "duplicates_ignored": word_vectors.duplicates},
-        "tf_text_ops": list(TF_TEXT_OPS) if word_vectors else [],
+        "tf_text_ops": list(TF_TEXT_OPS) if open_vocab else [],
         "tensorflow": tf.__version__,
     })
     write_json(os.path.join(out_dir, EXPORT_INFO), info)
     return info
+
+
+def describe_encoder(encoder) -> dict:
+    """What export info records about a text encoder (prompts, sources, widths)."""
+    parts = getattr(encoder, "parts", [encoder])
+    out = []
+    for p in parts:
+        model = getattr(p, "text_model", None)
+        out.append({"dim": int(p.dim), "prompts": list(getattr(p, "prompts", [])),
+                    "text_model": type(model).__name__ if model is not None else type(p).__name__,
+                    "source": getattr(model, "source", None) or getattr(model, "path", None)})
+    return {"dim": int(encoder.dim), "parts": out}
 
 
 def next_version(model_dir: str) -> int:
@@ -333,11 +392,16 @@ def write_models_config(serving_base: str, container_base: str = "/models",
 
 def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
                version: Optional[int] = None, word_vectors: Optional[str] = None,
-               max_words: Optional[int] = None, top_k: int = 5, wait_s: float = 600.0) -> str:
+               max_words: Optional[int] = None, top_k: int = 5, wait_s: float = 600.0,
+               clip_preset: Optional[str] = None, clap_savedmodel: Optional[str] = None,
+               clip_prompts=None, clap_prompts=None) -> str:
     """Exports the run at `run_dir`; returns SERVING_BASE/<model_name>/<version>.
 
     `word_vectors` is a word2vec/GloVe text file for classify_open; by default
     the one the run's label embeddings were built from, if the run records it.
+    `clip_preset` + `clap_savedmodel` (runs on clip_clap features): classify_open
+    embeds names with the [CLIP; CLAP] prompt ensembles instead (prompts: the
+    dataset's defaults of avca_tf.data.text_encoders unless given).
     Without any, the export has serving_default and embed only.
 
     Exports into one SERVING_BASE/<model_name> take turns (its lock, waited for
@@ -355,8 +419,16 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
     run = load_run(run_dir)
     vocab = ServingVocabulary.from_run(run.class_names, run.label_embeddings,
                                        run.seen_ids, run.unseen_ids, run.beta)
-    path = word_vectors or _recorded_word_vectors(run)
-    vectors = WordVectors.load(path, max_words) if path else None
+    text_encoder, vectors = None, None
+    if clip_preset or clap_savedmodel:
+        if not (clip_preset and clap_savedmodel) or word_vectors:
+            raise ExportError("clip_preset and clap_savedmodel go together, without word vectors")
+        from avca_tf.data.text_encoders import clip_clap_encoder
+        text_encoder = clip_clap_encoder(clip_preset, clap_savedmodel,
+                                         run.run_config.data.dataset, clip_prompts, clap_prompts)
+    else:
+        path = word_vectors or _recorded_word_vectors(run)
+        vectors = WordVectors.load(path, max_words) if path else None
     d_a, d_v = run.run_config.model.audio_dim, run.run_config.model.video_dim
     with output_lock(model_dir, "serving model directory", wait_s=wait_s):
         if version is None:
@@ -368,7 +440,8 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
         info = {"run_dir": os.path.abspath(run_dir), "model_name": model_name,
                 "version": version}
         with atomic_path(out_dir, replace=False) as tmp:
-            export_model(run.model, d_a, d_v, vocab, tmp, vectors, top_k, info)
+            export_model(run.model, d_a, d_v, vocab, tmp, vectors, top_k, info,
+                         text_encoder=text_encoder)
     write_models_config(os.path.abspath(serving_base), wait_s=wait_s)
     return out_dir
 

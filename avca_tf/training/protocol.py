@@ -84,6 +84,12 @@ def validate_benchmark(benchmark, cfg: RunConfig) -> None:
                 f"{modality} features of {benchmark.dataset}/{benchmark.feature_set} are {width}-d "
                 f"but the model expects {field}={expected} (preset {cfg.preset!r}); use the preset "
                 f"of this feature set")
+    text_dim = benchmark.label_embeddings.shape[1]
+    if text_dim != cfg.model.text_dim:
+        raise ConfigError(
+            f"label embeddings of {benchmark.dataset}/{benchmark.feature_set} are {text_dim}-d "
+            f"but the model expects text_dim={cfg.model.text_dim} (preset {cfg.preset!r}); use "
+            f"the preset of this feature set")
     for stage, (seen_name, unseen_name) in ((1, ("stage_1_val_seen", "stage_1_val_unseen")),
                                             (2, ("stage_2_test_seen", "stage_2_test_unseen"))):
         data = benchmark.protocol(stage)
@@ -195,7 +201,7 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
             tf.summary.scalar("lr", lr)
             if stage == 1:
                 t0 = time.perf_counter()
-                beta, res = evaluate_gzsl(distance_fn, data, emb)
+                beta, res = evaluate_gzsl(distance_fn, data, emb, betas=cfg.train.beta_grid())
                 t_eval = time.perf_counter() - t0
                 entry.update(_metrics_dict(res), beta=float(beta))
                 for key in ("S", "U", "HM", "ZSL"):

@@ -152,11 +152,20 @@ class Trainer:
             self._data = self._gather.tensors
         else:
             sampler_cls = ClassAwareSampler
-            self._gather = lambda indices, *data: gather_batch(*data, indices)
+            self._gather = self._gather_vectors
             self._data = (tf.constant(split.audio, tf.float32),
                           tf.constant(split.video, tf.float32),
                           tf.constant(split.labels, tf.int64),
                           tf.constant(label_embeddings, tf.float32))
+            # models with `uses_training_classes` (ClipClap's cross-entropy) also get the
+            # training classes' label vectors (sorted ids) and each label's position there,
+            # under the keys the sequence batches use (class_text, class_index)
+            self._class_set = None
+            if getattr(model, "uses_training_classes", False):
+                ids = np.unique(np.asarray(split.labels))
+                position = np.full(len(label_embeddings), -1, np.int64)
+                position[ids] = np.arange(len(ids))
+                self._class_set = (tf.constant(ids, tf.int64), tf.constant(position, tf.int64))
         self.sampler = sampler_cls(split.labels, cfg.batch_size, cfg.n_batches, seed,
                                    split_name=f"training set {split.name}")
         with self.strategy.scope():
@@ -166,6 +175,14 @@ class Trainer:
             self._step_fn = tf.function(self._step, jit_compile=cfg.jit_compile)
         else:
             self._step_fn = tf.function(self._distributed_step)
+
+    def _gather_vectors(self, indices, audio, video, labels, label_embeddings):
+        batch = gather_batch(audio, video, labels, label_embeddings, indices)
+        if self._class_set is not None:
+            ids, position = self._class_set
+            batch["class_text"] = tf.gather(label_embeddings, ids)
+            batch["class_index"] = tf.gather(position, batch["label"])
+        return batch
 
     def _step(self, indices, *data):
         batch = self._gather(indices, *data)
@@ -280,12 +297,13 @@ def make_distance_fn(model, train_cfg: TrainConfig, sequence=None):
     return DistanceFn(model, train_cfg.eval_batch_size)
 
 
-def evaluate_gzsl(distance_fn, data, label_embeddings, beta: float | None = None):
+def evaluate_gzsl(distance_fn, data, label_embeddings, beta: float | None = None, betas=None):
     """GZSL metrics on data.eval_seen + data.eval_unseen (a ProtocolData).
 
-    beta None: search it (validation); otherwise use it (test). Returns (beta, GZSLResult).
+    beta None: search it over `betas` (default metrics.BETAS) (validation);
+    otherwise use it (test). Returns (beta, GZSLResult).
     """
-    from avca_tf.evaluation.metrics import gzsl_metrics, search_beta
+    from avca_tf.evaluation.metrics import BETAS, gzsl_metrics, search_beta
     labels = np.concatenate([data.eval_seen.labels, data.eval_unseen.labels])
     if getattr(distance_fn, "takes_splits", False):
         from avca_tf.data.temporal import concat_temporal
@@ -296,5 +314,6 @@ def evaluate_gzsl(distance_fn, data, label_embeddings, beta: float | None = None
         video = np.concatenate([data.eval_seen.video, data.eval_unseen.video])
         distances = distance_fn(audio, video, label_embeddings)
     if beta is None:
-        return search_beta(distances, labels, data.seen_class_ids, data.unseen_class_ids)
+        return search_beta(distances, labels, data.seen_class_ids, data.unseen_class_ids,
+                           BETAS if betas is None else betas)
     return beta, gzsl_metrics(distances, labels, data.seen_class_ids, data.unseen_class_ids, beta)
