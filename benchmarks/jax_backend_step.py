@@ -56,15 +56,15 @@ def main(argv=None):
     import keras
     import numpy as np
     from avca_tf.training.optimizers import CoupledAdam
-    from avca_tf.training.presets import get_preset
 
     if keras.backend.backend() != "jax":
         raise SystemExit("run with KERAS_BACKEND=jax")
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    cfg = get_preset("UCF-main")
+    avca = _import_avca_without_registry()
+    cfg = avca.script_preset("UCF", "main_features")
     keras.utils.set_random_seed(0)
-    model = _import_avca_without_registry().AVCA(cfg.model, cfg.loss)
+    model = avca.AVCA(cfg.model, cfg.loss)
     optimizer = CoupledAdam(learning_rate=cfg.train.lr, l2=cfg.train.weight_decay,
                             epsilon=cfg.train.adam_epsilon)
     optimizer.build(model.trainable_variables)

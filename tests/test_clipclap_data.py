@@ -17,9 +17,9 @@ SCALE = 0.05
 
 
 @pytest.fixture(scope="module")
-def clip_root(tmp_path_factory, shared_benchmark):
+def clip_root(tmp_path_factory, real_splits):
     root = tmp_path_factory.mktemp("ucf_clip_clap")
-    synthesize(root, dataset="UCF", feature_set="clip_clap", splits=shared_benchmark,
+    synthesize(root, dataset="UCF", feature_set="clip_clap", splits=real_splits,
                seed=0, scale=SCALE)
     return root
 
@@ -48,9 +48,9 @@ class _Evil:
 
 @pytest.mark.parametrize("payload, expected", [
     ({"features": [np.zeros(3)], "video_names": ["a", "b"]}, "1 feature entries but 2"),
-    ({"features": [np.zeros(3), np.zeros(4)], "video_names": ["a", "b"]}, "same rank and width"),
+    ({"features": [np.zeros(3), np.zeros(4)], "video_names": ["a", "b"]}, "has rank 1 and width 3"),
     ({"features": [np.array([np.nan, 0.0])], "video_names": ["a"]}, "NaN or Inf"),
-    ({"video_names": ["a"]}, "expected a dict with 'features'"),
+    ({"video_names": ["a"]}, "missing key"),
     ({"features": [_Evil()], "video_names": ["a"]}, "refusing to load"),
 ])
 def test_pickle_reader_rejects_bad_files(tmp_path, payload, expected):
@@ -88,11 +88,11 @@ def test_synth_clip_clap_layout_and_text_halves(clip_root):
     assert len(bench.splits["stage_2_test_unseen"].class_ids) == 6
 
 
-def test_synth_clip_clap_is_repeatable(tmp_path, shared_benchmark):
+def test_synth_clip_clap_is_repeatable(tmp_path, real_splits):
     dirs = []
     for name in ("a", "b"):
         dirs.append(synthesize(tmp_path / name, dataset="UCF", feature_set="clip_clap",
-                               splits=shared_benchmark, seed=3, scale=0.02))
+                               splits=real_splits, seed=3, scale=0.02))
     for dirpath, _, files in os.walk(dirs[0]):
         for f in files:
             p = os.path.join(dirpath, f)

@@ -108,14 +108,14 @@ def test_served_classify_open_embeds_new_names_end_to_end(encoders, encoder, tmp
     export with the encoders -> classify_open in a process importing only tensorflow and
     tensorflow_text: equal to the eager computation; unseen classes served only by name
     score above chance; names sharing no word with any class get finite scores."""
-    from avca_tf.models.model_presets import preset_for
+    from avca_tf.models import get_preset
     from avca_tf.serving.export import export_run
     from avca_tf.training.protocol import load_run, run_protocol
     root = tmp_path / "bench"
     synthesize(root, feature_set="clip_clap", seed=0, scale=0.3, text_encoder=encoder,
                model=FeatureModel(noise=2.0))
     bench = load_benchmark(root, "Toy", "clip_clap")
-    cfg = preset_for("clipclap", "Toy", "clip_clap", str(root))
+    cfg = get_preset("clipclap", "Toy", "clip_clap", str(root))
     cfg = cfg.replace(train=dataclasses.replace(cfg.train, epochs=2, n_batches=30, lr=1e-3))
     run_protocol(bench, cfg, str(tmp_path / "run"), verbose=0)
     version = export_run(str(tmp_path / "run"), str(tmp_path / "serving"), model_name="clipclap",

@@ -10,7 +10,7 @@ from avca_tf.config import RunConfig, TrainConfig
 from avca_tf.data.benchmark import load_benchmark
 from avca_tf.data.synth import FeatureModel, synthesize
 from avca_tf.evaluation.metrics import BETAS
-from avca_tf.models import MODELS, build_model
+from avca_tf.models import build_model
 from avca_tf.models import get_preset
 from avca_tf.models.registry import get_preset, model_names, presets
 
@@ -42,7 +42,7 @@ def test_parameter_count_matches_the_authors_model():
 
 
 def test_registry_presets_and_beta_grid():
-    assert "clipclap" in MODELS and "clipclap" in model_names()
+    assert "clipclap" in model_names()
     assert {("clipclap", d, "clip_clap") for d in ("UCF", "ActivityNet", "VGGSound")} <= set(presets())
     ucf, anet, vgg = (get_preset("clipclap", d, "clip_clap") for d in ("UCF", "ActivityNet",
                                                                         "VGGSound"))
@@ -59,11 +59,12 @@ def test_registry_presets_and_beta_grid():
     avca = get_preset("avca", "UCF", "clip_clap").model
     assert (avca.audio_dim, avca.video_dim, avca.text_dim) == (1024, 512, 1536)
     # every other model keeps its grid and its config.json
-    assert TrainConfig().beta_grid() is BETAS
-    assert "beta_max" not in get_preset("avca", "UCF", "main_features").to_dict()["train"]
+    np.testing.assert_array_equal(TrainConfig().beta_grid(), BETAS)
+    np.testing.assert_array_equal(get_preset("avca", "UCF", "main_features").train.beta_grid(),
+                                  BETAS)
     from avca_tf.errors import ConfigError
-    with pytest.raises(ConfigError, match="set together"):
-        TrainConfig(beta_max=5.0).beta_grid()
+    with pytest.raises(ConfigError, match="beta_steps >= 1"):
+        TrainConfig(beta_steps=0).validate()
 
 
 def test_losses_follow_the_formulas():
