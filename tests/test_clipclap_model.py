@@ -11,7 +11,6 @@ from avca_tf.data.benchmark import load_benchmark
 from avca_tf.data.synth import FeatureModel, synthesize
 from avca_tf.evaluation.metrics import BETAS
 from avca_tf.models import build_model
-from avca_tf.models import get_preset
 from avca_tf.models.registry import get_preset, model_names, presets
 
 PUBLISHED_PARAMS = 2.24e6
