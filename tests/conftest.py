@@ -47,3 +47,16 @@ def assert_same_splits(ref, got):
         for field in ("audio", "video", "labels", "video_ids", "class_ids"):
             x, y = getattr(a, field), getattr(b, field)
             assert x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y), (stage, field)
+
+
+def free_ports(n):
+    """`n` free localhost TCP ports (for job servers and worker processes the tests start)."""
+    import socket
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("localhost", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()

@@ -3,13 +3,13 @@ TF_CONFIG, free localhost ports) train one run; both end with the same weights, 
 run matches a single-worker run with the same global batch within a measured tolerance."""
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import h5py
 import numpy as np
 import pytest
+from conftest import free_ports
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT_S = 420
@@ -22,17 +22,6 @@ TIMEOUT_S = 420
 # Asserted with headroom:
 LOSS_RTOL = 0.05
 METRIC_ATOL = 0.08
-
-
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("localhost", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _env(**extra):
@@ -55,7 +44,7 @@ def _weights(path):
 def test_two_worker_processes_train_one_run(toy_root, tmp_path):
     train = [sys.executable, "-m", "avca_tf.cli", "train", "--root", str(toy_root),
              "--dataset", "Toy", "--quick", "-q"]
-    ports = _free_ports(2)
+    ports = free_ports(2)
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     procs, logs = [], []
     try:

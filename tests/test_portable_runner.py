@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import free_ports
 
 from avca_tf import cli
 from avca_tf.data.synth import synthesize
@@ -18,17 +19,6 @@ from avca_tf.data.synth import synthesize
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 90
 RUNS = "avca,avgzslnet"   # two rows of Table 3: a two-run reproduce
-
-
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("localhost", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _wait_port(port, proc, log):
@@ -58,7 +48,7 @@ def _stop(proc):
 def portable_services(tmp_path):
     """(job endpoint, worker pool endpoint); the pool's workers run this venv's python
     (first on PATH) and import this checkout (PYTHONPATH)."""
-    job_port, pool_port = _free_ports(2)
+    job_port, pool_port = free_ports(2)
     venv_bin = os.path.dirname(sys.executable)
     env = dict(os.environ, PATH=venv_bin + os.pathsep + os.environ.get("PATH", ""),
                PYTHONPATH=os.pathsep.join([str(REPO)] + [p for p in os.environ.get(

@@ -542,14 +542,10 @@ def load_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "ow
                      notes=tuple(notes))
 
 
-def summary(bench: Benchmark, mispaired=None) -> str:
-    """The per-stage table `avca inspect` and `avca synth` print (plus the notes)."""
-    header = ("stage", "classes", "samples", "audio dim", "video dim", "embedding dim")
-    rows = [(name, len(s.class_ids), len(s), s.audio.shape[1], s.video.shape[1],
-             bench.label_embeddings.shape[1]) for name, s in bench.splits.items()]
+def stage_table(title: str, header: tuple, rows: list, bench, mispaired=None) -> str:
+    """`title`, one aligned row per stage, the reference pairing's count and the notes."""
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    lines = [f"{bench.dataset} / {bench.feature_set}: {len(bench.class_names)} classes in "
-             f"all_class.txt, text pairing {bench.text_pairing}"]
+    lines = [title]
     lines += ["  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w)
                         for i, (v, w) in enumerate(zip(r, widths))) for r in [header] + rows]
     if mispaired is not None:
@@ -557,6 +553,16 @@ def summary(bench: Benchmark, mispaired=None) -> str:
                      f"get another class's label vector")
     lines += [f"note: {note}" for note in bench.notes]
     return "\n".join(lines)
+
+
+def summary(bench: Benchmark, mispaired=None) -> str:
+    """The per-stage table `avca inspect` and `avca synth` print (plus the notes)."""
+    header = ("stage", "classes", "samples", "audio dim", "video dim", "embedding dim")
+    rows = [(name, len(s.class_ids), len(s), s.audio.shape[1], s.video.shape[1],
+             bench.label_embeddings.shape[1]) for name, s in bench.splits.items()]
+    return stage_table(f"{bench.dataset} / {bench.feature_set}: {len(bench.class_names)} "
+                       f"classes in all_class.txt, text pairing {bench.text_pairing}",
+                       header, rows, bench, mispaired)
 
 
 def inspect_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "own"):

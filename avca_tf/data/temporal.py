@@ -257,22 +257,16 @@ def _steps(lengths) -> str:
 
 def temporal_summary(bench: TemporalBenchmark, mispaired=None) -> str:
     """The per-stage table `avca inspect --temporal` and `avca synth --temporal` print."""
+    from avca_tf.data.benchmark import stage_table
     header = ("stage", "classes", "videos", "audio steps min/med/max", "video steps min/med/max",
               "audio dim", "video dim")
     rows = [(name, len(s.class_ids), len(s), _steps(s.audio_lengths), _steps(s.video_lengths),
              s.audio.shape[1], s.video.shape[1]) for name, s in bench.splits.items()]
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    lines = [f"{bench.dataset} / {bench.feature_set} (temporal, {bench.audio_step:g} s per audio "
+    title = (f"{bench.dataset} / {bench.feature_set} (temporal, {bench.audio_step:g} s per audio "
              f"step, {bench.video_step:g} s per video step): {len(bench.class_names)} classes in "
              f"all_class.txt, text pairing {bench.text_pairing}, embedding dim "
-             f"{bench.label_embeddings.shape[1]}"]
-    lines += ["  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w)
-                        for i, (v, w) in enumerate(zip(r, widths))) for r in [header] + rows]
-    if mispaired is not None:
-        lines.append(f"reference pairing: {len(mispaired)} of {len(bench.class_names)} classes "
-                     f"get another class's label vector")
-    lines += [f"note: {note}" for note in bench.notes]
-    return "\n".join(lines)
+             f"{bench.label_embeddings.shape[1]}")
+    return stage_table(title, header, rows, bench, mispaired)
 
 
 def inspect_temporal_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "own"):
