@@ -418,11 +418,12 @@ def _read_class_file(layout: Layout, path: Path, dim: int, cls: str, modality: s
 
 
 def _stage_files(folder: Path, index: dict[str, int], class_names, layout: Layout,
-                 suffix: str = ".h5"):
-    """{class id: path} of a stage folder's `suffix` files; error on files of unknown classes."""
+                 suffix: str | None = None):
+    """{class id: path} of a stage folder's `suffix` files (default: the feature set's);
+    error on files of unknown classes."""
     if not folder.is_dir():
         raise BenchmarkError(f"missing folder {folder}")
-    suffix = FEATURE_SETS[layout.feature_set].suffix
+    suffix = suffix or FEATURE_SETS[layout.feature_set].suffix
     files: dict[int, Path] = {}
     others: list[str] = []
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
