@@ -6,7 +6,9 @@ import pytest
 
 from avca_tf import cli
 from avca_tf.evaluation import published
-from avca_tf.evaluation.reproduce import ReproduceConfig, summarize, to_markdown
+from avca_tf.data.synth import synthesize
+from avca_tf.errors import ConfigError
+from avca_tf.evaluation.reproduce import ReproduceConfig, plan_runs, summarize, to_markdown
 
 
 def test_summary_is_mean_and_std_over_seeds_beside_the_published_numbers():
@@ -34,15 +36,18 @@ def test_quick_table3_on_ucf_main_writes_all_four_rows_and_resumes(ucf_main_root
     md = (out / "table3.md").read_text()
     rows = _table_lines(md)
     assert [r.split("|")[1].strip() for r in rows] == [
-        "AVGZSLNet", "W/o x-att", "W x-att with l_c loss", "AVCA"]
+        "AVGZSLNet", "W/o x-att", "W x-att with l_c loss", "AVCA", "TCaF"]
+    # no per-step features in this root: TCaF is not run, its cells say so
+    assert all(c.strip().startswith("–") for c in rows[-1].split("|")[2:-1])
+    rows = rows[:-1]
     for row in rows:
         cells = [c.strip() for c in row.split("|")[2:-1]]
         assert cells[0].startswith("–") and cells[4].startswith("–")   # VGGSound, ActivityNet
         assert not cells[2].startswith("–") and not cells[3].startswith("–")   # UCF HM, ZSL
     with open(out / "table3.csv") as f:
         records = list(csv.DictReader(f))
-    assert len(records) == 4 * 3 * 2
-    ucf = [r for r in records if r["dataset"] == "UCF"]
+    assert len(records) == 5 * 3 * 2
+    ucf = [r for r in records if r["dataset"] == "UCF" and r["model"] != "tcaf"]
     assert all(r["n_seeds"] == "1" and 0.0 <= float(r["mean"]) <= 100.0 for r in ucf)
     results = sorted(out.glob("runs/UCF/*/seed42-quick/results.json"))
     assert [p.parent.parent.name for p in results] == sorted(
@@ -69,3 +74,30 @@ def test_every_table_row_has_published_numbers_for_each_dataset():
         for model, _ in spec["rows"]:
             assert set(spec["published"][model]) == set(published.DATASETS)
             assert all(len(v) == len(spec["metrics"]) for v in spec["published"][model].values())
+
+
+def test_tcaf_rows_hold_its_published_results_and_run_on_per_step_features(tmp_path):
+    # TCaF (ECCV 2022) Table 1, test S / U / HM / ZSL (docs/tcaf.md)
+    assert published.TCAF == {
+        "cls_features": {"VGGSound": (12.63, 6.72, 8.77, 7.41),
+                         "UCF": (67.14, 40.83, 50.78, 44.64),
+                         "ActivityNet": (30.12, 7.65, 12.20, 7.96)},
+        "main_features": {"VGGSound": (9.64, 5.91, 7.33, 6.06),
+                          "UCF": (58.60, 21.74, 31.72, 24.81),
+                          "ActivityNet": (18.70, 7.50, 10.71, 7.91)}}
+    assert published.TABLE1["tcaf"]["UCF"] == (67.14, 40.83, 50.78, 44.64)
+    assert published.TABLE3["tcaf"]["ActivityNet"] == (10.71, 7.91)
+    assert published.TABLE4["tcaf"]["VGGSound"] == (9.64, 5.91, 7.33)
+    rows = summarize({("tcaf", "UCF"): [{"S": 0.6, "U": 0.2, "HM": 0.3, "ZSL": 0.25}]}, 1)
+    md = to_markdown(rows, 1, ReproduceConfig(root="r", table=1, out="o"))
+    assert ("| TCaF | – (12.63) | – (6.72) | – (8.77) | – (7.41) | 60.00 (67.14) | 20.00 (40.83) "
+            "| 30.00 (50.78) | 25.00 (44.64) | – (30.12) |") in md
+    assert "(TCaF: TCaF (ECCV 2022), Table 1)" in md
+    # a root with per-step UCF main features only: Table 3 plans TCaF's run alone
+    synthesize(tmp_path, dataset="UCF", feature_set="main_features", scale=0.02, temporal=True)
+    [run] = plan_runs(ReproduceConfig(root=str(tmp_path), table=3, out="o", quick=True))
+    assert run.name == "runs/UCF/tcaf/seed42-quick"
+    assert (run.config.model.name, run.config.data.temporal, run.config.model.depth,
+            run.config.train.lr) == ("tcaf", True, 5, 5e-5)
+    with pytest.raises(ConfigError, match="cls_features_non_averaged"):
+        plan_runs(ReproduceConfig(root=str(tmp_path), table=1, out="o", models=("tcaf",)))

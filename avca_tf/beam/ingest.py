@@ -1,5 +1,12 @@
 """Beam job: a benchmark's h5 feature files -> TFRecords of tf.train.Example.
 
+With `temporal=True` (`avca ingest --temporal`) the non-averaged pickle
+layout of sequence models is ingested instead: one Example per video with the
+sequences flattened row-major (`SEQUENCE_FEATURES`), the five temporal stage
+folders, and each class pair checked by the temporal reader's own checks
+(`avca_tf.data.temporal.check_class`); a class failing them is one rejected
+"row" (file, reason).
+
 The driver plans the job from the class lists (the reader's own helpers in
 avca_tf.data.benchmark); the pipeline reads every (stage, class) pair of audio and
 video h5 files in parallel, validates each row, and writes sharded TFRecords
@@ -48,13 +55,29 @@ FEATURES = {
 }
 
 
-def plan(root, dataset: str, feature_set: str) -> dict:
+SEQUENCE_FEATURES = {
+    "audio": "float32 [audio_steps * widths.audio]: the [T_a, D_a] sequence, row-major",
+    "audio_steps": "int64 scalar: T_a",
+    "video": "float32 [video_steps * widths.video]: the [T_v, D_v] sequence, row-major",
+    "video_steps": "int64 scalar: T_v",
+    "label": "int64 scalar: index in sorted all_class.txt",
+    "class_name": "bytes scalar: all_class.txt name",
+    "video_id": "bytes scalar",
+    "stage": "bytes scalar",
+    "row": "int64 scalar: index of the video in the class's pickles",
+}
+SEQUENCE_CHUNK = 32  # videos per Beam element (a cls video is ~250 KB)
+
+
+def plan(root, dataset: str, feature_set: str, temporal: bool = False) -> dict:
     """File pairs to read and what metadata.json needs besides counts.
 
     Structural problems (missing lists, folders, or the file of a listed
     class) raise BenchmarkError before the job starts; row problems are the
     job's to find.
     """
+    if temporal:
+        return plan_temporal(root, dataset, feature_set)
     check_choice("dataset", dataset, bm.DATASETS, bm.BenchmarkError)
     check_choice("feature set", feature_set, bm.FEATURE_SETS, bm.BenchmarkError)
     layout = bm.Layout(Path(root), dataset, feature_set)
@@ -105,6 +128,58 @@ def plan(root, dataset: str, feature_set: str) -> dict:
             "widths": {"audio": fs.audio_dim, "video": fs.video_dim}}
 
 
+def plan_temporal(root, dataset: str, feature_set: str) -> dict:
+    """plan() of the non-averaged layout: one task per (stage, listed class), files found
+    as the temporal reader finds them (same errors before the job starts)."""
+    from avca_tf.data.temporal import TEMPORAL_STAGES, TemporalLayout, step_seconds
+    check_choice("dataset", dataset, bm.DATASETS, bm.BenchmarkError)
+    check_choice("feature set", feature_set, bm.FEATURE_SETS, bm.BenchmarkError)
+    layout = TemporalLayout(Path(root), dataset, feature_set)
+    if not layout.dataset_dir.is_dir():
+        raise bm.BenchmarkError(f"missing folder {layout.dataset_dir} (dataset {dataset!r} "
+                                f"under benchmark root {root})")
+    if not layout.features_dir.is_dir():
+        raise bm.BenchmarkError(f"missing folder {layout.features_dir} (temporal features of "
+                                f"{feature_set!r}; write them with `avca synth --temporal`)")
+    fs = bm.FEATURE_SETS[feature_set]
+    class_names = tuple(sorted(bm.read_name_list(layout.all_class_file)))
+    index = bm.class_index(class_names)
+    steps = step_seconds(feature_set)
+    tasks, stages, notes = [], {}, []
+    for stage in TEMPORAL_STAGES:
+        txt = layout.stage_txt(stage)
+        listed = sorted(set(bm.stage_class_ids(layout, stage, index)))
+        files = {}
+        for m in bm.MODALITIES:
+            files[m], _ = bm._stage_files(layout.stage_dir(m, stage), index, class_names,
+                                          layout, suffix=".pkl")
+            for cid in sorted(set(files[m]) - set(listed)):
+                notes.append(f"{stage}: not ingested, class {class_names[cid]!r} has a {m} "
+                             f"pickle but is not listed in {txt.name}")
+        for cid in listed:
+            for m in bm.MODALITIES:
+                if cid not in files[m]:
+                    raise bm.BenchmarkError(
+                        f"missing file {layout.class_file(m, stage, class_names[cid])} for "
+                        f"class {class_names[cid]!r} listed in {txt}")
+            tasks.append({"stage": stage, "class_name": class_names[cid], "label": cid,
+                          "audio": str(files["audio"][cid]), "video": str(files["video"][cid]),
+                          "audio_dim": fs.audio_dim, "video_dim": fs.video_dim,
+                          "steps": list(steps)})
+        stages[stage] = {"class_ids": listed, "class_names": [class_names[c] for c in listed]}
+    own, emb_notes = bm.label_embeddings(layout, class_names, "own")
+    notes.extend(emb_notes)
+    try:
+        perm = [int(i) for i in bm.reference_pairing(layout, class_names)]
+    except bm.BenchmarkError as e:
+        perm = None
+        notes.append(f"label embeddings: reference pairing unavailable ({e})")
+    return {"layout": layout, "class_names": class_names, "tasks": tasks, "stages": stages,
+            "notes": notes, "embeddings": {"own": own}, "reference_permutation": perm,
+            "widths": {"audio": fs.audio_dim, "video": fs.video_dim},
+            "temporal": {"audio_step": steps[0], "video_step": steps[1]}}
+
+
 def _feature_files(folder: Path, suffix: str = ".h5") -> dict:
     """{lower-case class stem: path} of a stage folder; two files of one class (names that
     differ only by case) are refused, as `avca inspect` does."""
@@ -123,16 +198,20 @@ def _feature_files(folder: Path, suffix: str = ".h5") -> dict:
     return files
 
 
-def _read_features(path: str, file_format: str = "h5"):
-    """(data, video ids) of one feature file; remote paths are copied to a local temp file."""
-    read = _read_local_pkl if file_format == "pkl" else bm.read_h5
+def _read_local(path: str, reader):
+    """reader(local path); remote paths are copied to a local temp file first."""
     if beam_io.is_local(path):
-        return read(path)
-    with tempfile.NamedTemporaryFile(suffix="." + file_format) as tmp:
+        return reader(path)
+    with tempfile.NamedTemporaryFile(suffix=os.path.splitext(path)[1]) as tmp:
         with FileSystems.open(path) as src:
             shutil.copyfileobj(src, tmp)
         tmp.flush()
-        return read(tmp.name)
+        return reader(tmp.name)
+
+
+def _read_features(path: str, file_format: str = "h5"):
+    """(data, video ids) of one averaged feature file (h5, or a clip_clap class pickle)."""
+    return _read_local(path, _read_local_pkl if file_format == "pkl" else bm.read_h5)
 
 
 def _read_local_pkl(path: str):
@@ -235,6 +314,44 @@ class ReadAndValidate(beam.DoFn):
         yield beam.pvalue.TaggedOutput(JOB, {**where, "kind": "count", "count": valid})
 
 
+class ReadAndValidateSequences(beam.DoFn):
+    """One (stage, class) pair of pickles -> (stage, [serialized Example, ...]) chunks, one
+    Example per video (SEQUENCE_FEATURES). The pair is checked as the temporal reader
+    checks it; a failing pair is one reject (file, reason) and writes nothing."""
+
+    def process(self, task: dict) -> Iterator:
+        from avca_tf.data.pickle_features import read_class_pickle_with_fps
+        from avca_tf.data.temporal import check_class
+        stage, name, label = task["stage"], task["class_name"], task["label"]
+        where = {"stage": stage, "class_name": name}
+        paths = {m: Path(task[m]) for m in bm.MODALITIES}
+        try:
+            per = {m: _read_local(task[m], lambda p, m=m: read_class_pickle_with_fps(p, m))
+                   for m in bm.MODALITIES}
+            check_class(name, paths, per, {m: task[f"{m}_dim"] for m in bm.MODALITIES},
+                        tuple(task["steps"]))
+        except (bm.BenchmarkError, OSError) as e:
+            path = next((task[m] for m in bm.MODALITIES if task[m] in str(e)), task["audio"])
+            yield beam.pvalue.TaggedOutput(JOB, {**where, "kind": "reject", "file": path,
+                                                 "row": None, "video_id": None,
+                                                 "reason": str(e)})
+            return
+        ids, audio, video = per["audio"][0], per["audio"][1], per["video"][1]
+        chunk = []
+        for i, (vid, a, v) in enumerate(zip(ids, audio, video)):
+            chunk.append(beam_io.encode_example({
+                "audio": a.reshape(-1), "audio_steps": a.shape[0],
+                "video": v.reshape(-1), "video_steps": v.shape[0], "label": label,
+                "class_name": name.encode(), "video_id": vid.encode(),
+                "stage": stage.encode(), "row": i}))
+            if len(chunk) == SEQUENCE_CHUNK:
+                yield stage, chunk
+                chunk = []
+        if chunk:
+            yield stage, chunk
+        yield beam.pvalue.TaggedOutput(JOB, {**where, "kind": "count", "count": len(ids)})
+
+
 def _stage_file_naming(window, pane, shard_index, total_shards, compression, destination):
     return f"{destination}/part-{shard_index:05d}-of-{total_shards:05d}.tfrecord"
 
@@ -249,7 +366,9 @@ def build_pipeline(p: beam.Pipeline, job: dict, out: str) -> None:
     results = (p
                | "Tasks" >> beam.Create(job["tasks"], reshuffle=False)
                | "Spread" >> beam.Reshuffle()
-               | "ReadValidate" >> beam.ParDo(ReadAndValidate()).with_outputs(JOB, main="rows"))
+               | "ReadValidate" >> beam.ParDo(
+                   ReadAndValidateSequences() if job.get("temporal") else ReadAndValidate()
+               ).with_outputs(JOB, main="rows"))
     (results.rows
      | "Write" >> fileio.WriteToFiles(out, destination=lambda kv: kv[0],
                                       sink=lambda dest: beam_io.TFRecordSink(),
@@ -277,25 +396,29 @@ def _reject_key(r: dict):
 
 
 def run_ingest(root, dataset: str, feature_set: str, out_dir: str,
-               beam_args: Sequence[str] = (), skip_invalid: bool = False) -> dict:
-    """Runs the ingestion job under the one-writer lock of `out_dir` (see _run_ingest)."""
+               beam_args: Sequence[str] = (), skip_invalid: bool = False,
+               temporal: bool = False) -> dict:
+    """Runs the ingestion job under the one-writer lock of `out_dir` (see _run_ingest);
+    `temporal`: the non-averaged pickle layout of sequence models."""
     check_dir_target(out_dir, "--out")
     with output_lock(out_dir, "ingest output"):
-        return _run_ingest(root, dataset, feature_set, out_dir, beam_args, skip_invalid)
+        return _run_ingest(root, dataset, feature_set, out_dir, beam_args, skip_invalid,
+                           temporal)
 
 
 def _run_ingest(root, dataset: str, feature_set: str, out_dir: str,
-                beam_args: Sequence[str] = (), skip_invalid: bool = False) -> dict:
+                beam_args: Sequence[str] = (), skip_invalid: bool = False,
+                temporal: bool = False) -> dict:
     """Runs the ingestion job; returns the metadata written to out_dir/metadata.json.
 
     Invalid rows fail the job (PipelineError listing file, row and reason;
     nothing is left at out_dir) unless `skip_invalid`, which writes them to
     out_dir/rejects.jsonl and counts them in the metadata.
     """
-    job = plan(root, dataset, feature_set)
-    print(f"ingest: {len(job['tasks'])} (stage, class) file pairs of {dataset}/{feature_set}",
-          flush=True)
-    folders = list(bm.STAGES) + [f"label_embeddings/{p}" for p in job["embeddings"]]
+    job = plan(root, dataset, feature_set, temporal)
+    print(f"ingest: {len(job['tasks'])} (stage, class) file pairs of {dataset}/{feature_set}"
+          f"{' (temporal)' if temporal else ''}", flush=True)
+    folders = list(job["stages"]) + [f"label_embeddings/{p}" for p in job["embeddings"]]
     with beam_io.staged_output(out_dir) as out:
         if beam_io.is_local(out):  # WriteToFiles moves files into existing folders only
             for folder in folders:
@@ -310,7 +433,7 @@ def _run_ingest(root, dataset: str, feature_set: str, out_dir: str,
         if rejects and not skip_invalid:
             raise PipelineError(_reject_summary(rejects))
         metadata = _metadata(job, counts, rejects, root)
-        for folder in bm.STAGES:
+        for folder in job["stages"]:
             expected = metadata["stages"][folder]["count"]
             if expected and not FileSystems.match([beam_io.join(out, folder, "part-*")])[0].metadata_list:
                 raise PipelineError(f"the job wrote no files to {folder} ({expected} records "
@@ -322,7 +445,7 @@ def _run_ingest(root, dataset: str, feature_set: str, out_dir: str,
                                         sort_keys=True) + "\n").encode())
         write_label_embeddings(out, job)
         beam_io.write_json(beam_io.join(out, "metadata.json"), metadata)
-    for stage in bm.STAGES:
+    for stage in job["stages"]:
         print(f"  {stage}: {metadata['stages'][stage]['count']} records", flush=True)
     if rejects:
         print(f"ingest: {len(rejects)} invalid rows skipped, see "
@@ -369,7 +492,7 @@ def _metadata(job: dict, counts: list, rejects: list, root) -> dict:
     for t in job["tasks"]:
         sources.setdefault(t["stage"], []).extend(
             os.path.relpath(t[m], root) for m in bm.MODALITIES if t[m])
-    for stage in bm.STAGES:
+    for stage in job["stages"]:
         class_counts = {n: per.get(stage, {}).get(n, 0) for n in job["stages"][stage]["class_names"]}
         stages[stage] = {**job["stages"][stage], "class_counts": class_counts,
                          "count": int(sum(per.get(stage, {}).values())),
@@ -377,7 +500,8 @@ def _metadata(job: dict, counts: list, rejects: list, root) -> dict:
     return {
         "format": FORMAT, "dataset": job["layout"].dataset, "feature_set": job["layout"].feature_set,
         "root": str(root), "widths": job["widths"], "class_names": list(job["class_names"]),
-        "features": FEATURES, "stages": stages,
+        "features": SEQUENCE_FEATURES if job.get("temporal") else FEATURES, "stages": stages,
+        **({"temporal": job["temporal"]} if job.get("temporal") else {}),
         "total": int(sum(s["count"] for s in stages.values())),
         "label_embeddings": {p: f"label_embeddings/{p}" for p in job["embeddings"]},
         # the authors' pairing: class i gets the vector of class reference_permutation[i]

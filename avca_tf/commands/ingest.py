@@ -33,11 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory (local, gs://, ...)")
     parser.add_argument("--skip-invalid", action="store_true",
                         help="write invalid rows to OUT/rejects.jsonl instead of failing")
+    parser.add_argument("--temporal", action="store_true",
+                        help="ingest the non-averaged per-step features (features/<fs>_non_averaged/"
+                             "*.pkl) of sequence models such as TCaF: one Example per video")
     add_beam_args(parser)
 
 
 def run(args) -> int:
     from avca_tf.beam.ingest import run_ingest
     run_ingest(args.root, args.dataset, args.features, args.out,
-               beam_args=check_beam_args(args), skip_invalid=args.skip_invalid)
+               beam_args=check_beam_args(args), skip_invalid=args.skip_invalid,
+               temporal=args.temporal)
     return 0

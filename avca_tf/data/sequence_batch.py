@@ -115,6 +115,25 @@ def sequence_batch(spec: SequenceSpec, data: tuple, rows, training: bool, u=None
             "video": video, "video_mask": video_mask, "video_time": _times(b, lv, spec.video_step)}
 
 
+def flatten_padded(x, lengths):
+    """Padded [B, T, D] + lengths [B] -> (flat [sum L, D], starts [B], lengths [B]) int64:
+    the flat layout of a TemporalSplit, whatever the padding T."""
+    lengths = tf.cast(lengths, tf.int64)
+    valid = tf.range(tf.shape(x, out_type=tf.int64)[1])[None, :] < lengths[:, None]
+    return tf.boolean_mask(x, valid), tf.cumsum(lengths, exclusive=True), lengths
+
+
+def padded_eval_batch(spec: SequenceSpec, audio, audio_lengths, video, video_lengths) -> dict:
+    """The evaluation batch (`sequence_batch`, training=False) of padded sequences + lengths.
+
+    The padding is dropped first, so the batch is the one the in-process
+    evaluation builds for the same videos, whatever padding they arrive with.
+    """
+    data = (*flatten_padded(audio, audio_lengths), *flatten_padded(video, video_lengths))
+    rows = tf.range(tf.shape(audio, out_type=tf.int64)[0])
+    return sequence_batch(spec, data, rows, training=False)
+
+
 class SequenceTable:
     """The tensors of one TemporalSplit for `sequence_batch` (flat arrays + row starts/lengths)."""
 

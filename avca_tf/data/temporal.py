@@ -128,7 +128,7 @@ class TemporalBenchmark(Benchmark):
         return concat_temporal(name, parts)
 
 
-def _check_class(cls: str, paths: dict, per: dict, dims: dict, steps: tuple[float, float]):
+def check_class(cls: str, paths: dict, per: dict, dims: dict, steps: tuple[float, float]):
     """Checks of one class's audio and video pickles (read by `read_class_pickle_with_fps`)."""
     for m, step in zip(MODALITIES, steps):
         ids, feats, fps = per[m]
@@ -204,7 +204,7 @@ def read_temporal_split(layout: TemporalLayout, stage: str, class_names: tuple[s
                 raise BenchmarkError(f"missing file {layout.class_file(m, stage, cls)} for class "
                                      f"{cls!r} listed in {txt}")
             per[m] = read_class_pickle_with_fps(paths[m], m)
-        _check_class(cls, paths, per, dims, steps)
+        check_class(cls, paths, per, dims, steps)
         for m in MODALITIES:
             feats = per[m][1]
             parts[m].append(np.concatenate(feats))

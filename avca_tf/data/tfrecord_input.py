@@ -3,7 +3,10 @@
 `load_benchmark_from_tfrecords` rebuilds exactly the arrays `load_benchmark`
 reads from the h5 files (same order: class id, then row of the class file),
 so training from TFRecords feeds the same `ClassAwareSampler` and gives the
-same results.json as training from h5 for the same seed.
+same results.json as training from h5 for the same seed. Outputs of
+`avca ingest --temporal` (metadata `temporal`) give the TemporalBenchmark
+`load_temporal_benchmark` reads from the pickles, bit for bit (flat sequences
+in class-id, then pickle order). Both are loaded into memory whole.
 """
 from __future__ import annotations
 
@@ -34,8 +37,14 @@ def read_metadata(tfrec_dir: str) -> dict:
     return meta
 
 
-def feature_spec(widths: dict) -> dict:
-    """tf.io.parse_example spec of one ingested row."""
+def feature_spec(widths: dict, temporal: bool = False) -> dict:
+    """tf.io.parse_example spec of one ingested row (one video's sequences if `temporal`)."""
+    if temporal:
+        return {"audio": tf.io.RaggedFeature(tf.float32),
+                "audio_steps": tf.io.FixedLenFeature([], tf.int64),
+                "video": tf.io.RaggedFeature(tf.float32),
+                "video_steps": tf.io.FixedLenFeature([], tf.int64),
+                **{k: v for k, v in feature_spec(widths).items() if k not in ("audio", "video")}}
     return {
         "audio": tf.io.FixedLenFeature([widths["audio"]], tf.float32),
         "video": tf.io.FixedLenFeature([widths["video"]], tf.float32),
@@ -55,10 +64,10 @@ def stage_dataset(tfrec_dir: str, stage: str, metadata: dict | None = None,
                   batch_size: int = READ_BATCH, cache: bool = True) -> tf.data.Dataset:
     """Parsed batches (dicts of tensors) of one stage: read, batch, parse, cache, prefetch."""
     meta = metadata or read_metadata(tfrec_dir)
-    if stage not in STAGES:
-        raise BenchmarkError(f"unknown stage {stage!r}; expected one of {STAGES}")
+    if stage not in meta["stages"]:
+        raise BenchmarkError(f"unknown stage {stage!r}; expected one of {list(meta['stages'])}")
     files = stage_files(tfrec_dir, stage)
-    spec = feature_spec(meta["widths"])
+    spec = feature_spec(meta["widths"], bool(meta.get("temporal")))
     ds = (tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE if files else None)
           .batch(batch_size)
           .map(lambda s: tf.io.parse_example(s, spec), num_parallel_calls=tf.data.AUTOTUNE))
@@ -105,8 +114,8 @@ def verify_tfrecords(tfrec_dir: str) -> None:
     """Every shard of an ingestion output reads back intact with the counts metadata.json
     records; BenchmarkError naming the first bad file otherwise."""
     meta = read_metadata(tfrec_dir)
-    spec = feature_spec(meta["widths"])
-    for stage in STAGES:
+    spec = feature_spec(meta["widths"], bool(meta.get("temporal")))
+    for stage in meta["stages"]:
         n = sum(check_shard(f, spec) for f in stage_files(tfrec_dir, stage))
         if n != meta["stages"][stage]["count"]:
             raise BenchmarkError(f"{tfrec_dir}/{stage}: {n} records, {METADATA} says "
@@ -116,18 +125,8 @@ def verify_tfrecords(tfrec_dir: str) -> None:
             check_shard(f)
 
 
-def read_split(tfrec_dir: str, stage: str, metadata: dict) -> Split:
-    """One stage as a Split in the reader's order; checks the record count."""
-    widths = metadata["widths"]
-    cols = {k: [] for k in ("audio", "video", "label", "video_id", "row")}
-    try:
-        for batch in stage_dataset(tfrec_dir, stage, metadata, cache=False):
-            for k in cols:
-                cols[k].append(batch[k].numpy())
-    except tf.errors.OpError as e:
-        raise _culprit(stage_files(tfrec_dir, stage), feature_spec(widths), e) from None
+def _check_counts(tfrec_dir: str, stage: str, metadata: dict, n: int) -> None:
     expected = metadata["stages"][stage]["count"]
-    n = sum(len(x) for x in cols["label"])
     if n != expected:
         raise BenchmarkError(f"{tfrec_dir}/{stage}: {n} records, metadata.json says {expected} "
                              "(files missing or added after ingestion)")
@@ -140,6 +139,32 @@ def read_split(tfrec_dir: str, stage: str, metadata: dict) -> Split:
             f"samples" + (f" (their rows were rejected at ingestion, see "
                           f"{os.path.join(tfrec_dir, rejects)})" if rejects else "")
             + "; fix the features or remove the classes from the stage list and ingest again")
+
+
+def _read_columns(tfrec_dir: str, stage: str, metadata: dict, keys) -> dict:
+    """{key: [numpy batch, ...]} of a stage's records (RaggedTensors as (values, lengths))."""
+    cols = {k: [] for k in keys}
+    try:
+        for batch in stage_dataset(tfrec_dir, stage, metadata, cache=False):
+            for k in cols:
+                x = batch[k]
+                cols[k].append((x.flat_values.numpy(), x.row_lengths().numpy())
+                               if isinstance(x, tf.RaggedTensor) else x.numpy())
+    except tf.errors.OpError as e:
+        raise _culprit(stage_files(tfrec_dir, stage),
+                       feature_spec(metadata["widths"], bool(metadata.get("temporal"))),
+                       e) from None
+    return cols
+
+
+def read_split(tfrec_dir: str, stage: str, metadata: dict) -> Split:
+    """One stage as a Split in the reader's order; checks the record count."""
+    if metadata.get("temporal"):
+        return read_temporal_split(tfrec_dir, stage, metadata)
+    widths = metadata["widths"]
+    cols = _read_columns(tfrec_dir, stage, metadata, ("audio", "video", "label", "video_id", "row"))
+    n = sum(len(x) for x in cols["label"])
+    _check_counts(tfrec_dir, stage, metadata, n)
     if n == 0:
         audio = np.zeros((0, widths["audio"]), np.float32)
         video = np.zeros((0, widths["video"]), np.float32)
@@ -151,6 +176,45 @@ def read_split(tfrec_dir: str, stage: str, metadata: dict) -> Split:
     return Split(name=stage, audio=audio[order], video=video[order], labels=labels[order],
                  video_ids=np.array([v.decode("utf-8") for v in vids[order]], dtype=object),
                  class_ids=np.asarray(metadata["stages"][stage]["class_ids"], dtype=np.int64))
+
+
+def _ragged_rows(parts: list, steps: np.ndarray, width: int, order: np.ndarray, where: str):
+    """Flat [sum T, width] of the records in `order` from (values, value counts) batches."""
+    values = np.concatenate([v for v, _ in parts]) if parts else np.zeros(0, np.float32)
+    counts = np.concatenate([c for _, c in parts]) if parts else np.zeros(0, np.int64)
+    if not np.array_equal(counts, steps * width):
+        k = int(np.flatnonzero(counts != steps * width)[0])
+        raise BenchmarkError(f"{where}: record {k} has {counts[k]} values, expected its steps "
+                             f"{steps[k]} x width {width}; ingest again")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    if order.size == 0:
+        return np.zeros((0, width), np.float32)
+    idx = np.concatenate([np.arange(starts[i], starts[i] + counts[i]) for i in order])
+    return values[idx].reshape(-1, width)
+
+
+def read_temporal_split(tfrec_dir: str, stage: str, metadata: dict):
+    """One stage of an `avca ingest --temporal` output as the TemporalSplit the pickle
+    reader builds (class id, then video order of the class's pickles)."""
+    from avca_tf.data.temporal import TemporalSplit
+    widths = metadata["widths"]
+    cols = _read_columns(tfrec_dir, stage, metadata, ("audio", "audio_steps", "video",
+                                                      "video_steps", "label", "video_id", "row"))
+    n = sum(len(x) for x in cols["label"])
+    _check_counts(tfrec_dir, stage, metadata, n)
+    cat = lambda k, dtype: (np.concatenate(cols[k]) if n else np.zeros(0, dtype))  # noqa: E731
+    labels, rows, vids = cat("label", np.int64), cat("row", np.int64), cat("video_id", object)
+    a_steps, v_steps = cat("audio_steps", np.int64), cat("video_steps", np.int64)
+    order = np.lexsort((rows, labels))
+    where = f"{tfrec_dir}/{stage}"
+    return TemporalSplit(
+        name=stage,
+        audio=_ragged_rows(cols["audio"], a_steps, widths["audio"], order, where),
+        audio_lengths=a_steps[order],
+        video=_ragged_rows(cols["video"], v_steps, widths["video"], order, where),
+        video_lengths=v_steps[order], labels=labels[order],
+        video_ids=np.array([v.decode("utf-8") for v in vids[order]], dtype=object),
+        class_ids=np.asarray(metadata["stages"][stage]["class_ids"], dtype=np.int64))
 
 
 def read_class_embeddings(path: str) -> tuple[tuple[str, ...], np.ndarray]:
@@ -197,14 +261,20 @@ def pairing_permutation(tfrec_dir: str, text_pairing: str, meta: dict | None = N
 
 
 def load_benchmark_from_tfrecords(tfrec_dir: str, text_pairing: str = "own") -> Benchmark:
-    """The Benchmark `load_benchmark` returns for the ingested root, from TFRecords."""
+    """The Benchmark `load_benchmark` returns for the ingested root, from TFRecords (the
+    TemporalBenchmark of `load_temporal_benchmark` for `avca ingest --temporal` outputs)."""
     meta = read_metadata(tfrec_dir)
     emb_file = meta["label_embeddings"]["own"]
     names, embeddings = read_class_embeddings(os.path.join(tfrec_dir, emb_file))
     if list(names) != meta["class_names"]:
         raise BenchmarkError(f"{tfrec_dir}/{emb_file}: class names differ from {METADATA}")
     embeddings = embeddings[pairing_permutation(tfrec_dir, text_pairing, meta)]
-    splits = {stage: read_split(tfrec_dir, stage, meta) for stage in STAGES}
-    return Benchmark(dataset=meta["dataset"], feature_set=meta["feature_set"],
-                     class_names=tuple(meta["class_names"]), label_embeddings=embeddings,
-                     splits=splits, text_pairing=text_pairing, notes=tuple(meta["notes"]))
+    splits = {stage: read_split(tfrec_dir, stage, meta) for stage in meta["stages"]}
+    fields = dict(dataset=meta["dataset"], feature_set=meta["feature_set"],
+                  class_names=tuple(meta["class_names"]), label_embeddings=embeddings,
+                  splits=splits, text_pairing=text_pairing, notes=tuple(meta["notes"]))
+    if meta.get("temporal"):
+        from avca_tf.data.temporal import TemporalBenchmark
+        return TemporalBenchmark(**fields, audio_step=meta["temporal"]["audio_step"],
+                                 video_step=meta["temporal"]["video_step"])
+    return Benchmark(**fields)

@@ -47,11 +47,13 @@ def table_spec(table: int) -> dict:
     return published.TABLES[table]
 
 
-def available_datasets(root: str, feature_set: str) -> list[str]:
-    """The seed's datasets that `root` holds for `feature_set` (class split and features)."""
+def available_datasets(root: str, feature_set: str, temporal: bool = False) -> list[str]:
+    """The seed's datasets that `root` holds for `feature_set` (class split and features;
+    `temporal`: the non-averaged per-step features of sequence models)."""
+    from avca_tf.data.temporal import TemporalLayout
     found = []
     for ds in published.DATASETS:
-        layout = Layout(root, ds, feature_set)
+        layout = (TemporalLayout if temporal else Layout)(root, ds, feature_set)
         if layout.split_dir.is_dir() and layout.features_dir.is_dir():
             found.append(ds)
     return found
@@ -95,16 +97,21 @@ def plan_runs(cfg: ReproduceConfig) -> list:
         raise ConfigError(f"--seeds must be >= 1, got {cfg.seeds}")
     models = table_models(cfg)
     feature_set = spec["feature_set"]
-    datasets = available_datasets(cfg.root, feature_set)
-    if not datasets:
+    from avca_tf.models.registry import takes_sequences
+    datasets = {m: available_datasets(cfg.root, feature_set, takes_sequences(m)) for m in models}
+    if not any(datasets.values()):
+        needs = [f"<root>/<DATASET>/features/{feature_set}" + (
+            "_non_averaged" if sequences else "") for sequences in
+            sorted({takes_sequences(m) for m in models})]
         raise ConfigError(
             f"{cfg.root} holds none of {list(published.DATASETS)} with {feature_set} (Table "
             f"{cfg.table} needs <root>/<DATASET>/class-split/"
             f"{Layout(cfg.root, 'UCF', feature_set).split_dir.name} and "
-            f"<root>/<DATASET>/features/{feature_set})")
+            f"{' or '.join(needs)})")
     return [SweepRun(run_name(dataset, model, BASE_SEED + k, cfg),
                      run_config(model, dataset, feature_set, BASE_SEED + k, cfg))
-            for dataset in datasets for model in models for k in range(cfg.seeds)]
+            for dataset in published.DATASETS for model in models
+            if dataset in datasets[model] for k in range(cfg.seeds)]
 
 
 def collect(cfg: ReproduceConfig, runs=None) -> tuple[dict, list[str]]:
@@ -165,11 +172,14 @@ def to_markdown(rows: list[dict], table: int, cfg: ReproduceConfig) -> str:
     metrics = spec["metrics"]
     by_key = {(r["model"], r["dataset"], r["metric"]): r for r in rows}
     n_seeds = sorted({r["n_seeds"] for r in rows if r["n_seeds"]})
+    sources = "".join(f" ({label}: {published.ROW_SOURCES[m]})" for m, label in spec["rows"]
+                      if m in published.ROW_SOURCES)
     lines = [f"# Table {table} ({spec['feature_set']}): ours (published)", "",
              f"Test metrics in percent, mean ± std over seeds "
              f"{BASE_SEED}..{BASE_SEED + cfg.seeds - 1}"
              f" (runs per cell: {', '.join(map(str, n_seeds)) or 'none'}); in brackets the seed "
-             f"paper's number. '–': dataset not in {cfg.root}. Label embeddings paired "
+             f"paper's number{sources}. '–': dataset (for sequence models: its per-step "
+             f"features) not in {cfg.root}. Label embeddings paired "
              f"'{cfg.text_pairing}'" + ("; QUICK runs (2 epochs x 5 batches), not comparable."
                                         if cfg.quick else "."), ""]
     header = ["Model"] + [f"{ds} {m}" for ds in published.DATASETS for m in metrics]

@@ -21,14 +21,19 @@ class GZSLModel(keras.Model):
         raise NotImplementedError
 
     def embed(self, audio, video, training=False):
-        """The audio-visual embedding [B, D] that is compared with classes."""
+        """The audio-visual embedding [B, D] that is compared with classes.
+
+        Sequence models (`takes_sequences = True`) take padded [B, T, D] features
+        and the keywords audio_mask, audio_time, video_mask, video_time."""
         raise NotImplementedError
 
     def embed_classes(self, class_embeddings, training=False):
         """Class label embeddings [C, 300] projected into the joint space [C, D]."""
         raise NotImplementedError
 
-    def class_distances(self, audio, video, class_embeddings, training=False):
-        """Distances [B, C] (smaller = more likely); prediction is the argmin."""
-        return pairwise_l2(self.embed(audio, video, training=training),
+    def class_distances(self, audio, video, class_embeddings, training=False, **seq):
+        """Distances [B, C] (smaller = more likely); prediction is the argmin.
+
+        `seq`: a sequence model's masks and step times, passed on to `embed`."""
+        return pairwise_l2(self.embed(audio, video, training=training, **seq),
                            self.embed_classes(class_embeddings, training=training))

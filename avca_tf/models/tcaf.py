@@ -30,7 +30,6 @@ from avca_tf.config import (FEATURE_SETS, DataConfig, LossConfig, ModelConfig, R
                             TrainConfig, keras_momentum)
 from avca_tf.errors import ConfigError
 from avca_tf.models.base import GZSLModel
-from avca_tf.models.distances import pairwise_l2
 from avca_tf.models.layers import EmbeddingMLP, FastDropout, TorchDense
 from avca_tf.models.registry import register_model, register_preset
 
@@ -331,10 +330,6 @@ class TCaF(GZSLModel):
     def embed_classes(self, class_embeddings, training=False):
         return ops.cast(self.w_proj(class_embeddings, training=training), "float32")
 
-    def class_distances(self, audio, video, class_embeddings, training=False, **seq):
-        return pairwise_l2(self.embed(audio, video, training=training, **seq),
-                           self.embed_classes(class_embeddings, training=training))
-
     def get_config(self):
         return {"model_config": dataclasses.asdict(self.model_config),
                 "loss_config": dataclasses.asdict(self.loss_config)}
@@ -342,8 +337,6 @@ class TCaF(GZSLModel):
     @classmethod
     def from_config(cls, config):
         return cls(ModelConfig(**config["model_config"]), LossConfig(**config["loss_config"]))
-
-
 
 
 @register_model("tcaf")

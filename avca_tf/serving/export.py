@@ -30,6 +30,14 @@ renormalisation -> concatenation -> the model's class projection. Every name
 gets a real embedding (no -inf); outputs `scores`, `best_class`, `best_score`,
 `calibrated` and `token_count`.
 
+Sequence models (`takes_sequences`, e.g. TCaF) take variable-length inputs
+instead of `audio`, `video` in all three signatures: `audio` [B, T_a, d_a] f32
+zero-padded to any T_a, `audio_lengths` [B] int64 (valid steps, 1..T_a), and
+`video`, `video_lengths` the same; the outputs are the same. The padding is
+dropped in the graph and the run's evaluation batch (its SequenceSpec: pad to
+the longest video, or the fixed centred window) is built from the valid
+steps, so a video's scores do not depend on the padding it arrives with.
+
 The graph needs only TensorFlow plus the tensorflow-text ops of the
 normalisation (`import tensorflow_text` before loading; TF Serving links them).
 keras-hub's CLIP tokenizer runs core TensorFlow string/lookup ops; a
@@ -172,11 +180,101 @@ def _check_inputs(audio, video, d_a, d_v):
         return shapes + [
             tf.debugging.assert_equal(tf.shape(audio)[0], tf.shape(video)[0], message=(
                 "audio and video: expected the same batch size")),
-            tf.debugging.assert_equal(tf.reduce_all(tf.math.is_finite(audio)), True, message=(
-                "audio: expected finite values, got NaN or Inf")),
-            tf.debugging.assert_equal(tf.reduce_all(tf.math.is_finite(video)), True, message=(
-                "video: expected finite values, got NaN or Inf")),
-        ]
+            *_finite_checks(audio, video)]
+
+
+def _finite_checks(audio, video):
+    return [tf.debugging.assert_equal(tf.reduce_all(tf.math.is_finite(x)), True, message=(
+                f"{name}: expected finite values, got NaN or Inf"))
+            for name, x in (("audio", audio), ("video", video))]
+
+
+class AveragedInputs:
+    """One feature vector per video and modality: audio [B, d_a], video [B, d_v]."""
+
+    kind = "averaged"
+
+    def __init__(self, d_a: int, d_v: int):
+        self.d_a, self.d_v = d_a, d_v
+
+    def specs(self):
+        return [tf.TensorSpec([None, self.d_a], tf.float32, name="audio"),
+                tf.TensorSpec([None, self.d_v], tf.float32, name="video")]
+
+    def checks(self, audio, video):
+        return _check_inputs(audio, video, self.d_a, self.d_v)
+
+    def model_inputs(self, audio, video):
+        """(audio, video, keywords of model.embed)."""
+        return audio, video, {}
+
+    def info(self) -> dict:
+        return {"inputs": self.kind}
+
+
+class SequenceInputs:
+    """Variable-length sequences of a sequence model: audio [B, T_a, d_a] zero-padded (any
+    T_a) + audio_lengths [B] int64 valid steps, the same for video. The padding is
+    dropped and the evaluation batch of the run's SequenceSpec is built in the graph
+    (`avca_tf.data.sequence_batch.padded_eval_batch`)."""
+
+    kind = "sequences"
+
+    def __init__(self, d_a: int, d_v: int, spec):
+        self.d_a, self.d_v, self.spec = d_a, d_v, spec
+
+    def specs(self):
+        return [tf.TensorSpec([None, None, self.d_a], tf.float32, name="audio"),
+                tf.TensorSpec([None], tf.int64, name="audio_lengths"),
+                tf.TensorSpec([None, None, self.d_v], tf.float32, name="video"),
+                tf.TensorSpec([None], tf.int64, name="video_lengths")]
+
+    def checks(self, audio, audio_lengths, video, video_lengths):
+        shapes = [
+            _assert_shape(audio, (None, None, self.d_a),
+                          f"audio: expected shape [batch, steps, {self.d_a}] float32"),
+            _assert_shape(audio_lengths, (None,), "audio_lengths: expected shape [batch] int64"),
+            _assert_shape(video, (None, None, self.d_v),
+                          f"video: expected shape [batch, steps, {self.d_v}] float32"),
+            _assert_shape(video_lengths, (None,), "video_lengths: expected shape [batch] int64")]
+        with tf.control_dependencies(shapes):
+            batch = tf.shape(audio, out_type=tf.int64)[0]
+            checks = [tf.debugging.assert_equal(
+                tf.stack([tf.shape(t, out_type=tf.int64)[0] for t in
+                          (audio_lengths, video, video_lengths)]), batch, message=(
+                    "audio, audio_lengths, video and video_lengths: expected the same batch "
+                    "size")),
+                tf.debugging.assert_greater(batch, tf.constant(0, tf.int64), message=(
+                    "audio: expected a batch of at least one video"))]
+            for name, x, lengths in (("audio", audio, audio_lengths),
+                                     ("video", video, video_lengths)):
+                steps = tf.shape(x, out_type=tf.int64)[1]
+                checks.append(tf.debugging.assert_equal(
+                    tf.reduce_all((lengths >= 1) & (lengths <= steps)), True, message=(
+                        f"{name}_lengths: expected values in [1, steps of {name}] (every video "
+                        f"has at least one {name} step)")))
+        return shapes + checks + _finite_checks(audio, video)
+
+    def model_inputs(self, audio, audio_lengths, video, video_lengths):
+        from avca_tf.data.sequence_batch import padded_eval_batch
+        b = padded_eval_batch(self.spec, audio, audio_lengths, video, video_lengths)
+        return b["audio"], b["video"], {k: b[k] for k in (
+            "audio_mask", "audio_time", "video_mask", "video_time")}
+
+    def info(self) -> dict:
+        return {"inputs": self.kind, "lengths_dtype": "int64",
+                "sequence": dataclasses.asdict(self.spec)}
+
+
+def model_inputs_for(run_config):
+    """AveragedInputs, or SequenceInputs for a sequence model (its run's SequenceSpec)."""
+    from avca_tf.models.registry import takes_sequences
+    d_a, d_v = run_config.model.audio_dim, run_config.model.video_dim
+    if not takes_sequences(run_config.model.name):
+        return AveragedInputs(d_a, d_v)
+    from avca_tf.data.sequence_batch import spec_from_config
+    return SequenceInputs(d_a, d_v, spec_from_config(run_config.data, run_config.model.audio_step,
+                                                     run_config.model.video_step))
 
 
 class ServingGraph:
@@ -184,14 +282,16 @@ class ServingGraph:
 
     The functions close over the model (inference mode: batch-norm moving
     statistics, no dropout) and over the tables; `archive()` tracks them all.
+    `inputs` (AveragedInputs or SequenceInputs) gives the feature inputs of
+    every signature, their runtime checks and what the model is called with.
     """
 
-    def __init__(self, model, d_a: int, d_v: int, vocab: ServingVocabulary,
+    def __init__(self, model, inputs, vocab: ServingVocabulary,
                  word_vectors: Optional[WordVectors], asset_dir: str, top_k: int = 5,
                  text_encoder=None):
         if top_k < 1:
             raise ExportError(f"top_k must be >= 1, got {top_k}")
-        self.model, self.d_a, self.d_v, self.vocab = model, d_a, d_v, vocab
+        self.model, self.inputs, self.vocab = model, inputs, vocab
         self.top_k = min(top_k, len(vocab.class_names))
         self.class_names = tf.constant(vocab.class_names, tf.string)
         self.label_embeddings = tf.Variable(vocab.label_embeddings, trainable=False,
@@ -234,61 +334,64 @@ class ServingGraph:
                 tf.constant(keys, tf.string), tf.ones([len(keys)], tf.bool)),
             default_value=False)
 
-    def _specs(self):
-        return (tf.TensorSpec([None, self.d_a], tf.float32, name="audio"),
-                tf.TensorSpec([None, self.d_v], tf.float32, name="video"))
+    def _checked(self, features, extra_checks=()):
+        """The model's inputs of the signature's feature tensors, after their checks."""
+        with tf.control_dependencies(list(extra_checks)):
+            checks = self.inputs.checks(*features) + list(extra_checks)
+        with tf.control_dependencies(checks):
+            features = [tf.identity(x) for x in features]
+        return self.inputs.model_inputs(*features)
 
-    def serving_default(self, audio, video):
-        with tf.control_dependencies(_check_inputs(audio, video, self.d_a, self.d_v)):
-            audio, video = tf.identity(audio), tf.identity(video)
-        embedding = self.model.embed(audio, video, training=False)
+    def _serve(self, x):
+        audio, video, seq = x
+        embedding = self.model.embed(audio, video, training=False, **seq)
         if self.class_projection is not None:
             distances = pairwise_l2(embedding, self.class_projection)
         else:
             distances = self.model.class_distances(audio, video, self.label_embeddings,
-                                                   training=False)
+                                                   training=False, **seq)
         scores, idx = tf.math.top_k(-(distances + self.seen_penalty), k=self.top_k)
         return {"classes": tf.gather(self.class_names, idx), "scores": scores,
                 "embedding": embedding}
 
-    def embed(self, audio, video):
-        with tf.control_dependencies(_check_inputs(audio, video, self.d_a, self.d_v)):
-            audio, video = tf.identity(audio), tf.identity(video)
-        return {"embedding": self.model.embed(audio, video, training=False)}
+    def _embed(self, x):
+        audio, video, seq = x
+        return {"embedding": self.model.embed(audio, video, training=False, **seq)}
 
-    def classify_open_encoded(self, audio, video, class_names):
+    def _classify_open_encoded(self, features, class_names):
         """classify_open with the text encoder: every name is embedded in the graph."""
         from avca_tf.data.text import normalize_class_names
-        checks = _check_inputs(audio, video, self.d_a, self.d_v) + [
-            tf.debugging.assert_greater(tf.size(class_names), 0, message=(
-                "class_names: expected a non-empty list of class names"))]
-        with tf.control_dependencies(checks):
-            audio, video = tf.identity(audio), tf.identity(video)
+        names_ok = [tf.debugging.assert_greater(tf.size(class_names), 0, message=(
+            "class_names: expected a non-empty list of class names"))]
+        audio, video, seq = self._checked(features, names_ok)
+        with tf.control_dependencies(names_ok):
             class_names = tf.identity(class_names)
         tokens = normalize_class_names(class_names)
         calibrated = self.seen_table.lookup(tf.strings.reduce_join(tokens, axis=1, separator=" "))
         embeddings = self.text_encoder.tf_encode(class_names)
-        distances = self.model.class_distances(audio, video, embeddings, training=False)
+        distances = self.model.class_distances(audio, video, embeddings, training=False, **seq)
         scores = -(distances + self.vocab.beta * tf.cast(calibrated, tf.float32))
         best = tf.argmax(scores, axis=1)
         return {"scores": scores, "best_class": tf.gather(class_names, best),
                 "best_score": tf.reduce_max(scores, axis=1), "calibrated": calibrated,
                 "token_count": tf.cast(tokens.row_lengths(), tf.int32)}
 
-    def classify_open(self, audio, video, class_names):
+    def _classify_open(self, features, class_names):
+        if self.text_encoder is not None:
+            return self._classify_open_encoded(features, class_names)
         names_rank = _assert_shape(class_names, (None,), "class_names: expected shape "
                                    "[num_classes] string (a list of class names)")
         with tf.control_dependencies([names_rank]):
-            checks = _check_inputs(audio, video, self.d_a, self.d_v) + [names_rank,
-                tf.debugging.assert_greater(tf.size(class_names), 0, message=(
-                    "class_names: expected a non-empty list of class names"))]
-        with tf.control_dependencies(checks):
-            audio, video = tf.identity(audio), tf.identity(video)
+            names_ok = [names_rank, tf.debugging.assert_greater(tf.size(class_names), 0, message=(
+                "class_names: expected a non-empty list of class names"))]
+        audio, video, seq = self._checked(features, names_ok)
+        with tf.control_dependencies(names_ok):
             class_names = tf.identity(class_names)
         enc = self.encoder(class_names)
         calibrated = self.seen_table.lookup(
             tf.strings.reduce_join(enc["tokens"], axis=1, separator=" "))
-        distances = self.model.class_distances(audio, video, enc["embeddings"], training=False)
+        distances = self.model.class_distances(audio, video, enc["embeddings"], training=False,
+                                               **seq)
         distances = distances + self.vocab.beta * tf.cast(calibrated, tf.float32)
         known = enc["known_token_count"] > 0
         scores = tf.where(known[None, :], -distances, tf.constant(-np.inf, tf.float32))
@@ -301,31 +404,48 @@ class ServingGraph:
                 "known_token_count": enc["known_token_count"],
                 "oov_tokens": enc["oov_tokens"], "calibrated": calibrated}
 
+    # The signature functions: their parameter names are the signatures' input names.
+    def serving_default(self, audio, video):
+        return self._serve(self._checked((audio, video)))
+
+    def embed(self, audio, video):
+        return self._embed(self._checked((audio, video)))
+
+    def classify_open(self, audio, video, class_names):
+        return self._classify_open((audio, video), class_names)
+
+    def sequence_serving_default(self, audio, audio_lengths, video, video_lengths):
+        return self._serve(self._checked((audio, audio_lengths, video, video_lengths)))
+
+    def sequence_embed(self, audio, audio_lengths, video, video_lengths):
+        return self._embed(self._checked((audio, audio_lengths, video, video_lengths)))
+
+    def sequence_classify_open(self, audio, audio_lengths, video, video_lengths, class_names):
+        return self._classify_open((audio, audio_lengths, video, video_lengths), class_names)
+
     def archive(self):
         """A keras.export.ExportArchive holding the model, tables and signatures."""
         archive = keras.export.ExportArchive()  # tracks the variables the endpoints use
-        audio, video = self._specs()
-        archive.add_endpoint("serving_default", self.serving_default, [audio, video])
-        archive.add_endpoint("embed", self.embed, [audio, video])
-        names = tf.TensorSpec([None], tf.string, name="class_names")
-        if self.encoder is not None:
-            archive.track(self.encoder)
+        specs = self.inputs.specs()
+        prefix = "sequence_" if self.inputs.kind == "sequences" else ""
+        archive.add_endpoint("serving_default", getattr(self, prefix + "serving_default"), specs)
+        archive.add_endpoint("embed", getattr(self, prefix + "embed"), specs)
+        if self.encoder is not None or self.text_encoder is not None:
+            archive.track(self.encoder if self.encoder is not None else self.text_encoder)
             archive.track(self.seen_table)
-            archive.add_endpoint("classify_open", self.classify_open, [audio, video, names])
-        elif self.text_encoder is not None:
-            archive.track(self.text_encoder)
-            archive.track(self.seen_table)
-            archive.add_endpoint("classify_open", self.classify_open_encoded,
-                                 [audio, video, names])
+            archive.add_endpoint("classify_open", getattr(self, prefix + "classify_open"), [
+                *specs, tf.TensorSpec([None], tf.string, name="class_names")])
         return archive
 
 
 def export_model(model, d_a: int, d_v: int, vocab: ServingVocabulary, out_dir: str,
                  word_vectors: Optional[WordVectors] = None, top_k: int = 5,
-                 info: Optional[dict] = None, text_encoder=None) -> dict:
-    """Writes the SavedModel of `model` to `out_dir` (must not exist); returns its info."""
+                 info: Optional[dict] = None, inputs=None, text_encoder=None) -> dict:
+    """Writes the SavedModel of `model` to `out_dir` (must not exist); returns its info.
+    `inputs`: AveragedInputs(d_a, d_v) by default; SequenceInputs for sequence models."""
+    inputs = inputs or AveragedInputs(d_a, d_v)
     with tempfile.TemporaryDirectory(prefix="avca-export-assets-") as asset_dir:
-        graph = ServingGraph(model, d_a, d_v, vocab, word_vectors, asset_dir, top_k,
+        graph = ServingGraph(model, inputs, vocab, word_vectors, asset_dir, top_k,
                              text_encoder=text_encoder)
         graph.archive().write_out(out_dir, verbose=False)
     info = dict(info or {})
@@ -333,7 +453,7 @@ def export_model(model, d_a: int, d_v: int, vocab: ServingVocabulary, out_dir: s
     info.update({
         "signatures": [s for s in SIGNATURES if s != "classify_open" or open_vocab],
         "text_encoder": None if text_encoder is None else describe_encoder(text_encoder),
-        "audio_dim": d_a, "video_dim": d_v, "top_k": graph.top_k,
+        "audio_dim": d_a, "video_dim": d_v, **inputs.info(), "top_k": graph.top_k,
         "class_names": list(vocab.class_names),
         "seen": [bool(s) for s in vocab.seen], "beta": vocab.beta,
         "word_vectors": None if word_vectors is None else {
@@ -429,7 +549,7 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
     else:
         path = word_vectors or _recorded_word_vectors(run)
         vectors = WordVectors.load(path, max_words) if path else None
-    d_a, d_v = run.run_config.model.audio_dim, run.run_config.model.video_dim
+    inputs = model_inputs_for(run.run_config)
     with output_lock(model_dir, "serving model directory", wait_s=wait_s):
         if version is None:
             version = next_version(model_dir)
@@ -440,8 +560,8 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
         info = {"run_dir": os.path.abspath(run_dir), "model_name": model_name,
                 "version": version}
         with atomic_path(out_dir, replace=False) as tmp:
-            export_model(run.model, d_a, d_v, vocab, tmp, vectors, top_k, info,
-                         text_encoder=text_encoder)
+            export_model(run.model, inputs.d_a, inputs.d_v, vocab, tmp, vectors, top_k, info,
+                         inputs, text_encoder=text_encoder)
     write_models_config(os.path.abspath(serving_base), wait_s=wait_s)
     return out_dir
 

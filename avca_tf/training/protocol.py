@@ -347,6 +347,13 @@ def load_data(cfg: RunConfig):
         if (bench.dataset, bench.feature_set) != (cfg.data.dataset, cfg.data.feature_set):
             raise ConfigError(f"{cfg.data.tfrecords} holds {bench.dataset}/{bench.feature_set}, "
                               f"not the requested {cfg.data.dataset}/{cfg.data.feature_set}")
+        if is_temporal(bench) != cfg.data.temporal:
+            held = "per-step sequences" if is_temporal(bench) else "averaged features"
+            wanted = "sequences" if cfg.data.temporal else "averaged features"
+            fix = ("ingest the non-averaged layout with `avca ingest --temporal`"
+                   if cfg.data.temporal else "use a model that reads sequences (--model tcaf)")
+            raise ConfigError(f"{cfg.data.tfrecords} holds {held} but the run reads {wanted}; "
+                              f"{fix}")
         return bench
     if not cfg.data.root:
         raise ConfigError("--root (or --tfrecords) is required")
