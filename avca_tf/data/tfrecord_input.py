@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from avca_tf.config import check_choice
-from avca_tf.data.benchmark import STAGES, TEXT_PAIRINGS, Benchmark, BenchmarkError, Split
+from avca_tf.data.benchmark import TEXT_PAIRINGS, Benchmark, BenchmarkError, Split
 
 FORMAT = "avca-tfrecords/2"   # /2: the reference pairing is a permutation in the metadata
 METADATA = "metadata.json"
