@@ -18,6 +18,14 @@ FeatureSetName = Literal["main_features", "cls_features"]
 TextPairing = Literal["own", "reference"]   # "reference": the authors' class/vector mis-pairing
 DATASETS: tuple[str, ...] = get_args(Dataset)
 Strategy = Literal["default", "mirrored", "multi-worker"]  # one device / local GPUs / TF_CONFIG
+# stage-2 learning rates: "replay" stage 1's, "constant" train.lr, or "validation": a plateau
+# schedule on the stage-1 validation HM (data stage 2 trains on), as the authors' code
+Stage2LR = Literal["replay", "constant", "validation"]
+# stage-2 length: "best" = best stage-1 epoch count, test the last checkpoint; "all" = all
+# epochs, test the checkpoint of the best stage-1 epoch (the authors' protocol)
+Stage2Length = Literal["best", "all"]
+STAGE2_LRS: tuple[str, ...] = get_args(Stage2LR)
+STAGE2_LENGTHS: tuple[str, ...] = get_args(Stage2Length)
 TEXT_PAIRINGS: tuple[str, ...] = get_args(TextPairing)
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
@@ -109,6 +117,7 @@ class ModelConfig:
     video_norm: str = "none"            # "none" | "feature" (L2 per step) | "time" (authors' quirk)
     eval_positions: str = "seconds"     # "seconds" | "steps" (authors' quirk: integer steps at eval)
     bn_double_update: bool = False      # authors' quirk: extra train-mode forward after each step
+    separate_negative_pass: bool = False  # AVCA: negatives through the transformer in their own call
     audio_step: float = 1.0             # seconds per audio step (default step times)
     video_step: float = 1.0             # seconds per video step
 
@@ -144,6 +153,8 @@ class TrainConfig:
     eval_batch_size: int = 8192
     strategy: Strategy = "default"
     stage2_all_epochs_when_best_first: bool = False  # TCaF quirk: best epoch 1 -> stage 2 runs all
+    stage2_lr: Stage2LR = "replay"         # see Stage2LR
+    stage2_length: Stage2Length = "best"   # see Stage2Length
 
     def validate(self) -> "TrainConfig":
         """Raises ConfigError naming the first field out of range."""
@@ -161,6 +172,8 @@ class TrainConfig:
         if not 0 < self.lr_factor <= 1:
             raise ConfigError(f"train.lr_factor must be in (0, 1], got {self.lr_factor}")
         check_choice("train.strategy", self.strategy, STRATEGIES)
+        check_choice("train.stage2_lr", self.stage2_lr, STAGE2_LRS)
+        check_choice("train.stage2_length", self.stage2_length, STAGE2_LENGTHS)
         return self
 
 
