@@ -18,6 +18,14 @@ FeatureSetName = Literal["main_features", "cls_features", "clip_clap"]
 TextPairing = Literal["own", "reference"]   # "reference": the authors' class/vector mis-pairing
 DATASETS: tuple[str, ...] = get_args(Dataset)
 Strategy = Literal["default", "mirrored", "multi-worker"]  # one device / local GPUs / TF_CONFIG
+# stage-2 learning rates: "replay" stage 1's, "constant" train.lr, or "validation": a plateau
+# schedule on the stage-1 validation HM (data stage 2 trains on), as the authors' code
+Stage2LR = Literal["replay", "constant", "validation"]
+# stage-2 length: "best" = best stage-1 epoch count, test the last checkpoint; "all" = all
+# epochs, test the checkpoint of the best stage-1 epoch (the authors' protocol)
+Stage2Length = Literal["best", "all"]
+STAGE2_LRS: tuple[str, ...] = get_args(Stage2LR)
+STAGE2_LENGTHS: tuple[str, ...] = get_args(Stage2Length)
 TEXT_PAIRINGS: tuple[str, ...] = get_args(TextPairing)
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
@@ -136,6 +144,7 @@ class ModelConfig:
     video_norm: str = "none"            # "none" | "feature" (L2 per step) | "time" (authors' quirk)
     eval_positions: str = "seconds"     # "seconds" | "steps" (authors' quirk: integer steps at eval)
     bn_double_update: bool = False      # authors' quirk: extra train-mode forward after each step
+    separate_negative_pass: bool = False  # AVCA: negatives through the transformer in their own call
     audio_step: float = 1.0             # seconds per audio step (default step times)
     video_step: float = 1.0             # seconds per video step
 
@@ -175,6 +184,8 @@ class TrainConfig:
     # (AVCA's 16 in [0, 3]; ClipClap-GZSL's 76 in [0, 5]).
     beta_max: float = 3.0
     beta_steps: int = 16
+    stage2_lr: Stage2LR = "replay"         # see Stage2LR
+    stage2_length: Stage2Length = "best"   # see Stage2Length
 
     def validate(self) -> "TrainConfig":
         """Raises ConfigError naming the first field out of range."""
@@ -195,6 +206,8 @@ class TrainConfig:
         if not (math.isfinite(self.beta_max) and self.beta_max >= 0 and self.beta_steps >= 1):
             raise ConfigError(f"train.beta_max must be >= 0 and train.beta_steps >= 1, got "
                               f"{self.beta_max!r}, {self.beta_steps!r}")
+        check_choice("train.stage2_lr", self.stage2_lr, STAGE2_LRS)
+        check_choice("train.stage2_length", self.stage2_length, STAGE2_LENGTHS)
         return self
 
     def beta_grid(self):

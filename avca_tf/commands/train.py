@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from avca_tf.commands.run_args import add_run_arguments, overrides
-from avca_tf.config import DATASETS, FEATURE_SETS
+from avca_tf.config import DATASETS, FEATURE_SETS, STAGE2_LENGTHS, STAGE2_LRS
 
 
 def add_arguments(p):
@@ -21,6 +21,19 @@ def add_arguments(p):
                    help="mixed_float16 (GPU, with loss scaling) or mixed_bfloat16 (CPU)")
     p.add_argument("--freeze-position-embeddings", action="store_true",
                    help="never update the position embeddings (as the reference)")
+    p.add_argument("--separate-negative-pass", action="store_true", default=None,
+                   help="AVCA: positive and negative tokens in separate transformer calls "
+                        "(as the reference; default: one call)")
+    p.add_argument("--bn-double-update", action="store_true", default=None,
+                   help="an extra train-mode forward of the positive batch after each step, "
+                        "moving batch-norm statistics (as the reference's get_embeddings)")
+    p.add_argument("--stage2-lr", choices=STAGE2_LRS, default=None,
+                   help="stage-2 learning rates: replay stage 1's (default), constant, or "
+                        "validation (plateau on stage-1 validation HM, as the reference)")
+    p.add_argument("--stage2-length", choices=STAGE2_LENGTHS, default=None,
+                   help="best: train the best stage-1 epoch count and test the last checkpoint "
+                        "(default); all: train all epochs, test the best epoch's checkpoint "
+                        "(as the reference)")
     p.add_argument("--tfrecords", help="read the TFRecords of `avca ingest` from this directory "
                                        "instead of the h5 files under --root")
     p.add_argument("--temporal", action="store_true",
@@ -36,7 +49,10 @@ def build_config(args):
                   tfrecords=os.path.abspath(args.tfrecords) if args.tfrecords else None,
                   freeze_position_embeddings=args.freeze_position_embeddings,
                   jit_compile=args.jit_compile, mixed_precision=args.mixed_precision,
-                  temporal=args.temporal or None)
+                  temporal=args.temporal or None,
+                  separate_negative_pass=args.separate_negative_pass,
+                  bn_double_update=args.bn_double_update, stage2_lr=args.stage2_lr,
+                  stage2_length=args.stage2_length)
     return run_config(args.dataset, args.features, o,
                       root=os.path.abspath(args.root) if args.root else "")
 

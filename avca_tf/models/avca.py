@@ -1,11 +1,12 @@
 """AVCA: audio-visual cross-modal attention with language.
 
 Deliberate differences from the reference implementation (documented in
-docs/training.md): the positive and negative tokens share one pass through the
-transformer (it has no batch norm, so only the dropout draws differ), and
-forward passes whose outputs no loss uses (A_proj/V_proj of the
-reconstructions, D of the negative text, the extra train-mode get_embeddings
-call after each step) are not run, so they do not move batch-norm statistics.
+docs/training.md): by default the positive and negative tokens share one pass
+through the transformer (it has no batch norm, so only the dropout draws differ;
+`separate_negative_pass` makes two calls), and forward passes whose outputs no
+loss uses (A_proj/V_proj of the reconstructions, D of the negative text, the
+extra train-mode get_embeddings call after each step) are not run, so they do
+not move batch-norm statistics (`bn_double_update` runs the get_embeddings one).
 """
 from __future__ import annotations
 
@@ -81,10 +82,14 @@ class AVCA(GZSLModel):
         phi_v_neg = self.v_enc(batch["neg_video"], training=training)
         t["theta_w"] = self.w_proj(batch["text"], training=training)
         t["theta_w_neg"] = self.w_proj(batch["neg_text"], training=training)
-        att_a, att_v = self._attend(ops.concatenate([t["phi_a"], phi_a_neg], axis=0),
-                                    ops.concatenate([t["phi_v"], phi_v_neg], axis=0), training)
-        att_a, att_a_neg = ops.split(att_a, 2, axis=0)
-        att_v, att_v_neg = ops.split(att_v, 2, axis=0)
+        if self.model_config.separate_negative_pass:  # as the reference: two transformer calls
+            att_a, att_v = self._attend(t["phi_a"], t["phi_v"], training)
+            att_a_neg, att_v_neg = self._attend(phi_a_neg, phi_v_neg, training)
+        else:
+            att_a, att_v = self._attend(ops.concatenate([t["phi_a"], phi_a_neg], axis=0),
+                                        ops.concatenate([t["phi_v"], phi_v_neg], axis=0), training)
+            att_a, att_a_neg = ops.split(att_a, 2, axis=0)
+            att_v, att_v_neg = ops.split(att_v, 2, axis=0)
         t["theta_a"] = self.a_proj(att_a, training=training)
         t["theta_a_neg"] = self.a_proj(att_a_neg, training=training)
         t["theta_v"] = self.v_proj(att_v, training=training)
@@ -100,6 +105,19 @@ class AVCA(GZSLModel):
             t["rho_v_neg"] = self.decoder(t["theta_v_neg"], training=training)
         t = {k: ops.cast(v, "float32") for k, v in t.items()}  # losses in fp32 under mixed precision
         return avca_loss_terms(t, lc)
+
+    def after_step(self, batch):
+        """With bn_double_update: the reference's train-mode get_embeddings after each update
+        (positive audio, video and text through the encoders, attention, A_proj/V_proj and
+        W_proj); its outputs are discarded, it only moves batch-norm statistics (and draws
+        dropout masks)."""
+        if not self.model_config.bn_double_update:
+            return
+        self.w_proj(batch["text"], training=True)
+        att_a, att_v = self._attend(self.a_enc(batch["audio"], training=True),
+                                    self.v_enc(batch["video"], training=True), True)
+        self.v_proj(att_v, training=True)
+        self.a_proj(att_a, training=True)
 
     def embed(self, audio, video, training=False):
         """The visual-branch projection theta_v, which the reference scores."""

@@ -77,6 +77,10 @@ class RunOverrides:
     tfrecords: str | None = None
     temporal: bool | None = None          # per-step sequences (sequence models' presets set it)
     freeze_position_embeddings: bool | None = None
+    separate_negative_pass: bool | None = None
+    bn_double_update: bool | None = None
+    stage2_lr: str | None = None
+    stage2_length: str | None = None
     jit_compile: bool | None = None
     mixed_precision: bool | None = None
 
@@ -105,7 +109,10 @@ def run_config(dataset: str, feature_set: str, overrides: RunOverrides = RunOver
     return cfg.replace(
         data=given(cfg.data, root=root, dataset=dataset, feature_set=feature_set,
                    text_pairing=o.text_pairing, tfrecords=o.tfrecords, temporal=o.temporal),
-        model=given(cfg.model, freeze_position_embeddings=o.freeze_position_embeddings),
+        model=given(cfg.model, freeze_position_embeddings=o.freeze_position_embeddings,
+                    separate_negative_pass=o.separate_negative_pass,
+                    bn_double_update=o.bn_double_update),
         train=given(cfg.train, epochs=o.epochs, n_batches=o.n_batches, batch_size=o.batch_size,
                     lr=o.lr, seed=o.seed, jit_compile=o.jit_compile, strategy=o.strategy,
-                    mixed_precision=o.mixed_precision))
+                    mixed_precision=o.mixed_precision, stage2_lr=o.stage2_lr,
+                    stage2_length=o.stage2_length))

@@ -9,7 +9,8 @@ RUN_DIR layout:
 
 Stage 2 retrains from scratch on all stage-1 data for the best stage-1 epoch
 count and replays the stage-1 learning-rate schedule of those epochs (it has
-no held-out data to schedule on). Batches are stateless functions of (seed,
+no held-out data to schedule on); train.stage2_lr and train.stage2_length
+select the authors' alternatives (docs/training.md). Batches are stateless functions of (seed,
 epoch, step) and every variable (dropout RNG states included) is
 checkpointed, so a resumed run ends with the same results.json.
 """
@@ -159,17 +160,28 @@ def _precision(mixed: bool):
         keras.mixed_precision.set_global_policy(previous)
 
 
+KEPT_WEIGHTS = "kept.weights.h5"
+
+
 def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_schedule=None,
-               verbose=1, on_epoch_end=None):
-    """Trains one protocol stage; returns (model, history). Stage 1 validates every epoch."""
+               verbose=1, on_epoch_end=None, validate=None, keep_epoch=None):
+    """Trains one protocol stage; returns (model, history).
+
+    `validate` (default: stage 1 only) evaluates the stage-1 validation data after every
+    epoch; without `lr_schedule` the LR follows a plateau schedule on its HM. With
+    `keep_epoch` < `epochs` the weights after that epoch are kept (a file beside the
+    checkpoints) and are those of the returned model.
+    """
     data = benchmark.protocol(stage)
+    validate = stage == 1 if validate is None else validate
+    val_data = benchmark.protocol(1) if validate else None
     emb = benchmark.label_embeddings
     keras.utils.set_random_seed(cfg.train.seed)
     spec = sequence_spec(benchmark, cfg)
     with get_strategy(cfg.train.strategy).scope():  # distributed variables, if any
         model = build_model(cfg.model.name, cfg.model, cfg.loss)
         trainer = Trainer(model, cfg.train, data.train, emb, sequence=spec)
-    distance_fn = make_distance_fn(model, cfg.train, spec) if stage == 1 else None
+    distance_fn = make_distance_fn(model, cfg.train, spec) if validate else None
     plateau = PlateauScheduler(cfg.train.lr, cfg.train.lr_factor, cfg.train.lr_patience,
                                cfg.train.lr_threshold)
     state = tf.Variable(json.dumps({"epoch": 0, "history": [], "plateau": plateau.state}))
@@ -199,9 +211,10 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
             for key, value in losses.items():
                 tf.summary.scalar(f"loss/{key}", value)
             tf.summary.scalar("lr", lr)
-            if stage == 1:
+            if validate:
                 t0 = time.perf_counter()
-                beta, res = evaluate_gzsl(distance_fn, data, emb, betas=cfg.train.beta_grid())
+                beta, res = evaluate_gzsl(distance_fn, val_data, emb,
+                                          betas=cfg.train.beta_grid())
                 t_eval = time.perf_counter() - t0
                 entry.update(_metrics_dict(res), beta=float(beta))
                 for key in ("S", "U", "HM", "ZSL"):
@@ -214,11 +227,17 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
                           f"beta {beta:.2f} | train {t_train:.1f}s eval {t_eval:.2f}s")
             tf.summary.scalar("time/train_epoch_s", t_train)
         history.append(entry)
+        if keep_epoch is not None and epoch + 1 == keep_epoch and keep_epoch < epochs:
+            kept = os.path.join(run_dir, "checkpoints", f"stage{stage}", KEPT_WEIGHTS)
+            model.save_weights(kept + ".tmp.weights.h5")
+            os.replace(kept + ".tmp.weights.h5", kept)
         state.assign(json.dumps({"epoch": epoch + 1, "history": history, "plateau": plateau.state}))
         manager.save(checkpoint_number=epoch + 1)
         writer.flush()
         if on_epoch_end is not None:
             on_epoch_end(stage, entry)
+    if keep_epoch is not None and keep_epoch < epochs:
+        model.load_weights(os.path.join(run_dir, "checkpoints", f"stage{stage}", KEPT_WEIGHTS))
     return model, history
 
 
@@ -273,9 +292,14 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
                                  verbose=verbose, on_epoch_end=on_epoch_end)
         best = best_epoch(history1)
         n2 = stage2_epochs(best["epoch"], cfg.train)
-        schedule = [h["lr"] for h in history1[:n2]]
-        model, history2 = _run_stage(2, benchmark, cfg, run_dir, n2, resume, lr_schedule=schedule,
-                                     verbose=verbose, on_epoch_end=on_epoch_end)
+        n_train2 = cfg.train.epochs if cfg.train.stage2_length == "all" else n2
+        schedule = {"replay": [h["lr"] for h in history1[:n_train2]],
+                    "constant": [cfg.train.lr] * n_train2,
+                    "validation": None}[cfg.train.stage2_lr]
+        model, history2 = _run_stage(2, benchmark, cfg, run_dir, n_train2, resume,
+                                     lr_schedule=schedule, verbose=verbose,
+                                     on_epoch_end=on_epoch_end,
+                                     validate=cfg.train.stage2_lr == "validation", keep_epoch=n2)
         test_data = benchmark.protocol(2)
         beta = best["beta"]
         _, test = evaluate_gzsl(make_distance_fn(model, cfg.train, sequence_spec(benchmark, cfg)),
@@ -287,7 +311,8 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
         "stage1": {"best_epoch": best["epoch"], "beta": beta,
                    "best": {k: best[k] for k in ("S", "U", "HM", "ZSL")},
                    "epochs": history1},
-        "stage2": {"epochs": history2},
+        "stage2": {"epochs": history2,
+                   **({"tested_epoch": n2} if cfg.train.stage2_length == "all" else {})},
         "test": {**_metrics_dict(test), "beta": beta,
                  "num_seen_samples": len(test_data.eval_seen),
                  "num_unseen_samples": len(test_data.eval_unseen)},

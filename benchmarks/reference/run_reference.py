@@ -1,0 +1,99 @@
+"""Runs one script of the authors' AVCA-GZSL checkout (main.py or get_evaluation.py) under
+a Python with torch, with run-time shims only (nothing of their code is copied here).
+
+    TORCH_PYTHON benchmarks/reference/run_reference.py --reference-repo /work/ref/AVCA-GZSL \
+        --pairing corrected -- main.py --root_dir ... (their arguments)
+
+Run it with the working directory where their outputs should go: their loader caches
+processed features under `./avgzsl_benchmark_datasets/<DS>/_features_processed` (not
+under --root_dir), and runs go to `./runs/<exp_name>`; `benchmarks/avca_accuracy.py`
+gives every run a fresh working directory for that reason.
+
+Shims (environment only, no change to the model, losses, sampler or protocol):
+- torchvision: a stub module (their model module imports it, unused; not installed).
+- ReduceLROnPlateau(verbose=...): accepted and ignored (removed from current torch).
+- PD_Stats(columns=(dict_keys,)): get_evaluation.py passes the config's dict_keys as one
+  column, which pandas 3 rejects; the keys become the columns of that never-filled frame.
+- --pairing corrected: the text vectors `get_data_by_modality("text")` returns are put in
+  class-id order (row i = the vector of class i), as the features were generated from;
+  the published code orders them by the sorted `manual` names of the w2v csv, which pairs
+  most classes with another class's vector (benchmarks/results/reference_torch.md).
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import runpy
+import sys
+import types
+
+
+def install_shims(pairing: str) -> None:
+    import torch.optim.lr_scheduler as sched
+    if "torchvision" not in sys.modules:
+        try:
+            import torchvision  # noqa: F401
+        except ImportError:
+            tv = types.ModuleType("torchvision")
+            tv.models = types.ModuleType("torchvision.models")
+            sys.modules["torchvision"] = tv
+            sys.modules["torchvision.models"] = tv.models
+    orig = sched.ReduceLROnPlateau
+    if "verbose" not in inspect.signature(orig.__init__).parameters:
+        class ReduceLROnPlateau(orig):
+            def __init__(self, *a, **kw):
+                kw.pop("verbose", None)
+                super().__init__(*a, **kw)
+        sched.ReduceLROnPlateau = ReduceLROnPlateau
+
+    import src.logger
+    import src.utils
+
+    class PD_Stats(src.logger.PD_Stats):
+        def __init__(self, path, columns):
+            flat = []
+            for c in columns:
+                flat.extend(c if isinstance(c, type({}.keys())) else [c])
+            super().__init__(path, flat)
+    src.logger.PD_Stats = src.utils.PD_Stats = PD_Stats
+
+    if pairing == "corrected":
+        import torch
+        import src.dataset as ds
+        for name in ("UCFDataset", "ActivityNetDataset", "VGGSoundDataset"):
+            cls = getattr(ds, name)
+            orig_get = cls.get_data_by_modality
+
+            def get_data_by_modality(self, modality, *a, _orig=orig_get, **kw):
+                result = _orig(self, modality, *a, **kw)
+                if modality == "text":
+                    target = torch.as_tensor(result["target"])
+                    order = torch.argsort(target)
+                    assert torch.equal(target[order], torch.arange(len(target))), \
+                        "expected exactly one text vector per class"
+                    result["data"] = result["data"][order]
+                    result["target"] = target[order]
+                return result
+            cls.get_data_by_modality = get_data_by_modality
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if "--" not in argv:
+        raise SystemExit("usage: run_reference.py --reference-repo DIR [--pairing P] -- SCRIPT ARGS")
+    split = argv.index("--")
+    p = argparse.ArgumentParser()
+    p.add_argument("--reference-repo", required=True)
+    p.add_argument("--pairing", choices=("published", "corrected"), default="corrected")
+    args = p.parse_args(argv[:split])
+    script, rest = argv[split + 1], argv[split + 2:]
+    repo = os.path.abspath(args.reference_repo)
+    sys.path.insert(0, repo)
+    install_shims(args.pairing)
+    sys.argv = [script] + rest
+    runpy.run_path(os.path.join(repo, script), run_name="__main__")
+
+
+if __name__ == "__main__":
+    main()
