@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from avca_tf.data.pickle_features import read_class_pickle, write_class_pickle
+from avca_tf.data.pickle_features import (read_class_pickle, read_class_pickle_with_fps,
+                                          write_class_pickle)
 from avca_tf.data.synth import synthesize
 from avca_tf.data.temporal import (TEMPORAL_STAGES, TemporalLayout, concat_temporal,
                                    load_temporal_benchmark)
@@ -50,7 +51,13 @@ def test_pickle_roundtrip_sequences_and_vectors(tmp_path):
     assert ids == ["v1", "v2"] and all(np.array_equal(a, b) for a, b in zip(seqs, got))
     with open(tmp_path / "a.pkl", "rb") as f:
         raw = pickle.load(f)
-    assert raw["video_names"] == [b"v1", b"v2"] and raw["fps"] == 25
+    # one fps per video, as the authors' files (their loaders index fps[i])
+    assert raw["video_names"] == [b"v1", b"v2"] and raw["fps"] == [25, 25]
+    assert read_class_pickle_with_fps(tmp_path / "a.pkl", "audio")[2] == 25
+    raw["fps"] = 25   # a single number is read too
+    with open(tmp_path / "a.pkl", "wb") as f:
+        pickle.dump(raw, f)
+    assert read_class_pickle_with_fps(tmp_path / "a.pkl", "audio")[2] == 25
     write_class_pickle(tmp_path / "b.pkl", ["x"], [np.zeros(4)])
     ids, got = read_class_pickle(tmp_path / "b.pkl", "video")
     assert ids == ["x"] and got[0].shape == (4,) and got[0].dtype == np.float32
@@ -135,6 +142,8 @@ def _first_class_file(root, modality, stage="stage_1_train"):
     ("audio", {"features": lambda f: [x.mean(0) for x in f]}, "looks like averaged"),
     ("audio", {"features": lambda f: [np.repeat(x, 3, axis=0) for x in f]}, "same duration"),
     ("video", {"fps": lambda fps: 30}, "fps 30, expected 25"),
+    ("video", {"fps": lambda fps: [30] * len(fps)}, "fps 30, expected 25"),
+    ("video", {"fps": lambda fps: fps[1:]}, "fps entries for"),
 ])
 def test_reader_errors(temporal_root, tmp_path, modality, change, message):
     root = _copy(temporal_root, tmp_path)

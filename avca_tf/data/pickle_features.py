@@ -3,7 +3,10 @@
 One file per class and stage folder holds a dict:
   `features`    list of per-video float arrays, [T_i, D] (sequences) or [D] (one vector),
   `video_names` list of video ids (bytes in the published files; str accepted),
-  `fps`         frames per second the steps were computed at (25).
+  `fps`         frames per second the steps were computed at: a list with one
+                value (25) per video, as the authors' create_pkl_files scripts
+                write it and their loaders index it (`fps[i]`); a single
+                number is accepted when reading.
 `read_class_pickle` validates the structure and raises BenchmarkError naming
 the file and field; checks that need the dataset (widths, step rates) are the
 caller's. Files are unpickled with a restricted unpickler that only builds
@@ -70,7 +73,11 @@ def read_class_pickle(path, modality: str, *, check_finite: bool = True
 
 
 def read_class_pickle_with_fps(path, modality: str, *, check_finite: bool = True):
-    """`read_class_pickle` plus the file's `fps` field (None when absent)."""
+    """`read_class_pickle` plus the file's `fps` field (None when absent).
+
+    A per-video `fps` list must have one entry per video and one value, which
+    is returned as a number; a single number is returned as it is.
+    """
     path = Path(path)
     if not path.is_file():
         raise BenchmarkError(f"missing file {path}")
@@ -112,7 +119,20 @@ def read_class_pickle_with_fps(path, modality: str, *, check_finite: bool = True
             raise BenchmarkError(f"{path} ({modality}): features[{k}] (video {ids[k]!r}) contains "
                                  f"NaN or Inf")
         out.append(a)
-    return ids, out, obj.get("fps")
+    return ids, out, _fps_value(obj.get("fps"), len(ids), path, modality)
+
+
+def _fps_value(fps, n, path, modality):
+    if fps is None or np.ndim(fps) == 0:
+        return fps
+    values = np.asarray(fps).ravel()
+    if values.size != n:
+        raise BenchmarkError(f"{path} ({modality}): {values.size} fps entries for {n} videos "
+                             f"(expected one per video)")
+    if values.size and not np.all(values == values[0]):
+        raise BenchmarkError(f"{path} ({modality}): fps differs between videos "
+                             f"({sorted(set(values.tolist()))}); expected one value")
+    return values[0].item() if values.size else None
 
 
 def write_class_pickle(path, video_names, features, fps: int = FPS, *, atomic: bool = True) -> None:
@@ -125,7 +145,7 @@ def write_class_pickle(path, video_names, features, fps: int = FPS, *, atomic: b
     obj = {"features": [np.asarray(x, np.float32) for x in features],
            "video_names": [n.encode("utf-8") if isinstance(n, str) else bytes(n)
                            for n in video_names],
-           "fps": fps}
+           "fps": [fps] * len(features)}
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if not atomic:
         with open(path, "wb") as f:

@@ -89,6 +89,12 @@ def parse_args(argv):
     p.add_argument("--optimize-only", action="store_true",
                    help="leave out the get_embeddings forward their loop runs after each step")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-lengths", metavar="JSON",
+                   help="tcaf: also time an evaluation pass: eval-mode get_embeddings over "
+                        "videos of these lengths ({'audio': [...], 'video': [...], 'n_classes': "
+                        "K}) in batches of --batch-size padded to the batch maximum, plus "
+                        "distances to W_proj of K label vectors and argmin (eval_s: median of "
+                        "--repeats passes after one untimed pass)")
     p.add_argument("--count-params", action="store_true",
                    help="print trainable parameter counts of every config of --model")
     p.add_argument("--details", action="store_true",
@@ -352,6 +358,50 @@ def make_batches(model_name, settings, config, batch_size, n_pool, seed):
     return batches
 
 
+def time_tcaf_eval(model, settings, args):
+    """Seconds of one evaluation pass over videos of the given lengths (see --eval-lengths)."""
+    import numpy as np
+    import torch
+    with open(args.eval_lengths) as f:
+        spec = json.load(f)
+    la_all, lv_all = np.asarray(spec["audio"]), np.asarray(spec["video"])
+    rng = np.random.default_rng(args.seed + 1)
+    cls = "cls" in settings["feature_extraction_method"]
+    ra, rv = (0.96, 16 / 25) if cls else (1.0, 1.0)
+    da, dv = settings["input_size_audio"], settings["input_size_video"]
+    emb = torch.from_numpy(rng.standard_normal((spec["n_classes"], 300)).astype(np.float32))
+    batches = []
+    for s in range(0, len(la_all), args.batch_size):
+        la, lv = la_all[s:s + args.batch_size], lv_all[s:s + args.batch_size]
+        b, Ta, Tv = len(la), int(la.max()), int(lv.max())
+        ma = (np.arange(Ta)[None] < la[:, None]).astype(np.float32)
+        mv = (np.arange(Tv)[None] < lv[:, None]).astype(np.float32)
+        a = rng.standard_normal((b, Ta, da)).astype(np.float32) * ma[..., None]
+        v = rng.standard_normal((b, Tv, dv)).astype(np.float32) * mv[..., None]
+        batches.append((torch.from_numpy(a), torch.from_numpy(v),
+                        {"audio": torch.from_numpy(ma), "video": torch.from_numpy(mv)},
+                        {"audio": np.repeat(np.arange(Ta)[None], b, 0).astype(float) * ra,
+                         "video": np.repeat(np.arange(Tv)[None], b, 0).astype(float) * rv}))
+
+    def one_pass():
+        model.eval()
+        with torch.no_grad():
+            outs = []
+            for a, v, m, t in batches:
+                theta_o, _, theta_w = model.get_embeddings(a, v, emb, m, t)
+                outs.append(theta_o)
+            d = torch.cdist(torch.cat(outs), theta_w)
+            return torch.argmin(d, dim=1)
+    one_pass()
+    times = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        one_pass()
+        times.append(time.perf_counter() - t0)
+    model.train()
+    return {"eval_videos": int(len(la_all)), "eval_s": sorted(times)[len(times) // 2]}
+
+
 def make_step(model_name, model, optimize_only):
     """One iteration of their training loop on a prepared batch."""
     if model_name == "avca":
@@ -424,6 +474,9 @@ def main(argv=None):
             k += 1
         rates.append(args.steps / (time.perf_counter() - t0))
     ps = param_summary(model)
+    eval_out = {}
+    if args.eval_lengths and args.model == "tcaf":
+        eval_out = time_tcaf_eval(model, settings, args)
     shapes = {}
     if args.model == "tcaf":
         ta = [b["args"][0].shape[1] for b in batches]
@@ -437,7 +490,7 @@ def main(argv=None):
                steps_per_s=sorted(rates)[len(rates) // 2], steps_per_s_best=max(rates),
                warmup_s=warmup_s, final_loss=loss, params=ps["trainable"],
                params_in_optimizer=ps["in_optimizer"], lr=settings.get("lr"),
-               load_avg_before=load_before, load_avg_after=os.getloadavg(), **shapes)
+               load_avg_before=load_before, load_avg_after=os.getloadavg(), **shapes, **eval_out)
     print(json.dumps(out))
     return 0
 
