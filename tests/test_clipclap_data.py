@@ -32,7 +32,7 @@ def test_pickle_round_trip_vectors_and_sequences(tmp_path):
     assert names == ["v1", "v2", "v3"]
     assert all(np.array_equal(a, b) and b.dtype == np.float32 for a, b in zip(vectors, got))
     seqs = [rng.standard_normal((t, 5)).astype(np.float32) for t in (2, 4)]
-    write_class_pickle(tmp_path / "Seq.pkl", ["x", "y"], seqs, fps=[25, 30])
+    write_class_pickle(tmp_path / "Seq.pkl", ["x", "y"], seqs, fps=[25, 25])
     _, got = read_class_pickle(tmp_path / "Seq.pkl", "video")
     assert [g.shape for g in got] == [(2, 5), (4, 5)]
     # the authors' writer stores the ids as bytes

@@ -170,7 +170,7 @@ def test_inspect_temporal_cli(temporal_root, tmp_path):
     assert "video steps min/med/max" in ok.stdout and "stage_2_test_unseen" in ok.stdout
     root = _copy(temporal_root, tmp_path)
     _rewrite(_first_class_file(root, "video"), video_names=lambda n: n[1:],
-             features=lambda f: f[1:])
+             features=lambda f: f[1:], fps=lambda f: f[1:])
     bad = subprocess.run([sys.executable, "-m", "avca_tf.cli", "inspect", str(root), "--dataset",
                           "UCF", "--temporal"], capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "disagree" in bad.stderr

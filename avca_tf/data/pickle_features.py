@@ -145,7 +145,8 @@ def write_class_pickle(path, video_names, features, fps: int = FPS, *, atomic: b
     obj = {"features": [np.asarray(x, np.float32) for x in features],
            "video_names": [n.encode("utf-8") if isinstance(n, str) else bytes(n)
                            for n in video_names],
-           "fps": [fps] * len(features)}
+           "fps": list(fps) if isinstance(fps, (list, tuple, np.ndarray))
+           else [fps] * len(features)}
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if not atomic:
         with open(path, "wb") as f:
