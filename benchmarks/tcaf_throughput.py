@@ -1,0 +1,199 @@
+"""TCaF training steps/s and test-set evaluation time: ours against the authors' code, one run.
+
+For each config (UCF-main, UCF-cls):
+- our step: the Trainer's compiled step (tf.function; XLA with --modes ...,xla)
+  of the tcaf preset, batch 64, on a training set whose sequence lengths are
+  drawn from the same ranges as benchmarks/reference/ref_step.py draws the
+  authors' batches (UCF main audio/video 7-10 steps; UCF cls audio 8-10, video
+  12-16), features of the same kind (cls audio integers 0..255, C3D-like
+  non-negative video); batches padded to the batch maximum as both collators do;
+- the authors' step: ref_step.py (their optimize_params + the get_embeddings
+  forward their loop runs), same batch size and length ranges;
+- test-set evaluation: ours = SequenceDistanceFn + metrics at a fixed beta on the
+  test folders of the synthetic benchmark under --root (traced once, then timed);
+  theirs = ref_step.py --eval-lengths: their eval-mode get_embeddings over the
+  same videos' lengths in batches of 64 plus distances and argmin.
+One thread each (TF_NUM_INTRAOP/INTEROP_THREADS set before TF starts;
+torch.set_num_threads). Prints and writes JSON; load average before/after.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/tcaf_throughput.py --root /tmp/cmp/data \
+        --reference-repo /work/ref/TCAF-GZSL --torch-python /work/refvenv/bin/python --out t.json
+(--root holds <config>/UCF as benchmarks/compare_tcaf.py writes it.)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REF_STEP = os.path.join(HERE, "reference", "ref_step.py")
+FEATURES = {"main": "main_features", "cls": "cls_features"}
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", required=True, help="folder with <config>/<DS> synthetic benchmarks")
+    p.add_argument("--configs", default="UCF-main,UCF-cls")
+    p.add_argument("--reference-repo", required=True)
+    p.add_argument("--torch-python", required=True)
+    p.add_argument("--modes", default="function,xla")
+    p.add_argument("--steps", type=int, default=15)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True, help="JSON file")
+    return p.parse_args(argv)
+
+
+def machine():
+    def out(cmd):
+        return subprocess.run(cmd, capture_output=True, text=True, shell=True).stdout.strip()
+    return {"nproc": os.cpu_count(), "cpu": out("lscpu | grep 'Model name' | sed 's/.*: *//'"),
+            "uptime": out("uptime"), "python": platform.python_version()}
+
+
+def synthetic_train_split(cfg_name, split_like, dims, n_per_class=20, seed=0):
+    """A TemporalSplit with ref_step's length ranges and feature kinds (training classes of split_like)."""
+    import numpy as np
+    sys.path.insert(0, os.path.join(HERE, "reference"))
+    import ref_step
+    from avca_tf.data.temporal import TemporalSplit
+    rng = np.random.default_rng(seed)
+    r = ref_step.TCAF_CONFIGS[cfg_name]
+    classes = np.unique(split_like.labels)
+    labels = np.repeat(classes, n_per_class).astype(np.int64)
+    n = labels.size
+    la = rng.integers(r["audio"][0], r["audio"][1] + 1, n)
+    lv = rng.integers(r["video"][0], r["video"][1] + 1, n)
+    da, dv = dims
+    if cfg_name.endswith("cls"):
+        audio = rng.integers(0, 256, (la.sum(), da)).astype(np.float32)
+        video = np.maximum(rng.standard_normal((lv.sum(), dv)), 0).astype(np.float32)
+    else:
+        audio = rng.standard_normal((la.sum(), da)).astype(np.float32)
+        video = rng.standard_normal((lv.sum(), dv)).astype(np.float32)
+    return TemporalSplit(name="throughput", audio=audio, audio_lengths=la.astype(np.int64),
+                         video=video, video_lengths=lv.astype(np.int64), labels=labels,
+                         video_ids=np.array([f"v{i}" for i in range(n)], dtype=object),
+                         class_ids=classes.astype(np.int64))
+
+
+def ours(cfg_name, root, modes, steps, warmup, repeats):
+    import dataclasses
+    import keras
+    import numpy as np
+    from avca_tf.data.temporal import load_temporal_benchmark
+    from avca_tf.models import build_model
+    from avca_tf.models.tcaf import preset
+    from avca_tf.training.protocol import sequence_spec
+    from avca_tf.training.trainer import Trainer, evaluate_gzsl, make_distance_fn
+    ds, kind = cfg_name.split("-")
+    cfg = preset(ds, FEATURES[kind], root)
+    bench = load_temporal_benchmark(root, ds, FEATURES[kind])
+    spec = sequence_spec(bench, cfg)
+    emb = bench.label_embeddings
+    data1 = bench.protocol(1)
+    split = synthetic_train_split(cfg_name, data1.train, (cfg.model.audio_dim, cfg.model.video_dim))
+    out = {"config": cfg_name, "batch_size": cfg.train.batch_size, "modes": {}}
+    model = None
+    for mode in modes:
+        keras.utils.set_random_seed(0)
+        train_cfg = dataclasses.replace(cfg.train, jit_compile=(mode == "xla"))
+        model = build_model(cfg.model.name, cfg.model, cfg.loss)
+        try:
+            trainer = Trainer(model, train_cfg, split, emb, sequence=spec)
+            batches = [trainer.sampler.batch_indices(0, i) for i in range(warmup + steps * repeats)]
+            t0 = time.perf_counter()
+            for idx in batches[:warmup]:
+                loss = trainer.train_step(idx)["total"]
+            float(loss)
+            first = time.perf_counter() - t0
+            rates = []
+            for r in range(repeats):
+                t0 = time.perf_counter()
+                for idx in batches[warmup + r * steps: warmup + (r + 1) * steps]:
+                    loss = trainer.train_step(idx)["total"]
+                float(loss)
+                rates.append(steps / (time.perf_counter() - t0))
+            out["modes"][mode] = {"steps_per_s": statistics.median(rates), "rates": rates,
+                                  "warmup_s": first, "final_loss": float(loss)}
+        except Exception as e:  # XLA may not compile the dynamic padding
+            out["modes"][mode] = {"error": f"{type(e).__name__}: {str(e)[:300]}"}
+        print(json.dumps({cfg_name: {mode: out["modes"][mode]}}), flush=True)
+    # test-set evaluation (stage-2 protocol data: the test folders), fixed beta
+    keras.utils.set_random_seed(0)
+    model = build_model(cfg.model.name, cfg.model, cfg.loss)
+    data2 = bench.protocol(2)
+    fn = make_distance_fn(model, cfg.train, spec)
+    t0 = time.perf_counter()
+    evaluate_gzsl(fn, data2, emb, beta=0.0)
+    cold = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        evaluate_gzsl(fn, data2, emb, beta=0.0)
+        times.append(time.perf_counter() - t0)
+    test = [data2.eval_seen, data2.eval_unseen]
+    out["eval"] = {"videos": int(sum(len(s) for s in test)), "first_call_s": cold,
+                   "eval_s": statistics.median(times)}
+    lengths = {"audio": [int(x) for s in test for x in s.audio_lengths],
+               "video": [int(x) for s in test for x in s.video_lengths],
+               "n_classes": int(emb.shape[0])}
+    return out, lengths
+
+
+def theirs(a, cfg_name, lengths_path):
+    cmd = [a.torch_python, REF_STEP, "--model", "tcaf", "--config", cfg_name,
+           "--reference-repo", a.reference_repo, "--batch-size", "64", "--steps", str(a.steps),
+           "--warmup", str(a.warmup), "--repeats", str(a.repeats), "--threads", str(a.threads),
+           "--eval-lengths", lengths_path]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        return {"error": proc.stderr[-1500:], "command": cmd}
+    for line in reversed(proc.stdout.strip().splitlines()):
+        if line.startswith("{"):
+            return dict(json.loads(line), command=cmd)
+    return {"error": proc.stdout[-500:], "command": cmd}
+
+
+def main(argv=None):
+    a = parse_args(sys.argv[1:] if argv is None else argv)
+    for k in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+        os.environ[k] = str(a.threads)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    a.reference_repo = os.path.abspath(a.reference_repo)
+    before = machine()
+    report = {"machine_before": before, "threads": a.threads, "configs": {}}
+    for cfg_name in a.configs.split(","):
+        root = os.path.join(os.path.abspath(a.root), cfg_name)
+        o, lengths = ours(cfg_name, root, a.modes.split(","), a.steps, a.warmup, a.repeats)
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(lengths, f)
+        t = theirs(a, cfg_name, f.name)
+        os.unlink(f.name)
+        entry = {"ours": o, "authors": t}
+        if "steps_per_s" in t:
+            entry["ratio_steps_per_s"] = {m: v["steps_per_s"] / t["steps_per_s"]
+                                          for m, v in o["modes"].items() if "steps_per_s" in v}
+        if "eval_s" in t:
+            entry["ratio_eval_time_theirs_over_ours"] = t["eval_s"] / o["eval"]["eval_s"]
+        report["configs"][cfg_name] = entry
+        print(json.dumps({cfg_name: {k: v for k, v in entry.items() if k.startswith("ratio")},
+                          "authors_steps_per_s": t.get("steps_per_s"),
+                          "authors_eval_s": t.get("eval_s")}), flush=True)
+    report["machine_after"] = machine()
+    with open(a.out, "w") as f:
+        json.dump(report, f, indent=1)
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
