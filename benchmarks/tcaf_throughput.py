@@ -88,7 +88,6 @@ def synthetic_train_split(cfg_name, split_like, dims, n_per_class=20, seed=0):
 def ours(cfg_name, root, modes, steps, warmup, repeats):
     import dataclasses
     import keras
-    import numpy as np
     from avca_tf.data.temporal import load_temporal_benchmark
     from avca_tf.models import build_model
     from avca_tf.models.tcaf import preset
