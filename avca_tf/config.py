@@ -24,6 +24,12 @@ Stage2LR = Literal["replay", "constant", "validation"]
 # stage-2 length: "best" = best stage-1 epoch count, test the last checkpoint; "all" = all
 # epochs, test the checkpoint of the best stage-1 epoch (the authors' protocol)
 Stage2Length = Literal["best", "all"]
+# arithmetic of the training step: "float32"; "bf16-matmul": every dense layer's matmul in
+# bfloat16 (AMX/tensor cores), everything else float32; "mixed": Keras' mixed_bfloat16 policy
+# (mixed_float16 with loss scaling on a GPU). Evaluation and export are float32 in every case
+# except "mixed".
+Precision = Literal["float32", "bf16-matmul", "mixed"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 STAGE2_LRS: tuple[str, ...] = get_args(Stage2LR)
 STAGE2_LENGTHS: tuple[str, ...] = get_args(Stage2Length)
 TEXT_PAIRINGS: tuple[str, ...] = get_args(TextPairing)
@@ -176,7 +182,11 @@ class TrainConfig:
     lr_threshold: float = 1e-4             # relative improvement needed (torch default)
     seed: int = 42
     jit_compile: bool = False
-    mixed_precision: bool = False
+    precision: Precision = "float32"       # see Precision
+    # threads per TF op (intra-op pool; 0: TF's default, one per core). 1 runs the step's many
+    # small ops side by side on the inter-op pool instead of splitting each across cores:
+    # faster for these models on CPU, and each op's bits no longer depend on the core count
+    intra_op_threads: int = 1
     eval_batch_size: int = 8192
     strategy: Strategy = "default"
     stage2_all_epochs_when_best_first: bool = False  # TCaF quirk: best epoch 1 -> stage 2 runs all
@@ -208,6 +218,10 @@ class TrainConfig:
                               f"{self.beta_max!r}, {self.beta_steps!r}")
         check_choice("train.stage2_lr", self.stage2_lr, STAGE2_LRS)
         check_choice("train.stage2_length", self.stage2_length, STAGE2_LENGTHS)
+        check_choice("train.precision", self.precision, PRECISIONS)
+        if self.intra_op_threads < 0:
+            raise ConfigError(f"train.intra_op_threads must be >= 0 (0: one per core), got "
+                              f"{self.intra_op_threads}")
         return self
 
     def beta_grid(self):

@@ -1,15 +1,26 @@
-"""Training throughput of AVCA with the UCF main preset (batch 256): steps/s for
-eager, tf.function and XLA, peak memory, and validation time as a share of an epoch.
+"""Training speed of AVCA against the authors' code, in one run (issue 17).
 
-    python benchmarks/train_throughput.py [--root BENCH_ROOT] [--modes eager,function,xla]
-        [--steps 60] [--mixed-precision] [--torch-python PATH --reference-repo PATH]
+    python benchmarks/train_throughput.py [--root BENCH_ROOT] \
+        [--modes function:0,function,bf16-matmul,xla] [--steps 40] [--repeats 3] \
+        [--torch-python PATH --reference-repo PATH [--torch-threads 1,2]] \
+        [--protocol EPOCHS,BATCHES] [--json-out FILE]
 
-Without --root a full-scale synthetic UCF main benchmark is generated from the
-real splits shipped in the package (into a temporary folder). With
---torch-python PATH (a Python with torch) and --reference-repo PATH (a checkout
-of the authors' AVCA-GZSL code), the authors' training step is timed in the same
-run by our harness benchmarks/reference/ref_step.py, which imports their model
-from that checkout.
+Step: steps/s of our training step (UCF main preset, batch 256, every loss term) per
+mode, each mode in its own process (TensorFlow's thread pools are fixed per process).
+A mode is `<kind>[:<intra-op threads>]`; kind is function (tf.function, float32), xla
+(jit_compile), bf16-matmul (dense matmuls in bfloat16), mixed (Keras mixed_bfloat16) or
+eager; the thread count defaults to the preset's (1; 0 is TensorFlow's one per core).
+With --torch-python (a Python with torch) and --reference-repo (the authors' AVCA-GZSL
+checkout) the authors' step (`optimize_params` + their extra `get_embeddings`) is timed
+by benchmarks/reference/ref_step.py right after, once per --torch-threads value; ratios
+are against their fastest thread count and against torch's default (one per core).
+
+Protocol (--protocol E,N): a whole `avca train` (stage 1, stage 2, validation, checkpoints,
+test evaluation; our defaults) against the authors' stage 1 + stage 2 + get_evaluation.py
+(as benchmarks/avca_accuracy.py runs them, fresh working dir) at E epochs x N batches,
+their code at their fastest step thread count. Without --root a full-scale synthetic UCF
+main benchmark is generated from the packaged real splits. Each number comes with the
+machine's load average; the report is printed as JSON (and written to --json-out).
 """
 from __future__ import annotations
 
@@ -23,142 +34,184 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
 TORCH_TIMER = os.path.join(REPO, "benchmarks", "reference", "ref_step.py")
+KINDS = ("function", "xla", "bf16-matmul", "mixed", "eager")
 
 
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+def parse_mode(spec: str) -> tuple[str, int | None]:
+    kind, _, threads = spec.partition(":")
+    if kind not in KINDS:
+        raise SystemExit(f"error: unknown mode {spec!r}; expected <kind>[:<threads>], kind one of "
+                         f"{list(KINDS)}")
+    return kind, int(threads) if threads else None
 
 
-def gpu_peak_mib(tf):
-    if not tf.config.list_physical_devices("GPU"):
-        return None
-    return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
-
-
-def time_mode(mode, bench, cfg, steps, warmup, repeats, tf, keras):
-    """steps/s of one execution mode on the stage-1 training set (median of `repeats` windows)."""
-    import dataclasses
-    from avca_tf.models import build_model
-    from avca_tf.training.trainer import Trainer
-    if tf.config.list_physical_devices("GPU"):
-        tf.config.experimental.reset_memory_stats("GPU:0")
-    keras.utils.set_random_seed(0)
-    train_cfg = dataclasses.replace(cfg.train, jit_compile=(mode == "xla"))
-    data = bench.protocol(1)
-    model = build_model(cfg.model.name, cfg.model, cfg.loss)
-    trainer = Trainer(model, train_cfg, data.train, bench.label_embeddings, seed=0)
-    batches = [trainer.sampler.batch_indices(0, i) for i in range(warmup + steps * repeats)]
-    step = ((lambda idx: trainer._step(idx, *trainer._data)) if mode == "eager"
-            else trainer.train_step)
-    t0 = time.perf_counter()
-    for idx in batches[:warmup]:
-        loss = step(idx)["total"]
-    float(loss)
-    first = time.perf_counter() - t0
-    rates = []
-    for r in range(repeats):
-        t0 = time.perf_counter()
-        for idx in batches[warmup + r * steps: warmup + (r + 1) * steps]:
-            loss = step(idx)["total"]
-        float(loss)  # waits for the device
-        rates.append(steps / (time.perf_counter() - t0))
-    return {"mode": mode, "steps_per_s": sorted(rates)[len(rates) // 2],
-            "steps_per_s_best": max(rates), "warmup_s": first,
-            "final_loss": float(loss), "peak_rss_mib": peak_rss_mib(),
-            "gpu_peak_mib": gpu_peak_mib(tf)}, model
-
-
-def time_validation(model, bench, cfg, repeats=3):
-    """Seconds of one stage-1 validation (distances + 16-beta search)."""
-    from avca_tf.training.trainer import DistanceFn, evaluate_gzsl
-    fn = DistanceFn(model, cfg.train.eval_batch_size)
-    data = bench.protocol(1)
-    evaluate_gzsl(fn, data, bench.label_embeddings)  # trace
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        evaluate_gzsl(fn, data, bench.label_embeddings)
-    return (time.perf_counter() - t0) / repeats, len(data.eval_seen) + len(data.eval_unseen)
-
-
-def time_torch(python, repo, steps, batch, repeats):
-    if not (python and repo):
-        return {"skipped": "needs --torch-python and --reference-repo"}
-    cmd = [python, TORCH_TIMER, "--model", "avca", "--config", "UCF-main",
-           "--reference-repo", repo, "--steps", str(steps), "--batch-size", str(batch),
-           "--repeats", str(repeats)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        return {"error": proc.stderr[-2000:]}
-    for line in reversed(proc.stdout.strip().splitlines()):
-        if line.startswith("{"):
-            return json.loads(line)
-    return {"error": f"no JSON in output: {proc.stdout[-500:]}"}
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", help="benchmark root holding main_features (default: synthesize)")
-    p.add_argument("--dataset", default="UCF",
-                   help="dataset under --root (default UCF; Toy for the toy benchmark)")
-    p.add_argument("--modes", default="eager,function,xla")
-    p.add_argument("--steps", type=int, default=60)
-    p.add_argument("--eager-steps", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--repeats", type=int, default=3, help="timed windows; steps/s is their median")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--mixed-precision", action="store_true")
-    p.add_argument("--torch-python", help="python of a venv with torch (times the authors' step)")
-    p.add_argument("--reference-repo", help="checkout of the authors' AVCA-GZSL code "
-                                            "(its model is imported by the torch timer)")
-    p.add_argument("--json-out", help="also write the results as JSON here")
-    args = p.parse_args(argv)
-
+def child(args) -> dict:
+    """Times one mode in this process: steps/s, CPU ms per step, peak RSS, validation time."""
     import dataclasses
     import keras
     import tensorflow as tf
     from avca_tf.data.benchmark import load_benchmark
-    from avca_tf.models import get_preset
-
-    root, dataset = args.root, args.dataset
-    if root is None:  # full-scale UCF from the packaged real splits
-        from avca_tf.data.synth import synthesize
-        root = tempfile.mkdtemp(prefix="avca_bench_")
-        dataset = "UCF"
-        synthesize(root, dataset=dataset, feature_set="main_features", seed=0)
-    bench = load_benchmark(root, dataset, "main_features")
+    from avca_tf.models import build_model, get_preset
+    from avca_tf.training.trainer import DistanceFn, Trainer, configure_threads, evaluate_gzsl
+    kind, threads = parse_mode(args.child)
     cfg = get_preset("avca", "UCF", "main_features")
-    cfg = cfg.replace(train=dataclasses.replace(cfg.train, batch_size=args.batch_size,
-                                                mixed_precision=args.mixed_precision))
-    if args.mixed_precision:
-        gpu = bool(tf.config.list_physical_devices("GPU"))
-        keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "mixed_bfloat16")
-    gpus = tf.config.list_physical_devices("GPU")
-    device = (tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
-              if gpus else "CPU")
-    report = {"device": device, "data": f"{dataset} main_features ({root})",
-              "cpu_count": os.cpu_count(), "load_avg_before": os.getloadavg(),
-              "batch_size": args.batch_size, "policy": keras.mixed_precision.global_policy().name,
-              "tensorflow": tf.__version__, "keras": keras.__version__, "modes": []}
-    model = None
-    for mode in [m for m in args.modes.split(",") if m]:
-        steps = args.eager_steps if mode == "eager" else args.steps
-        res, model = time_mode(mode, bench, cfg, steps, args.warmup,
-                               1 if mode == "eager" else args.repeats, tf, keras)
+    train = dataclasses.replace(
+        cfg.train, batch_size=args.batch_size, jit_compile=kind == "xla",
+        precision={"bf16-matmul": "bf16-matmul", "mixed": "mixed"}.get(kind, "float32"),
+        intra_op_threads=cfg.train.intra_op_threads if threads is None else threads)
+    configure_threads(train.intra_op_threads)
+    if kind == "mixed":
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    bench = load_benchmark(args.root, args.dataset, "main_features")
+    keras.utils.set_random_seed(0)
+    model = build_model(cfg.model.name, cfg.model, cfg.loss)
+    data = bench.protocol(1)
+    trainer = Trainer(model, train, data.train, bench.label_embeddings, seed=0)
+    steps = args.eager_steps if kind == "eager" else args.steps
+    repeats = 1 if kind == "eager" else args.repeats
+    batches = [trainer.sampler.batch_indices(0, i) for i in range(args.warmup + steps * repeats)]
+    step = ((lambda idx: trainer._step(idx, *trainer._data)) if kind == "eager"
+            else trainer.train_step)
+    t0 = time.perf_counter()
+    for idx in batches[:args.warmup]:
+        loss = step(idx)["total"]
+    float(loss)
+    warmup_s = time.perf_counter() - t0
+    rates, cpu = [], []
+    for r in range(repeats):
+        c0, t0 = time.process_time(), time.perf_counter()
+        for idx in batches[args.warmup + r * steps: args.warmup + (r + 1) * steps]:
+            loss = step(idx)["total"]
+        float(loss)  # waits for the device
+        rates.append(steps / (time.perf_counter() - t0))
+        cpu.append((time.process_time() - c0) / steps * 1e3)
+    fn = DistanceFn(model, train.eval_batch_size)
+    evaluate_gzsl(fn, data, bench.label_embeddings)  # trace
+    t0 = time.perf_counter()
+    for _ in range(3):
+        evaluate_gzsl(fn, data, bench.label_embeddings)
+    val_s = (time.perf_counter() - t0) / 3
+    rate = sorted(rates)[len(rates) // 2]
+    return {"mode": args.child, "precision": train.precision, "jit_compile": train.jit_compile,
+            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "steps_per_s": rate, "steps_per_s_best": max(rates),
+            "cpu_ms_per_step": sorted(cpu)[len(cpu) // 2], "warmup_s": warmup_s,
+            "final_loss": float(loss),
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            "validation_s": val_s,
+            "validation_share_of_epoch": val_s / (val_s + cfg.train.n_batches / rate),
+            "load_avg": os.getloadavg()}
+
+
+def last_json(stdout: str) -> dict:
+    for line in reversed(stdout.strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    return {"error": f"no JSON in output: {stdout[-500:]}"}
+
+
+def time_mode(args, spec) -> dict:
+    cmd = [sys.executable, __file__, "--child", spec, "--root", args.root, "--dataset",
+           args.dataset, "--steps", str(args.steps), "--eager-steps", str(args.eager_steps),
+           "--warmup", str(args.warmup), "--repeats", str(args.repeats), "--batch-size",
+           str(args.batch_size)]
+    proc = subprocess.run(cmd, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2"))
+    if proc.returncode != 0:
+        return {"mode": spec, "error": proc.stderr[-2000:]}
+    return last_json(proc.stdout)
+
+
+def time_torch(args, threads: int) -> dict:
+    cmd = [args.torch_python, TORCH_TIMER, "--model", "avca", "--config", "UCF-main",
+           "--reference-repo", args.reference_repo, "--steps", str(args.steps), "--batch-size",
+           str(args.batch_size), "--repeats", str(args.repeats), "--threads", str(threads)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"threads": threads, "error": proc.stderr[-2000:]}
+    return last_json(proc.stdout)
+
+
+def time_protocol(args, epochs: int, n_batches: int, torch_threads: int) -> dict:
+    """Wall seconds of one whole protocol run of ours and of theirs (UCF main, seed 0)."""
+    from benchmarks.avca_accuracy import ours, theirs
+    work = tempfile.mkdtemp(prefix="avca_protocol_")
+    ns = argparse.Namespace(root=args.root, python=sys.executable, epochs=epochs,
+                            n_batches=n_batches, torch_python=args.torch_python,
+                            reference_repo=args.reference_repo, pairing="corrected",
+                            threads=torch_threads)
+    out = {"epochs": epochs, "n_batches": n_batches, "torch_threads": torch_threads}
+    for name, run in (("ours", lambda log: ours(ns, args.dataset, "main", 0, [],
+                                                os.path.join(work, "ours"), log)),
+                      ("theirs", lambda log: theirs(ns, args.dataset, "main", 0,
+                                                    os.path.join(work, "theirs"), log))):
+        load0, t0 = os.getloadavg()[0], time.perf_counter()
+        res = run(os.path.join(work, f"{name}.log"))
+        out[name] = {"wall_s": time.perf_counter() - t0, "load_avg_start": load0,
+                     "load_avg_end": os.getloadavg()[0],
+                     **{k: res[k] for k in ("S", "U", "HM", "ZSL")}}
+        print(json.dumps({f"protocol_{name}": out[name]}), flush=True)
+    out["ratio"] = out["theirs"]["wall_s"] / out["ours"]["wall_s"]
+    out["work"] = work
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", help="benchmark root holding main_features (default: synthesize)")
+    p.add_argument("--dataset", default="UCF",
+                   help="dataset under --root (default UCF; Toy for the toy benchmark)")
+    p.add_argument("--modes", default="function:0,function,bf16-matmul,xla")
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--eager-steps", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=3, help="timed windows; steps/s is their median")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--torch-python", help="python of a venv with torch (times the authors' step)")
+    p.add_argument("--reference-repo", help="checkout of the authors' AVCA-GZSL code "
+                                            "(its model is imported by the torch timer)")
+    p.add_argument("--torch-threads", default="1,2", help="torch thread counts to time")
+    p.add_argument("--protocol", metavar="EPOCHS,BATCHES",
+                   help="also time a whole protocol run of both at this schedule")
+    p.add_argument("--json-out", help="also write the results as JSON here")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args)))
+        return 0
+    for spec in args.modes.split(","):
+        parse_mode(spec)
+    if args.root is None:  # full-scale UCF from the packaged real splits
+        from avca_tf.data.synth import synthesize
+        args.root, args.dataset = tempfile.mkdtemp(prefix="avca_bench_"), "UCF"
+        synthesize(args.root, dataset="UCF", feature_set="main_features", seed=0)
+    args.root = os.path.abspath(args.root)
+    report = {"data": f"{args.dataset} main_features ({args.root})", "cpu_count": os.cpu_count(),
+              "batch_size": args.batch_size, "load_avg_before": os.getloadavg(), "modes": []}
+    for spec in args.modes.split(","):
+        res = time_mode(args, spec)
         report["modes"].append(res)
         print(json.dumps(res), flush=True)
-    if model is not None:
-        val_s, n_val = time_validation(model, bench, cfg)
-        best = max(r["steps_per_s"] for r in report["modes"])
-        epoch_train_s = cfg.train.n_batches / best
-        report["validation"] = {"seconds": val_s, "samples": n_val,
-                                "epoch_train_s_at_best_mode": epoch_train_s,
-                                "share_of_epoch": val_s / (val_s + epoch_train_s)}
-        print(json.dumps(report["validation"]), flush=True)
     if args.torch_python:
-        report["torch_reference"] = time_torch(args.torch_python, args.reference_repo,
-                                               args.steps, args.batch_size, args.repeats)
-        print(json.dumps({"torch_reference": report["torch_reference"]}), flush=True)
+        report["torch_reference"] = []
+        for threads in [int(t) for t in args.torch_threads.split(",")]:
+            res = time_torch(args, threads)
+            report["torch_reference"].append(res)
+            print(json.dumps({"torch_reference": res}), flush=True)
+        torch_ok = [t for t in report["torch_reference"] if "steps_per_s" in t]
+        if torch_ok:
+            best = max(torch_ok, key=lambda t: t["steps_per_s"])
+            default = next((t for t in torch_ok if t["threads"] == os.cpu_count()), best)
+            report["ratios"] = {
+                r["mode"]: {"vs_authors_best": r["steps_per_s"] / best["steps_per_s"],
+                            "vs_authors_default_threads": r["steps_per_s"] / default["steps_per_s"]}
+                for r in report["modes"] if "steps_per_s" in r}
+            if args.protocol:
+                epochs, n_batches = (int(x) for x in args.protocol.split(","))
+                report["protocol"] = time_protocol(args, epochs, n_batches, best["threads"])
     report["load_avg_after"] = os.getloadavg()
     if args.json_out:
         with open(args.json_out, "w") as f:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from avca_tf.commands.run_args import add_run_arguments, overrides
-from avca_tf.config import DATASETS, FEATURE_SETS, STAGE2_LENGTHS, STAGE2_LRS
+from avca_tf.config import DATASETS, FEATURE_SETS, PRECISIONS, STAGE2_LENGTHS, STAGE2_LRS
 
 
 def add_arguments(p):
@@ -17,8 +17,12 @@ def add_arguments(p):
                    help="tiny run for smoke tests: 2 epochs x 5 batches (as --preset quick)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--jit-compile", action="store_true", help="compile the training step with XLA")
-    p.add_argument("--mixed-precision", action="store_true",
-                   help="mixed_float16 (GPU, with loss scaling) or mixed_bfloat16 (CPU)")
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="training-step arithmetic: float32, bf16-matmul (dense matmuls in "
+                        "bfloat16, the rest float32) or mixed (Keras mixed_bfloat16, "
+                        "mixed_float16 with loss scaling on a GPU); default: the preset's")
+    p.add_argument("--intra-op-threads", type=int, default=None,
+                   help="threads per TensorFlow op (default 1; 0: one per core)")
     p.add_argument("--freeze-position-embeddings", action="store_true",
                    help="never update the position embeddings (as the reference)")
     p.add_argument("--separate-negative-pass", action="store_true", default=None,
@@ -48,7 +52,7 @@ def build_config(args):
     o = overrides(args, schedule="quick" if args.quick else None,
                   tfrecords=os.path.abspath(args.tfrecords) if args.tfrecords else None,
                   freeze_position_embeddings=args.freeze_position_embeddings,
-                  jit_compile=args.jit_compile, mixed_precision=args.mixed_precision,
+                  jit_compile=args.jit_compile, precision=args.precision, intra_op_threads=args.intra_op_threads,
                   temporal=args.temporal or None,
                   separate_negative_pass=args.separate_negative_pass,
                   bn_double_update=args.bn_double_update, stage2_lr=args.stage2_lr,

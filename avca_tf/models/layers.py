@@ -10,10 +10,26 @@ reference's pre-norm block (to_qkv without bias, to_out with bias).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import keras
 from keras import layers, ops
+
+_MATMUL_DTYPE: list[str | None] = [None]
+
+
+@contextlib.contextmanager
+def matmul_dtype(dtype: str | None):
+    """Within the block, TorchDense layers traced or run multiply in `dtype` (e.g.
+    "bfloat16": inputs and kernel cast, product cast back, bias added in the layer's
+    compute dtype); None: the layer's own dtype. The Trainer traces its step in this
+    block for precision "bf16-matmul", so evaluation and export stay float32."""
+    previous, _MATMUL_DTYPE[0] = _MATMUL_DTYPE[0], dtype
+    try:
+        yield
+    finally:
+        _MATMUL_DTYPE[0] = previous
 
 
 def _torch_uniform(fan_in: int):
@@ -24,12 +40,23 @@ def _torch_uniform(fan_in: int):
 
 @keras.saving.register_keras_serializable(package="avca_tf")
 class TorchDense(layers.Dense):
-    """Dense initialised as PyTorch's nn.Linear (kernel and bias uniform in ±1/sqrt(fan_in))."""
+    """Dense initialised as PyTorch's nn.Linear (kernel and bias uniform in ±1/sqrt(fan_in)),
+    multiplying in the dtype of an enclosing `matmul_dtype` block if there is one."""
 
     def build(self, input_shape):
         self.kernel_initializer = _torch_uniform(int(input_shape[-1]))
         self.bias_initializer = _torch_uniform(int(input_shape[-1]))
         super().build(input_shape)
+
+    def call(self, inputs, training=None):
+        dtype = _MATMUL_DTYPE[0]
+        if dtype is None or self.lora_enabled or self.quantization_mode:
+            return super().call(inputs, training=training)
+        x = ops.cast(ops.matmul(ops.cast(inputs, dtype), ops.cast(self.kernel, dtype)),
+                     self.compute_dtype)
+        if self.bias is not None:
+            x = ops.add(x, self.bias)
+        return self.activation(x) if self.activation is not None else x
 
 
 @keras.saving.register_keras_serializable(package="avca_tf")
@@ -52,10 +79,15 @@ class FastDropout(layers.Dropout):
         size = tf.size(inputs)
         bits = tf.random.stateless_uniform([(size + 1) // 2], seed=seed, minval=None, maxval=None,
                                            dtype=tf.uint32)
-        bits = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:size]
+        bits = tf.bitcast(bits, tf.uint16)                     # [(size + 1) // 2, 2]
+        if inputs.shape.num_elements() is None or inputs.shape.num_elements() % 2:
+            bits = tf.reshape(bits, [-1])[:size]
         threshold = tf.constant(min(round(self.rate * 65536), 65535), tf.uint16)
         keep = tf.reshape(bits, tf.shape(inputs)) >= threshold
-        return inputs * tf.cast(keep, inputs.dtype) * tf.cast(1.0 / (1.0 - self.rate), inputs.dtype)
+        # one select for the scaled mask, one multiply (and one for its gradient); the same
+        # bits, signed zeros included, as inputs * keep * scale
+        scale = tf.constant(1.0 / (1.0 - self.rate), inputs.dtype)
+        return inputs * tf.where(keep, scale, tf.zeros([], inputs.dtype))
 
 
 def _fused_batch_norm_applies() -> bool:

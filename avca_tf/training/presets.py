@@ -82,7 +82,8 @@ class RunOverrides:
     stage2_lr: str | None = None
     stage2_length: str | None = None
     jit_compile: bool | None = None
-    mixed_precision: bool | None = None
+    precision: str | None = None
+    intra_op_threads: int | None = None
 
 
 def run_config(dataset: str, feature_set: str, overrides: RunOverrides = RunOverrides(),
@@ -114,5 +115,5 @@ def run_config(dataset: str, feature_set: str, overrides: RunOverrides = RunOver
                     bn_double_update=o.bn_double_update),
         train=given(cfg.train, epochs=o.epochs, n_batches=o.n_batches, batch_size=o.batch_size,
                     lr=o.lr, seed=o.seed, jit_compile=o.jit_compile, strategy=o.strategy,
-                    mixed_precision=o.mixed_precision, stage2_lr=o.stage2_lr,
+                    precision=o.precision, intra_op_threads=o.intra_op_threads, stage2_lr=o.stage2_lr,
                     stage2_length=o.stage2_length))

@@ -30,8 +30,9 @@ from avca_tf.config import RunConfig
 from avca_tf.errors import ConfigError
 from avca_tf.io_utils import atomic_path, write_json
 from avca_tf.models import build_model
-from avca_tf.training.trainer import (PlateauScheduler, Trainer, evaluate_gzsl, get_strategy,
-                                      make_distance_fn, set_learning_rate, worker_run_dir)
+from avca_tf.training.trainer import (PlateauScheduler, Trainer, configure_threads,
+                                      evaluate_gzsl, get_strategy, make_distance_fn,
+                                      set_learning_rate, worker_run_dir)
 
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
@@ -148,10 +149,11 @@ def prepare_run_dir(run_dir: str, cfg: RunConfig, resume: bool) -> None:
 
 
 @contextlib.contextmanager
-def _precision(mixed: bool):
-    """mixed_float16 on a GPU, mixed_bfloat16 on CPU; the previous policy is restored."""
+def _precision(precision: str):
+    """precision "mixed": mixed_float16 on a GPU, mixed_bfloat16 on CPU; the previous policy
+    is restored. ("bf16-matmul" is the Trainer's: it applies inside the training step only.)"""
     previous = keras.mixed_precision.global_policy()
-    if mixed:
+    if precision == "mixed":
         gpu = bool(tf.config.list_physical_devices("GPU"))
         keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "mixed_bfloat16")
     try:
@@ -287,7 +289,7 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
     if resume and os.path.exists(results_path):
         with open(results_path) as f:
             return json.load(f)
-    with _precision(cfg.train.mixed_precision):
+    with _precision(cfg.train.precision):
         _, history1 = _run_stage(1, benchmark, cfg, run_dir, cfg.train.epochs, resume,
                                  verbose=verbose, on_epoch_end=on_epoch_end)
         best = best_epoch(history1)
@@ -395,6 +397,7 @@ def train(cfg: RunConfig, run_dir: str, resume: bool = False, verbose: int = 1) 
     """Loads the run's data and runs the two-stage protocol; results.json's content.
     The run directory is locked for this process before anything is read or written."""
     cfg.validate()
+    configure_threads(cfg.train.intra_op_threads)  # before any TF op runs
     # collective ops are set up before any other TF op; non-chief workers write beside run_dir
     run_dir = worker_run_dir(os.path.abspath(run_dir), get_strategy(cfg.train.strategy))
     with claim_run_dir(run_dir):

@@ -13,6 +13,7 @@ from avca_tf.config import STRATEGIES, TrainConfig
 from avca_tf.errors import ConfigError
 from avca_tf.training.optimizers import CoupledAdam
 from avca_tf.data.sampling import ClassAwareSampler, gather_batch
+from avca_tf.models.layers import matmul_dtype
 
 
 class PlateauScheduler:
@@ -50,6 +51,23 @@ def make_optimizer(cfg: TrainConfig):
     if keras.mixed_precision.global_policy().compute_dtype == "float16":
         opt = keras.optimizers.LossScaleOptimizer(opt)
     return opt
+
+
+def configure_threads(intra_op_threads: int) -> int:
+    """Sets TensorFlow's intra-op pool size (TrainConfig.intra_op_threads) if this process
+    has not run a TF op yet; returns the size in effect (0: TF's default), after a warning
+    if it could not be changed any more (e.g. several runs in one process)."""
+    current = tf.config.threading.get_intra_op_parallelism_threads()
+    if current != intra_op_threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
+            current = intra_op_threads
+        except RuntimeError:
+            import sys
+            print(f"warning: TensorFlow already runs with intra_op_threads={current}; "
+                  f"train.intra_op_threads={intra_op_threads} not applied in this process",
+                  file=sys.stderr)
+    return current
 
 
 _STRATEGIES: dict = {}
@@ -188,7 +206,8 @@ class Trainer:
         batch = self._gather(indices, *data)
         variables = self.model.trainable_variables
         scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
-        with tf.GradientTape() as tape:
+        bf16 = "bfloat16" if self.cfg.precision == "bf16-matmul" else None
+        with tf.GradientTape() as tape, matmul_dtype(bf16):
             losses = self.model.compute_losses(batch, training=True)
             loss = losses["total"]
             if self.replicas > 1:  # the all-reduced sum of the gradients is the global mean's
@@ -200,7 +219,8 @@ class Trainer:
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
         if hasattr(self.model, "after_step"):
-            self.model.after_step(batch)
+            with matmul_dtype(bf16):
+                self.model.after_step(batch)
         return losses
 
     def _replica_indices(self, indices):
