@@ -253,10 +253,16 @@ class RunConfig:
                 raise ConfigError(f"config section '{section}' has unknown fields {unknown}; "
                                   f"expected a subset of {sorted(names)}")
             return kind(**values)
+        train = d.get("train", {})
+        if isinstance(train, dict) and "mixed_precision" in train:
+            # a config.json written before train.precision: same arithmetic and threads as then
+            train = {k: v for k, v in train.items() if k != "mixed_precision"}
+            train.setdefault("precision", "mixed" if d["train"]["mixed_precision"] else "float32")
+            train.setdefault("intra_op_threads", 0)
         return cls(data=make(DataConfig, d.get("data", {}), "data"),
                    model=make(ModelConfig, d.get("model", {}), "model"),
                    loss=make(LossConfig, d.get("loss", {}), "loss"),
-                   train=make(TrainConfig, d.get("train", {}), "train"),
+                   train=make(TrainConfig, train, "train"),
                    preset=d.get("preset"))
 
     def validate(self) -> "RunConfig":

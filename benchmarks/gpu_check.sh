@@ -31,12 +31,9 @@ BENCH="$OUT_DIR/bench"
 $PY -m avca_tf.cli synth --dataset UCF --features main_features --seed 0 --out "$BENCH" > "$OUT_DIR/synth.log" 2>&1
 ROOT_ARGS=(--root "$BENCH"); DS=UCF
 
-echo "== throughput fp32 (tf.function, XLA), batch 256, data $DS"
-timeout 150 $PY benchmarks/train_throughput.py "${ROOT_ARGS[@]}" --modes function,xla --steps 200 \
-  --json-out "$OUT_DIR/throughput_fp32.json" | grep '^{' || echo "fp32 throughput failed or timed out"
-echo "== throughput mixed precision (mixed_float16 + loss scaling), tf.function"
-timeout 90 $PY benchmarks/train_throughput.py "${ROOT_ARGS[@]}" --modes function --steps 200 \
-  --mixed-precision --json-out "$OUT_DIR/throughput_mixed.json" | grep '^{' || echo "mixed throughput failed or timed out"
+echo "== throughput: float32 (tf.function, XLA), bf16 matmuls, mixed_float16 + loss scaling; batch 256, data $DS"
+timeout 240 $PY benchmarks/train_throughput.py "${ROOT_ARGS[@]}" --modes function,xla,bf16-matmul,mixed \
+  --steps 200 --json-out "$OUT_DIR/throughput.json" | grep '^{' || echo "throughput failed or timed out"
 
 echo "== 1-epoch quick train (both stages) on $DS"
 rm -rf "$OUT_DIR/run"

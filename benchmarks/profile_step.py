@@ -2,7 +2,8 @@
 `--steps` compiled steps and a table of where the op time goes, by op type.
 
     python benchmarks/profile_step.py --root BENCH_ROOT [--batch-size 256] [--steps 20]
-        [--jit-compile] [--precision float32|bf16-matmul|mixed] [--logdir DIR] [--top 25]
+        [--jit-compile] [--precision float32|bf16-matmul|mixed] [--intra-op-threads N]
+        [--logdir DIR] [--top 25]
 
 The trace (viewable in TensorBoard's profile plugin) is written under --logdir;
 the table sums the executor's op events of the host plane over the traced steps
@@ -58,6 +59,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--jit-compile", action="store_true")
     p.add_argument("--precision", default="float32", choices=["float32", "bf16-matmul", "mixed"])
+    p.add_argument("--intra-op-threads", type=int, default=1,
+                   help="threads per TF op (the preset's 1; 0: one per core, TF's default)")
     p.add_argument("--logdir", help="trace directory (default: a temporary one)")
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--json-out")
@@ -67,14 +70,16 @@ def main(argv=None):
     import tensorflow as tf
     from avca_tf.data.benchmark import load_benchmark
     from avca_tf.models import build_model, get_preset
-    from avca_tf.training.trainer import Trainer
+    from avca_tf.training.trainer import Trainer, configure_threads
 
+    configure_threads(args.intra_op_threads)
     if args.precision == "mixed":
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     bench = load_benchmark(args.root, args.dataset, "main_features")
     cfg = get_preset("avca", "UCF", "main_features")
     train_cfg = dataclasses.replace(cfg.train, batch_size=args.batch_size,
-                                    jit_compile=args.jit_compile, precision=args.precision)
+                                    jit_compile=args.jit_compile, precision=args.precision,
+                                    intra_op_threads=args.intra_op_threads)
     keras.utils.set_random_seed(0)
     model = build_model(cfg.model.name, cfg.model, cfg.loss)
     trainer = Trainer(model, train_cfg, bench.protocol(1).train, bench.label_embeddings, seed=0)

@@ -62,8 +62,9 @@ def child(args) -> dict:
         precision={"bf16-matmul": "bf16-matmul", "mixed": "mixed"}.get(kind, "float32"),
         intra_op_threads=cfg.train.intra_op_threads if threads is None else threads)
     configure_threads(train.intra_op_threads)
-    if kind == "mixed":
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    if kind == "mixed":  # as protocol._precision
+        gpu = bool(tf.config.list_physical_devices("GPU"))
+        keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "mixed_bfloat16")
     bench = load_benchmark(args.root, args.dataset, "main_features")
     keras.utils.set_random_seed(0)
     model = build_model(cfg.model.name, cfg.model, cfg.loss)

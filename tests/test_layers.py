@@ -169,3 +169,19 @@ def test_fast_dropout_rate_scale_and_seed():
     np.testing.assert_array_equal(drop(x, training=False).numpy(), x.numpy())
     odd = FastDropout(0.5, seed=1)(tf.ones([3, 5]), training=True)  # odd element count
     assert odd.shape == (3, 5)
+
+
+def test_torch_dense_multiplies_in_the_matmul_dtype_block_only():
+    from avca_tf.models.layers import TorchDense, matmul_dtype
+    dense = TorchDense(64)
+    x = tf.constant(np.random.default_rng(0).normal(size=(8, 96)).astype("float32"))
+    exact = dense(x).numpy()
+    with matmul_dtype("bfloat16"):
+        low = dense(x)
+        with tf.GradientTape() as tape:
+            y = tf.reduce_sum(dense(x))
+        grads = tape.gradient(y, dense.trainable_variables)
+    assert low.dtype == tf.float32 and all(g.dtype == tf.float32 for g in grads)
+    assert not np.array_equal(low.numpy(), exact)
+    np.testing.assert_allclose(low.numpy(), exact, rtol=0.05, atol=0.05)
+    np.testing.assert_array_equal(dense(x).numpy(), exact)  # float32 again after the block

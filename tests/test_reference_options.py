@@ -42,6 +42,17 @@ def test_old_config_json_loads_with_todays_behaviour():
         TrainConfig(stage2_lr="nope").validate()
 
 
+def test_config_json_from_before_train_precision_keeps_its_arithmetic_and_threads():
+    old = RunConfig.from_dict({"train": {"epochs": 3, "mixed_precision": True}}).train
+    assert (old.precision, old.intra_op_threads) == ("mixed", 0)
+    new = RunConfig.from_dict({"train": {"epochs": 3}}).train
+    assert (new.precision, new.intra_op_threads) == ("float32", 1)
+    with pytest.raises(ConfigError, match="precision"):
+        TrainConfig(precision="fp8").validate()
+    with pytest.raises(ConfigError, match="intra_op_threads"):
+        TrainConfig(intra_op_threads=-1).validate()
+
+
 @pytest.mark.parametrize("separate", [False, True])
 def test_separate_negative_pass_calls_the_transformer_per_token_set(separate):
     keras.utils.set_random_seed(0)

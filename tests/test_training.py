@@ -85,12 +85,24 @@ def test_plateau_scheduler_follows_torch_semantics():
     assert s.step(1.0) == 1.0 and s.step(1.05) == pytest.approx(0.1)
 
 
-def _losses_after(steps, seed):
+def _losses_after(steps, seed, cfg=CFG):
     keras.utils.set_random_seed(seed)
     model = build_model("avca", SMALL)
-    trainer = Trainer(model, CFG, _split(), EMB)
+    trainer = Trainer(model, cfg, _split(), EMB)
     out = [trainer.train_epoch(e, verbose=0) for e in range(steps)]
     return out, model
+
+
+def test_bf16_matmul_step_is_deterministic_close_to_float32_and_keeps_eval_float32():
+    bf16 = dataclasses.replace(CFG, precision="bf16-matmul")
+    a, model = _losses_after(2, seed=0, cfg=bf16)
+    b, _ = _losses_after(2, seed=0, cfg=bf16)
+    assert a == b
+    fp32, fp32_model = _losses_after(2, seed=0)
+    assert a != fp32  # the step really multiplies in bfloat16 ...
+    for x, y in zip(a, fp32):  # ... and stays close to float32 over two epochs
+        assert x["total"] == pytest.approx(y["total"], rel=0.05)
+    assert model.a_enc.blocks[0].dense.kernel.dtype == "float32"  # variables stay float32
 
 
 def test_training_is_deterministic_and_learns():

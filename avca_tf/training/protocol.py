@@ -36,6 +36,8 @@ from avca_tf.training.trainer import (PlateauScheduler, Trainer, configure_threa
 
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
+# wall seconds per part of the run (not in results.json, which is the same bits for a seed)
+TIMING_FILE = "timing.json"
 MODEL_DIR = "model"
 WEIGHTS_FILE = "model.weights.h5"
 CLASSES_FILE = "classes.json"
@@ -165,15 +167,22 @@ def _precision(precision: str):
 KEPT_WEIGHTS = "kept.weights.h5"
 
 
+def _add_time(timing, key, t0):
+    timing[key] = timing.get(key, 0.0) + time.perf_counter() - t0
+
+
 def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_schedule=None,
-               verbose=1, on_epoch_end=None, validate=None, keep_epoch=None):
+               verbose=1, on_epoch_end=None, validate=None, keep_epoch=None, timing=None):
     """Trains one protocol stage; returns (model, history).
 
     `validate` (default: stage 1 only) evaluates the stage-1 validation data after every
     epoch; without `lr_schedule` the LR follows a plateau schedule on its HM. With
     `keep_epoch` < `epochs` the weights after that epoch are kept (a file beside the
-    checkpoints) and are those of the returned model.
+    checkpoints) and are those of the returned model. Wall seconds of its parts are added
+    to `timing` (stage<k>_{setup,train,validation,checkpoint}_s).
     """
+    timing = {} if timing is None else timing
+    t_setup = time.perf_counter()
     data = benchmark.protocol(stage)
     validate = stage == 1 if validate is None else validate
     val_data = benchmark.protocol(1) if validate else None
@@ -200,6 +209,7 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
         if verbose:
             print(f"stage {stage}: resumed after epoch {start} from {manager.latest_checkpoint}")
     writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs", f"stage{stage}"))
+    _add_time(timing, f"stage{stage}_setup_s", t_setup)
     for epoch in range(start, epochs):
         lr = lr_schedule[epoch] if lr_schedule is not None else plateau.state["lr"]
         set_learning_rate(trainer.optimizer, lr)
@@ -208,6 +218,7 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
         t0 = time.perf_counter()
         losses = trainer.train_epoch(epoch, verbose=verbose)
         t_train = time.perf_counter() - t0
+        timing[f"stage{stage}_train_s"] = timing.get(f"stage{stage}_train_s", 0.0) + t_train
         entry = {"epoch": epoch + 1, "lr": lr, "loss": losses}
         with writer.as_default(step=epoch + 1):
             for key, value in losses.items():
@@ -218,6 +229,8 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
                 beta, res = evaluate_gzsl(distance_fn, val_data, emb,
                                           betas=cfg.train.beta_grid())
                 t_eval = time.perf_counter() - t0
+                timing[f"stage{stage}_validation_s"] = (
+                    timing.get(f"stage{stage}_validation_s", 0.0) + t_eval)
                 entry.update(_metrics_dict(res), beta=float(beta))
                 for key in ("S", "U", "HM", "ZSL"):
                     tf.summary.scalar(f"val/{key}", entry[key])
@@ -229,6 +242,7 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
                           f"beta {beta:.2f} | train {t_train:.1f}s eval {t_eval:.2f}s")
             tf.summary.scalar("time/train_epoch_s", t_train)
         history.append(entry)
+        t0 = time.perf_counter()
         if keep_epoch is not None and epoch + 1 == keep_epoch and keep_epoch < epochs:
             kept = os.path.join(run_dir, "checkpoints", f"stage{stage}", KEPT_WEIGHTS)
             model.save_weights(kept + ".tmp.weights.h5")
@@ -236,6 +250,7 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
         state.assign(json.dumps({"epoch": epoch + 1, "history": history, "plateau": plateau.state}))
         manager.save(checkpoint_number=epoch + 1)
         writer.flush()
+        _add_time(timing, f"stage{stage}_checkpoint_s", t0)
         if on_epoch_end is not None:
             on_epoch_end(stage, entry)
     if keep_epoch is not None and keep_epoch < epochs:
@@ -274,8 +289,11 @@ def _save_model(run_dir, model, benchmark, data, beta) -> None:
 
 
 def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
-                 verbose: int = 1, on_epoch_end=None) -> dict:
+                 verbose: int = 1, on_epoch_end=None, timing: dict | None = None) -> dict:
     """Stage 1, stage 2, test; returns (and writes) the results.json content.
+
+    The wall seconds of each part (`timing`'s entries, e.g. the data loading, plus this
+    process's stages, test evaluation and saving) go to timing.json beside it.
 
     `on_epoch_end(stage, entry)` is called after each epoch's checkpoint is written.
     With cfg.train.strategy "multi-worker" every worker calls this, each with its
@@ -289,9 +307,11 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
     if resume and os.path.exists(results_path):
         with open(results_path) as f:
             return json.load(f)
+    timing = dict(timing or {}, resumed=bool(resume))
+    t_start = time.perf_counter()
     with _precision(cfg.train.precision):
         _, history1 = _run_stage(1, benchmark, cfg, run_dir, cfg.train.epochs, resume,
-                                 verbose=verbose, on_epoch_end=on_epoch_end)
+                                 verbose=verbose, on_epoch_end=on_epoch_end, timing=timing)
         best = best_epoch(history1)
         n2 = stage2_epochs(best["epoch"], cfg.train)
         n_train2 = cfg.train.epochs if cfg.train.stage2_length == "all" else n2
@@ -301,12 +321,17 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
         model, history2 = _run_stage(2, benchmark, cfg, run_dir, n_train2, resume,
                                      lr_schedule=schedule, verbose=verbose,
                                      on_epoch_end=on_epoch_end,
-                                     validate=cfg.train.stage2_lr == "validation", keep_epoch=n2)
+                                     validate=cfg.train.stage2_lr == "validation", keep_epoch=n2,
+                                     timing=timing)
+        t0 = time.perf_counter()
         test_data = benchmark.protocol(2)
         beta = best["beta"]
         _, test = evaluate_gzsl(make_distance_fn(model, cfg.train, sequence_spec(benchmark, cfg)),
                                 test_data, benchmark.label_embeddings, beta=beta)
+        _add_time(timing, "test_evaluation_s", t0)
+        t0 = time.perf_counter()
         _save_model(run_dir, model, benchmark, test_data, beta)
+        _add_time(timing, "save_model_s", t0)
     results = {
         "dataset": benchmark.dataset, "feature_set": benchmark.feature_set,
         "text_pairing": benchmark.text_pairing, "model": cfg.model.name, "seed": cfg.train.seed,
@@ -319,7 +344,9 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
                  "num_seen_samples": len(test_data.eval_seen),
                  "num_unseen_samples": len(test_data.eval_unseen)},
     }
-    write_json(results_path, results)
+    timing["protocol_s"] = time.perf_counter() - t_start
+    write_json(os.path.join(run_dir, TIMING_FILE), timing)
+    write_json(results_path, results)  # last: marks the run finished
     if verbose:
         print(f"test S {test.S:.4f} U {test.U:.4f} HM {test.HM:.4f} ZSL {test.ZSL:.4f} "
               f"(beta {beta:.2f}, best stage-1 epoch {best['epoch']}, stage 2 {n2} epochs) "
@@ -401,7 +428,10 @@ def train(cfg: RunConfig, run_dir: str, resume: bool = False, verbose: int = 1) 
     # collective ops are set up before any other TF op; non-chief workers write beside run_dir
     run_dir = worker_run_dir(os.path.abspath(run_dir), get_strategy(cfg.train.strategy))
     with claim_run_dir(run_dir):
-        return run_protocol(load_data(cfg), cfg, run_dir, resume=resume, verbose=verbose)
+        t0 = time.perf_counter()
+        data = load_data(cfg)
+        return run_protocol(data, cfg, run_dir, resume=resume, verbose=verbose,
+                            timing={"load_data_s": time.perf_counter() - t0})
 
 
 def reevaluate(run_dir: str, root: str | None = None):
