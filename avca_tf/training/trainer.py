@@ -70,6 +70,23 @@ def configure_threads(intra_op_threads: int) -> int:
     return current
 
 
+def warn_if_bf16_is_emulated(precision: str) -> None:
+    """A warning when precision "bf16-matmul" runs on a CPU without bfloat16 instructions
+    (AMX or AVX512-BF16; Linux flags) and no GPU: oneDNN then emulates it, slower than
+    float32 (pass --precision float32)."""
+    if precision != "bf16-matmul" or tf.config.list_physical_devices("GPU"):
+        return
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return
+    if "amx_bf16" not in flags and "avx512_bf16" not in flags:
+        import sys
+        print("warning: train.precision bf16-matmul on a CPU without AMX/AVX512-BF16 is "
+              "emulated and slower than float32; pass --precision float32", file=sys.stderr)
+
+
 _STRATEGIES: dict = {}
 
 
