@@ -30,7 +30,8 @@ def our_env(threads):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
                TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads),
                OMP_NUM_THREADS=str(threads))
-    env["PYTHONPATH"] = os.pathsep.join([REPO] + [x for x in env.get("PYTHONPATH", "").split(os.pathsep) if x])
+    rest = [x for x in env.get("PYTHONPATH", "").split(os.pathsep) if x]
+    env["PYTHONPATH"] = os.pathsep.join([REPO] + rest)
     return env
 
 
