@@ -49,7 +49,7 @@ def test_quick_table3_on_ucf_main_writes_all_four_rows_and_resumes(ucf_main_root
     assert len(records) == 5 * 3 * 2
     ucf = [r for r in records if r["dataset"] == "UCF" and r["model"] != "tcaf"]
     assert all(r["n_seeds"] == "1" and 0.0 <= float(r["mean"]) <= 100.0 for r in ucf)
-    results = sorted(out.glob("runs/UCF/*/seed42-quick/results.json"))
+    results = sorted(out.glob("runs/UCF/main_features/*/seed42-quick/results.json"))
     assert [p.parent.parent.name for p in results] == sorted(
         ["avgzslnet", "avca-no-xatt", "avca-xatt-lc", "avca"])
     stamps = {p: os.path.getmtime(p) for p in results}
@@ -96,7 +96,7 @@ def test_tcaf_rows_hold_its_published_results_and_run_on_per_step_features(tmp_p
     # a root with per-step UCF main features only: Table 3 plans TCaF's run alone
     synthesize(tmp_path, dataset="UCF", feature_set="main_features", scale=0.02, temporal=True)
     [run] = plan_runs(ReproduceConfig(root=str(tmp_path), table=3, out="o", quick=True))
-    assert run.name == "runs/UCF/tcaf/seed42-quick"
+    assert run.name == "runs/UCF/main_features/tcaf/seed42-quick"
     assert (run.config.model.name, run.config.data.temporal, run.config.model.depth,
             run.config.train.lr) == ("tcaf", True, 5, 5e-5)
     with pytest.raises(ConfigError, match="cls_features_non_averaged"):

@@ -2,11 +2,12 @@
 
 For every dataset of the table found under the benchmark root, every model
 row and every seed, one full protocol run (avca_tf.training.protocol.run_protocol)
-lives in OUT/runs/<dataset>/<model>/seed<k>[-reference][-quick] (the "clipclap"
-table on clip_clap features: OUT/runs/<dataset>/clip_clap/<model>/...). The runs are
+lives in OUT/runs/<dataset>/<feature set>/<model>/seed<k>[-reference][-quick], so
+tables on different features never share a run dir in one OUT. The runs are
 the elements of one Beam job (avca_tf.beam.sweep: DirectRunner with one
 worker per core by default, any runner through pipeline options); a run
-whose results.json exists is reused, an interrupted one is resumed. The
+whose results.json exists is reused, an interrupted one is resumed, both
+only when the run dir's config.json is the planned config (else ConfigError). The
 table (mean and std over seeds of the test metrics, in percent, beside the
 published numbers) is then assembled from the run dirs and written as
 OUT/table<N>.md and OUT/table<N>.csv (table_clipclap.*); `assemble_only`
@@ -62,12 +63,6 @@ def table_stem(table) -> str:
     return f"table{key}" if isinstance(key, int) else f"table_{key}"
 
 
-# Feature sets of the seed's tables: their runs are named runs/<dataset>/<model>/...;
-# runs on any other feature set get its name as a folder level, so that a shared OUT
-# never reuses a run of the same model on other features.
-SEED_FEATURE_SETS = ("cls_features", "main_features")
-
-
 def available_datasets(root: str, feature_set: str, temporal: bool = False) -> list[str]:
     """The seed's datasets that `root` holds for `feature_set` (class split and features;
     `temporal`: the non-averaged per-step features of sequence models)."""
@@ -81,16 +76,14 @@ def available_datasets(root: str, feature_set: str, temporal: bool = False) -> l
 
 
 def run_name(dataset: str, model: str, seed: int, cfg: ReproduceConfig) -> str:
-    """runs/<dataset>/[<feature set>/]<model>/seed<k>[-reference][-quick], relative to
-    OUT (the feature-set level for feature sets other than SEED_FEATURE_SETS)."""
+    """runs/<dataset>/<feature set>/<model>/seed<k>[-reference][-quick], relative to OUT."""
     name = f"seed{seed}" + ("-reference" if cfg.text_pairing == "reference" else "")
     feature_set = table_spec(cfg.table)["feature_set"]
-    level = "" if feature_set in SEED_FEATURE_SETS else f"{feature_set}/"
-    return f"runs/{dataset}/{level}{model}/{name}" + ("-quick" if cfg.quick else "")
+    return f"runs/{dataset}/{feature_set}/{model}/{name}" + ("-quick" if cfg.quick else "")
 
 
 def run_dir(out: str, dataset: str, model: str, seed: int, cfg: ReproduceConfig) -> str:
-    """OUT/runs/<dataset>/<model>/seed<k>[-reference][-quick]."""
+    """OUT/runs/<dataset>/<feature set>/<model>/seed<k>[-reference][-quick]."""
     from avca_tf.beam.sweep import join
     return join(out, run_name(dataset, model, seed, cfg))
 
@@ -142,11 +135,14 @@ def plan_runs(cfg: ReproduceConfig) -> list:
 
 def collect(cfg: ReproduceConfig, runs=None) -> tuple[dict, list[str]]:
     """Test metrics of the finished runs read from their run dirs:
-    ({(model, dataset): [test metrics per seed]}, names of the runs not finished)."""
-    from avca_tf.beam.sweep import read_results, run_dir as sweep_run_dir
+    ({(model, dataset): [test metrics per seed]}, names of the runs not finished);
+    ConfigError for a run dir of another configuration."""
+    from avca_tf.beam.sweep import check_run_config, read_results, run_dir as sweep_run_dir
     results, missing = {}, []
     for run in plan_runs(cfg) if runs is None else runs:
-        res = read_results(sweep_run_dir(cfg.out, run.name))
+        path = sweep_run_dir(cfg.out, run.name)
+        check_run_config(path, run.config)
+        res = read_results(path)
         if res is None:
             missing.append(run.name)
             continue

@@ -105,14 +105,16 @@ def validate_benchmark(benchmark, cfg: RunConfig) -> None:
                               f"seen classes/samples in {seen_name}")
 
 
-def _diff(a: dict, b: dict, prefix="") -> list[str]:
+def config_diff(a: dict, b: dict, wanted: str = "requested", prefix="") -> list[str]:
+    """'section.field: A (in run dir) vs B (<wanted>)' for each field where the config dicts
+    `a` (a run dir's) and `b` differ."""
     out = []
     for key in sorted(set(a) | set(b)):
         va, vb = a.get(key), b.get(key)
         if isinstance(va, dict) and isinstance(vb, dict):
-            out += _diff(va, vb, f"{prefix}{key}.")
+            out += config_diff(va, vb, wanted, f"{prefix}{key}.")
         elif va != vb:
-            out.append(f"{prefix}{key}: {va!r} (in run dir) vs {vb!r} (requested)")
+            out.append(f"{prefix}{key}: {va!r} (in run dir) vs {vb!r} ({wanted})")
     return out
 
 
@@ -133,7 +135,7 @@ def prepare_run_dir(run_dir: str, cfg: RunConfig, resume: bool) -> None:
         with open(path) as f:
             existing = json.load(f)
         # fields added since the run was written compare by their defaults
-        diff = _diff(RunConfig.from_dict(existing).to_dict(), cfg.to_dict())
+        diff = config_diff(RunConfig.from_dict(existing).to_dict(), cfg.to_dict())
         if diff:
             raise ConfigError(f"{run_dir} already holds a run with a different configuration "
                               f"({'; '.join(diff)}); choose another --out")
