@@ -186,3 +186,70 @@ class SequenceBatcher:
         batch.update(label=label, text=tf.gather(emb, label),
                      class_text=tf.gather(emb, class_ids), class_index=tf.gather(position, label))
         return batch
+
+
+class StreamingSequenceSampler(SequenceSampler):
+    """SequenceSampler over a `record_index.StreamedSplit`: the same row draws, then each
+    batch's records are read (one seek per record) and parsed into a table of that batch
+    alone; yields the indices plus `table` (the flat layout of those B videos) and
+    `table_labels` [B]. Reading runs in the tf.data pipeline, ahead of the step."""
+
+    def __init__(self, labels, batch_size, n_batches, seed, split_name="training set",
+                 split=None):
+        super().__init__(labels, batch_size, n_batches, seed, split_name=split_name)
+        self.split = split
+
+    def _fetch(self, indices):
+        from avca_tf.data.record_index import parse_table
+        serialized = tf.py_function(lambda rows: self.split.serialized(rows.numpy()),
+                                    [indices["index"]], tf.string)
+        serialized.set_shape([self.batch_size])
+        *table, labels = parse_table(serialized, self.split.widths)
+        return {**indices, "table": tuple(table), "table_labels": labels}
+
+    def epoch_dataset(self, epoch: int) -> tf.data.Dataset:
+        return (tf.data.Dataset.range(self.n_batches)
+                .map(lambda step: self.batch_indices(epoch, step),
+                     num_parallel_calls=1, deterministic=True)
+                .map(self._fetch, num_parallel_calls=1, deterministic=True)
+                .prefetch(2))
+
+
+class StreamingSequenceBatcher(SequenceBatcher):
+    """SequenceBatcher for streamed batches: the features come with the indices (`table`,
+    the batch's own flat layout, rows 0..B-1), only the class tables are step arguments."""
+
+    streams = True
+
+    def __init__(self, spec: SequenceSpec, split, label_embeddings):
+        self.spec = spec
+        class_ids = np.unique(split.labels).astype(np.int64)
+        position = np.full(label_embeddings.shape[0], -1, np.int64)
+        position[class_ids] = np.arange(class_ids.size)
+        self.tensors = (tf.constant(label_embeddings, tf.float32),
+                        tf.constant(class_ids, tf.int64), tf.constant(position, tf.int64))
+
+    def __call__(self, indices, emb, class_ids, position) -> dict:
+        label = indices["table_labels"]
+        rows = tf.range(tf.shape(label, out_type=tf.int64)[0])
+        batch = sequence_batch(self.spec, tuple(indices["table"]), rows, training=True,
+                               u=indices.get("window_u"))
+        batch.update(label=label, text=tf.gather(emb, label),
+                     class_text=tf.gather(emb, class_ids), class_index=tf.gather(position, label))
+        return batch
+
+
+def is_streamed(split) -> bool:
+    """Whether `split` is a `record_index.StreamedSplit` (an index of TFRecords)."""
+    return hasattr(split, "serialized")
+
+
+def training_input(spec: SequenceSpec, split, label_embeddings):
+    """(sampler class, batcher) of a sequence model's training split: in-memory
+    (SequenceSampler + SequenceBatcher over the flat arrays) or streamed from TFRecords
+    (StreamingSequenceSampler + StreamingSequenceBatcher, `batcher.streams` True)."""
+    if is_streamed(split):
+        import functools
+        return (functools.partial(StreamingSequenceSampler, split=split),
+                StreamingSequenceBatcher(spec, split, label_embeddings))
+    return SequenceSampler, SequenceBatcher(spec, split, label_embeddings)

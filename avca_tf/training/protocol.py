@@ -77,8 +77,10 @@ def validate_benchmark(benchmark, cfg: RunConfig) -> None:
                               f"the preset of this feature set")
         sequence_spec(benchmark, cfg)  # validates the sequence options
     train = benchmark.splits["stage_1_train"]
-    for modality, width, field in (("audio", train.audio.shape[1], "audio_dim"),
-                                   ("video", train.video.shape[1], "video_dim")):
+    dims = (train.feature_dims if hasattr(train, "feature_dims")  # streamed: no arrays
+            else (train.audio.shape[1], train.video.shape[1]))
+    for modality, width, field in (("audio", dims[0], "audio_dim"),
+                                   ("video", dims[1], "video_dim")):
         expected = getattr(cfg.model, field)
         if width != expected:
             raise ConfigError(
@@ -363,12 +365,14 @@ def load_run(run_dir: str) -> LoadedRun:
                      beta=float(classes["beta"]))
 
 
-def load_data(cfg: RunConfig):
+def load_data(cfg: RunConfig, stream: bool = True):
     """The Benchmark a RunConfig names: the TFRecords of data.tfrecords, else the h5 files
-    under data.root."""
+    under data.root. Sequences from TFRecords are streamed (an index of the records, see
+    `avca_tf.data.record_index`) unless `stream` is False."""
     if cfg.data.tfrecords:
         from avca_tf.data.tfrecord_input import load_benchmark_from_tfrecords
-        bench = load_benchmark_from_tfrecords(cfg.data.tfrecords, text_pairing=cfg.data.text_pairing)
+        bench = load_benchmark_from_tfrecords(cfg.data.tfrecords, text_pairing=cfg.data.text_pairing,
+                                              stream=stream)
         if (bench.dataset, bench.feature_set) != (cfg.data.dataset, cfg.data.feature_set):
             raise ConfigError(f"{cfg.data.tfrecords} holds {bench.dataset}/{bench.feature_set}, "
                               f"not the requested {cfg.data.dataset}/{cfg.data.feature_set}")
