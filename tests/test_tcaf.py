@@ -209,6 +209,30 @@ def test_stage2_epochs_quirk():
     assert [stage2_epochs(b, quirk) for b in (1, 2, 7)] == [50, 2, 7]
 
 
+def test_stage2_quirk_tests_the_best_epochs_stage2_checkpoint(temporal_root, tmp_path,
+                                                              monkeypatch):
+    """With the quirk and best stage-1 epoch 1, stage 2 trains all epochs but, as the
+    authors' get_evaluation, the model tested is the stage-2 checkpoint of epoch 1."""
+    from avca_tf.training import protocol
+    bench = load_temporal_benchmark(temporal_root, "UCF", "main_features")
+    cfg = tiny(registry.get_preset("tcaf", "UCF", "main_features"), temporal_root).replace(
+        train__epochs=2, train__n_batches=2)
+    monkeypatch.setattr(protocol, "best_epoch", lambda history: history[0])  # best = epoch 1
+    plain = run_protocol(bench, cfg, str(tmp_path / "plain"), verbose=0)
+    quirk = run_protocol(bench, cfg.replace(train__stage2_all_epochs_when_best_first=True),
+                         str(tmp_path / "quirk"), verbose=0)
+    assert plain["stage1"]["best_epoch"] == quirk["stage1"]["best_epoch"] == 1
+    assert len(plain["stage2"]["epochs"]) == 1 and "tested_epoch" not in plain["stage2"]
+    assert len(quirk["stage2"]["epochs"]) == 2 and quirk["stage2"]["tested_epoch"] == 1
+    assert quirk["stage2"]["epochs"][:1] == plain["stage2"]["epochs"]
+    assert quirk["test"] == plain["test"]  # the same weights, bit for bit
+    import h5py
+    weights = [h5py.File(tmp_path / r / "model" / "model.weights.h5") for r in ("plain", "quirk")]
+    names = []
+    weights[0].visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+    assert names and all(np.array_equal(weights[0][n][()], weights[1][n][()]) for n in names)
+
+
 def test_bn_double_update_moves_statistics_twice(temporal_root):
     from avca_tf.training.protocol import sequence_spec
     from avca_tf.training.trainer import Trainer

@@ -2,7 +2,11 @@
 
 Two modes (`SequenceSpec.mode`), as the authors' collator:
 * `max`: each modality zero-padded at the end to the longest video of the
-  batch; nothing is cut.
+  batch; nothing is cut. `pad_multiple` m > 1 (DataConfig.pad_multiple) pads
+  training batches further, to the next multiple of m steps, so that an XLA
+  step (`--jit-compile`) sees few shapes; attention masks ignore the extra
+  steps, but they enter the encoders' BN batch statistics like any padding
+  (as in the authors' code), so training results depend on m.
 * `fixed`: a window of `train_video_steps` (training; random start) or
   `test_video_steps` (evaluation; centre start diff // 2) video steps; the
   audio window covers the same time span, round(L_v * video_step / audio_step)
@@ -41,6 +45,7 @@ class SequenceSpec:
     audio_window: str = "matched"
     audio_step: float = 1.0      # seconds per audio step
     video_step: float = 1.0      # seconds per video step
+    pad_multiple: int = 1        # max mode, training batches: pad to a multiple of this
 
     def __post_init__(self):
         if self.mode not in SEQUENCE_MODES:
@@ -48,6 +53,8 @@ class SequenceSpec:
         if self.audio_window not in AUDIO_WINDOW_RULES:
             raise ConfigError(f"audio window rule must be one of {AUDIO_WINDOW_RULES}, "
                               f"got {self.audio_window!r}")
+        if int(self.pad_multiple) < 1:
+            raise ConfigError(f"pad_multiple must be >= 1, got {self.pad_multiple!r}")
         if self.mode == "fixed" and min(self.train_video_steps, self.test_video_steps) < 1:
             raise ConfigError(f"fixed windows need >= 1 video steps, got "
                               f"{self.train_video_steps}/{self.test_video_steps}")
@@ -66,7 +73,8 @@ def spec_from_config(data_cfg, audio_step: float, video_step: float) -> Sequence
     return SequenceSpec(mode=data_cfg.sequence_mode, train_video_steps=data_cfg.train_video_steps,
                         test_video_steps=data_cfg.test_video_steps,
                         audio_window=data_cfg.audio_window, audio_step=audio_step,
-                        video_step=video_step)
+                        video_step=video_step,
+                        pad_multiple=int(getattr(data_cfg, "pad_multiple", 1)))
 
 
 def pad_window(flat, starts, lengths, rows, length, offsets):
@@ -95,6 +103,9 @@ def sequence_batch(spec: SequenceSpec, data: tuple, rows, training: bool, u=None
     la_n, lv_n = tf.gather(a_len, rows), tf.gather(v_len, rows)
     if spec.mode == "max":
         la, lv = tf.reduce_max(la_n), tf.reduce_max(lv_n)
+        if training and spec.pad_multiple > 1:  # length buckets: few shapes for XLA
+            m = tf.constant(int(spec.pad_multiple), tf.int64)
+            la, lv = (la + m - 1) // m * m, (lv + m - 1) // m * m
         a_off = v_off = tf.zeros([b], tf.int64)
     else:
         la_i, lv_i = spec.window(training)

@@ -174,9 +174,17 @@ class Trainer:
             self.optimizer = optimizer or make_optimizer(cfg)
             self.optimizer.build(model.trainable_variables)
         if cfg.strategy == "default":
-            # streamed batches bring tables of varying sizes: one trace with unknown sizes
-            self._step_fn = tf.function(self._step, jit_compile=cfg.jit_compile,
-                                        reduce_retracing=getattr(self._gather, "streams", False))
+            streams = getattr(self._gather, "streams", False)
+            if cfg.jit_compile and takes_sequences(model):
+                # padded lengths vary per batch: gather and pad outside XLA, compile the update
+                # once per padded shape (few with data.pad_multiple buckets)
+                update = tf.function(self._update, jit_compile=True)
+                self._step_fn = tf.function(lambda indices, *data: update(
+                    self._gather(indices, *data)), reduce_retracing=streams)
+            else:
+                # streamed batches bring tables of varying sizes: one trace with unknown sizes
+                self._step_fn = tf.function(self._step, jit_compile=cfg.jit_compile,
+                                            reduce_retracing=streams)
         else:
             self._step_fn = tf.function(self._distributed_step)
 
@@ -189,7 +197,9 @@ class Trainer:
         return batch
 
     def _step(self, indices, *data):
-        batch = self._gather(indices, *data)
+        return self._update(self._gather(indices, *data))
+
+    def _update(self, batch):
         variables = self.model.trainable_variables
         scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
         with tf.GradientTape() as tape:
