@@ -231,6 +231,7 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
         history.append(entry)
         if keep_epoch is not None and epoch + 1 == keep_epoch and keep_epoch < epochs:
             kept = os.path.join(run_dir, "checkpoints", f"stage{stage}", KEPT_WEIGHTS)
+            os.makedirs(os.path.dirname(kept), exist_ok=True)  # epoch 1: no checkpoint yet
             model.save_weights(kept + ".tmp.weights.h5")
             os.replace(kept + ".tmp.weights.h5", kept)
         state.assign(json.dumps({"epoch": epoch + 1, "history": history, "plateau": plateau.state}))
