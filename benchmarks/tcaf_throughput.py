@@ -2,7 +2,8 @@
 the authors' code, one run.
 
 For each config (UCF-main, UCF-cls):
-- our step: the Trainer's compiled step (tf.function; XLA with --modes ...,xla)
+- our step: the Trainer's compiled step (tf.function; XLA with --modes ...,xla; xla8:
+  XLA with training batches padded to a multiple of 8 steps, DataConfig.pad_multiple)
   of the tcaf preset, batch 64, on a training set whose sequence lengths are
   drawn from the same ranges as benchmarks/reference/ref_step.py draws the
   authors' batches (UCF main audio/video 7-10 steps; UCF cls audio 8-10, video
@@ -137,10 +138,14 @@ def ours(cfg_name, root, modes, steps, warmup, repeats):
     model = None
     for mode in modes:
         keras.utils.set_random_seed(0)
-        train_cfg = dataclasses.replace(cfg.train, jit_compile=(mode == "xla"))
+        # "xla": XLA step on the batch-maximum padding; "xla<m>" (e.g. xla8): training
+        # batches padded to a multiple of m steps (DataConfig.pad_multiple), few XLA shapes
+        train_cfg = dataclasses.replace(cfg.train, jit_compile=mode.startswith("xla"))
+        multiple = int(mode[3:]) if mode.startswith("xla") and mode[3:] else 1
         model = build_model(cfg.model.name, cfg.model, cfg.loss)
         try:
-            trainer = Trainer(model, train_cfg, split, emb, sequence=spec)
+            trainer = Trainer(model, train_cfg, split, emb,
+                              sequence=dataclasses.replace(spec, pad_multiple=multiple))
             out["modes"][mode] = time_steps(trainer, steps, warmup, repeats)
         except Exception as e:  # XLA may not compile the dynamic padding
             out["modes"][mode] = {"error": f"{type(e).__name__}: {str(e)[:300]}"}

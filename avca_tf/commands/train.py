@@ -17,6 +17,10 @@ def add_arguments(p):
                    help="tiny run for smoke tests: 2 epochs x 5 batches (as --preset quick)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--jit-compile", action="store_true", help="compile the training step with XLA")
+    p.add_argument("--pad-multiple", type=int, default=None, metavar="M",
+                   help="sequence models: pad training batches to a multiple of M steps (few "
+                        "shapes for --jit-compile; padded steps enter BN statistics, so results "
+                        "depend on M; default 1, the batch maximum)")
     p.add_argument("--mixed-precision", action="store_true",
                    help="mixed_float16 (GPU, with loss scaling) or mixed_bfloat16 (CPU)")
     p.add_argument("--freeze-position-embeddings", action="store_true",
@@ -49,6 +53,7 @@ def build_config(args):
                   tfrecords=os.path.abspath(args.tfrecords) if args.tfrecords else None,
                   freeze_position_embeddings=args.freeze_position_embeddings,
                   jit_compile=args.jit_compile, mixed_precision=args.mixed_precision,
+                  pad_multiple=args.pad_multiple,
                   temporal=args.temporal or None,
                   separate_negative_pass=args.separate_negative_pass,
                   bn_double_update=args.bn_double_update, stage2_lr=args.stage2_lr,
