@@ -111,6 +111,7 @@ class DataConfig:
     train_video_steps: int = 60        # fixed mode: video window in training (random start)
     test_video_steps: int = 300        # fixed mode: video window at evaluation (centre)
     audio_window: str = "matched"      # fixed mode audio steps: "matched" (same span) | "reference"
+    pad_multiple: int = 1              # max mode, training: pad to a multiple of this (XLA buckets)
 
     def __post_init__(self):
         check_choice("dataset", self.dataset, DATASETS)

@@ -39,14 +39,11 @@ import argparse
 import filecmp
 import json
 import os
-import platform
-import statistics
-import subprocess
 import sys
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare_common import HERE, machine, our_env, sh, table, torch_env  # noqa: E402
+
 IMPLS = ("ours", "ours-quirks", "authors")
 FEATURES = {"main": "main_features", "cls": "cls_features"}
 
@@ -68,24 +65,6 @@ def parse_args(argv):
     p.add_argument("--no-repro", action="store_true", help="skip the bit-reproducibility rerun")
     p.add_argument("--out", required=True)
     return p.parse_args(argv)
-
-
-def sh(cmd, log, env=None):
-    t0 = time.perf_counter()
-    with open(log, "w") as f:
-        rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env).returncode
-    wall = time.perf_counter() - t0
-    if rc:
-        raise SystemExit(f"failed ({rc}): {' '.join(cmd)}; see {log}")
-    return wall
-
-
-def our_env(threads):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
-               TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads),
-               OMP_NUM_THREADS=str(threads))
-    env["PYTHONPATH"] = os.pathsep.join([REPO] + [x for x in env.get("PYTHONPATH", "").split(os.pathsep) if x])
-    return env
 
 
 def train_args(root, ds, features, epochs, n_batches, seed, out, lr=None):
@@ -145,8 +124,7 @@ def run_one(impl, a, cfg, seed, data_root, run_dir):
                "--n-batches", str(a.n_batches), "--threads", str(a.threads),
                *(["--lr", str(a.lr)] if a.lr else []),
                "--workdir", os.path.join(run_dir, "work"), "--out", os.path.join(run_dir, "theirs.json")]
-        env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
-        wall = sh(cmd, log, env)
+        wall = sh(cmd, log, torch_env(a.threads))
         with open(os.path.join(run_dir, "theirs.json")) as f:
             r = json.load(f)
         res = dict(implementation=impl, config=cfg, seed=seed, test=r["test"], beta=r["beta"],
@@ -158,39 +136,6 @@ def run_one(impl, a, cfg, seed, data_root, run_dir):
     print(f"{cfg} {impl} seed {seed}: HM {100 * res['test']['HM']:.2f} "
           f"({wall:.0f} s)", flush=True)
     return res
-
-
-def fmt(vals):
-    v = [100 * x for x in vals]
-    if len(v) == 1:
-        return f"{v[0]:.2f}"
-    return f"{statistics.mean(v):.2f} ± {statistics.stdev(v):.2f}"
-
-
-def table(results, configs, impls):
-    lines = ["| config | implementation | seeds | S | U | HM | ZSL | best epoch (1-based) | "
-             "stage-2 epochs | wall s / run |", "|---" * 10 + "|"]
-    for cfg in configs:
-        for impl in impls:
-            rs = [r for r in results if r["config"] == cfg and r["implementation"] == impl]
-            if not rs:
-                continue
-            m = {k: fmt([r["test"][k] for r in rs]) for k in ("S", "U", "HM", "ZSL")}
-            lines.append(f"| {cfg} | {impl} | {len(rs)} | {m['S']} | {m['U']} | {m['HM']} | "
-                         f"{m['ZSL']} | {','.join(str(r['best_epoch_1based']) for r in rs)} | "
-                         f"{','.join(str(r['stage2_epochs']) for r in rs)} | "
-                         f"{statistics.mean(r['wall_s'] for r in rs):.0f} |")
-    return "\n".join(lines)
-
-
-def machine():
-    def out(cmd):
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True, shell=True).stdout.strip()
-        except Exception:
-            return ""
-    return {"nproc": os.cpu_count(), "cpu": out("lscpu | grep 'Model name' | sed 's/.*: *//'"),
-            "uptime": out("uptime"), "python": platform.python_version()}
 
 
 def main(argv=None):

@@ -1,4 +1,5 @@
-"""Feature ingestion: the benchmark's h5 features -> TFRecords (an Examples artifact).
+"""Feature ingestion: the benchmark's h5 features (or, `temporal`, the per-step pickles of
+sequence models) -> TFRecords (an Examples artifact).
 
 A class-based Beam component rather than ImportExampleGen over a pre-made
 output: the ingestion itself (validation, the stage/class structure, the
@@ -24,6 +25,8 @@ class FeatureIngestionSpec(ComponentSpec):
         "dataset": ExecutionParameter(type=str),
         "feature_set": ExecutionParameter(type=str),
         "skip_invalid": ExecutionParameter(type=int),
+        # 1: the non-averaged per-step pickles of sequence models (`avca ingest --temporal`)
+        "temporal": ExecutionParameter(type=int, optional=True),
         # Changes when a file under the benchmark changes, so the cache does
         # not serve TFRecords of older features ("" for remote roots).
         "input_fingerprint": ExecutionParameter(type=str),
@@ -39,7 +42,8 @@ class FeatureIngestionExecutor(base_beam_executor.BaseBeamExecutor):
         meta = run_ingest(exec_properties["root"], exec_properties["dataset"],
                           exec_properties["feature_set"], examples.uri,
                           beam_args=tuple(self._beam_pipeline_args),
-                          skip_invalid=bool(exec_properties["skip_invalid"]))
+                          skip_invalid=bool(exec_properties["skip_invalid"]),
+                          temporal=bool(exec_properties.get("temporal") or 0))
         splits = [s for s in STAGES if os.path.isdir(os.path.join(examples.uri, s))]
         examples.split_names = artifact_utils.encode_split_names(splits)
         examples.set_string_custom_property("dataset", exec_properties["dataset"])
@@ -47,6 +51,7 @@ class FeatureIngestionExecutor(base_beam_executor.BaseBeamExecutor):
         examples.set_int_custom_property("num_examples", int(meta["total"]))
         examples.set_int_custom_property("num_classes", len(meta["class_names"]))
         examples.set_int_custom_property("num_rejected", int(meta["rejected"]))
+        examples.set_int_custom_property("temporal", int(bool(meta.get("temporal"))))
 
 
 class FeatureIngestion(base_beam_component.BaseBeamComponent):
@@ -55,8 +60,9 @@ class FeatureIngestion(base_beam_component.BaseBeamComponent):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(FeatureIngestionExecutor)
 
     def __init__(self, root: str, dataset: str, feature_set: str, skip_invalid: bool = False,
-                 input_fingerprint: str = ""):
+                 input_fingerprint: str = "", temporal: bool = False):
+        # `temporal` only enters the spec when set, so averaged pipelines keep their cache keys
         super().__init__(spec=FeatureIngestionSpec(
             root=root, dataset=dataset, feature_set=feature_set, skip_invalid=int(skip_invalid),
-            input_fingerprint=input_fingerprint,
+            input_fingerprint=input_fingerprint, **({"temporal": 1} if temporal else {}),
             examples=Channel(type=standard_artifacts.Examples)))

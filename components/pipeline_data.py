@@ -25,13 +25,14 @@ def vectors_by_name(class_names, names, vectors, source: str) -> np.ndarray:
 
 def load_pipeline_benchmark(examples_dir: str, class_embeddings_dir: str,
                             text_pairing: str = "own") -> Benchmark:
-    """Ingested splits with the class-embedding artifact's vectors.
+    """Ingested splits with the class-embedding artifact's vectors (per-step sequences are
+    streamed from an index of the records, `avca_tf.data.record_index`).
 
     `text_pairing="reference"` gives each class the vector the authors' reader
     gives it: the permutation ingestion recorded, applied to the artifact's vectors.
     """
     perm = pairing_permutation(examples_dir, text_pairing)
-    bench = load_benchmark_from_tfrecords(examples_dir, text_pairing="own")
+    bench = load_benchmark_from_tfrecords(examples_dir, text_pairing="own", stream=True)
     names, vectors = read_class_embeddings(class_embeddings_dir)
     own = vectors_by_name(bench.class_names, names, vectors, class_embeddings_dir)
     return dataclasses.replace(bench, label_embeddings=own[perm], text_pairing=text_pairing)

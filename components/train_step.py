@@ -14,12 +14,13 @@ SERVING_SUBDIR = "Format-Serving"  # where TFX's Pusher looks for the SavedModel
 def run_config(run_config_json: str, bench, examples_dir: str) -> RunConfig:
     """The component's RunConfig reading the ingested examples, with the data's widths."""
     cfg = RunConfig.from_dict(json.loads(run_config_json))
+    train = bench.splits["stage_1_train"]
+    dims = (train.feature_dims if hasattr(train, "feature_dims")  # streamed sequences
+            else (train.audio.shape[1], train.video.shape[1]))
     return cfg.replace(
         data=dataclasses.replace(cfg.data, root="", dataset=bench.dataset,
                                  feature_set=bench.feature_set, tfrecords=examples_dir),
-        model=dataclasses.replace(cfg.model,
-                                  audio_dim=int(bench.splits["stage_1_train"].audio.shape[1]),
-                                  video_dim=int(bench.splits["stage_1_train"].video.shape[1])))
+        model=dataclasses.replace(cfg.model, audio_dim=int(dims[0]), video_dim=int(dims[1])))
 
 
 def train_and_export(examples_dir: str, class_embeddings_dir: str, run_config_json: str,

@@ -142,7 +142,9 @@ def run_local(cfg: PipelineConfig, classes_file: str, vectors_path: str) -> RunS
         raise PipelineRunError("a local run needs an sqlite MLMD path (--metadata)")
     data = cfg.data
     prints = (fingerprint([os.path.join(data.root, data.dataset, "class-split"),
-                           os.path.join(data.root, data.dataset, "features", data.feature_set)]),
+                           os.path.join(data.root, data.dataset, "features",
+                                        data.feature_set + ("_non_averaged" if data.temporal
+                                                            else ""))]),
               fingerprint([classes_file, vectors_path]))
     t0 = time.monotonic()
     store = mlmd_report.open_store(cfg.metadata_path, readonly=False)

@@ -24,6 +24,7 @@ class DataSource:
     feature_set: FeatureSetName = "main_features"
     vectors_path: str = ""      # word vectors for the class-embedding job; "" = the benchmark's npy
     skip_invalid: bool = False  # ingestion: skip unreadable feature files instead of failing
+    temporal: bool = False      # per-step sequences (features/<fs>_non_averaged, sequence models)
 
     def __post_init__(self):
         check_choice("dataset", self.dataset, DATASETS)

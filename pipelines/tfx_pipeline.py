@@ -27,7 +27,8 @@ def create_pipeline(cfg: PipelineConfig, classes_file: str, vectors_path: str,
     """`fingerprints`: of the benchmark files and of the class list + vectors (cache keys)."""
     data = cfg.data
     ingestion = FeatureIngestion(root=data.root, dataset=data.dataset, feature_set=data.feature_set,
-                                 skip_invalid=data.skip_invalid, input_fingerprint=fingerprints[0])
+                                 skip_invalid=data.skip_invalid, input_fingerprint=fingerprints[0],
+                                 temporal=data.temporal)
     embeddings = ClassEmbeddingGen(classes_file=classes_file, vectors_path=vectors_path,
                                    input_fingerprint=fingerprints[1])
     trainer = AvcaTrainer(

@@ -173,3 +173,75 @@ def test_sequence_export_rejects_bad_inputs(seq_export):
                      **extra, **change}
             with pytest.raises(tf.errors.InvalidArgumentError, match=message):
                 loaded.signatures[name](**feeds)
+
+
+def _load_deploy_client():
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "deploy",
+                        "avca_request.py")
+    spec = importlib.util.spec_from_file_location("avca_request", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_deploy_client_builds_sequence_requests(seq_export, tmp_path, capsys):
+    """deploy/avca_request.py: per-video sequences -> padded tensors + lengths that fit the
+    export's SignatureDefs and score like the in-process evaluation."""
+    from tensorflow.core.protobuf import saved_model_pb2
+    client = _load_deploy_client()
+    videos, info = seq_export["videos"], seq_export["info"]
+    seqs = [videos.sequences(i) for i in range(len(videos))]
+    audio, video = [s[0] for s in seqs], [s[1] for s in seqs]
+    sm = saved_model_pb2.SavedModel()
+    sm.ParseFromString(open(os.path.join(seq_export["version_dir"], "saved_model.pb"),
+                            "rb").read())
+    sigs = sm.meta_graphs[0].signature_def
+    loaded = tf.saved_model.load(seq_export["version_dir"])
+    names = list(info["class_names"])
+    calibrated = seq_export["calibrated"]
+    for name in ("serving_default", "embed", "classify_open"):
+        req = client.build_request("avca", name, audio, video, class_names=names, version=1)
+        assert set(req.inputs) == set(sigs[name].inputs), name
+        for key, sig in sigs[name].inputs.items():
+            tensor = req.inputs[key]
+            assert tensor.dtype == sig.dtype, key
+            want = [d.size for d in sig.tensor_shape.dim]
+            got = [d.size for d in tensor.tensor_shape.dim]
+            assert len(want) == len(got) and all(w in (-1, g) for w, g in zip(want, got)), key
+        feeds = {k: tf.constant(tf.make_ndarray(v)) for k, v in req.inputs.items()}
+        np.testing.assert_array_equal(feeds["audio_lengths"].numpy(), [len(a) for a in audio])
+        assert feeds["video"].shape[1] == max(len(v) for v in video)
+        out = loaded.signatures[name](**feeds)
+        if name == "classify_open":
+            np.testing.assert_allclose(out["scores"].numpy(), -calibrated, atol=1e-5)
+        elif name == "serving_default":
+            order = np.argsort(calibrated, axis=1, kind="stable")[:, :3]
+            np.testing.assert_allclose(out["scores"].numpy(),
+                                       -np.take_along_axis(calibrated, order, 1), atol=1e-5)
+        path, body = client.request_to_rest(req)
+        assert path == "/v1/models/avca/versions/1:predict"
+        assert set(body["inputs"]) == set(req.inputs)
+        json.dumps(body)
+    # padded arrays + lengths give the same request tensors as the list of videos
+    a_pad, a_len = client.pad_sequences(audio)
+    v_pad, v_len = client.pad_sequences(video)
+    req = client.build_request("avca", "embed", a_pad, v_pad, audio_lengths=a_len,
+                               video_lengths=v_len)
+    ref = client.build_request("avca", "embed", audio, video)
+    assert req.SerializeToString() == ref.SerializeToString()
+    with pytest.raises(ValueError, match=r"video\[1\]: shape"):
+        client.build_request("avca", "embed", audio, [video[0], video[1][:, :3]])
+    with pytest.raises(ValueError, match=r"audio_lengths: expected values in \[1, "):
+        client.build_request("avca", "embed", a_pad, v_pad, audio_lengths=a_len + 100,
+                             video_lengths=v_len)
+    # the command line: one array per video in an .npz
+    np.savez(tmp_path / "a.npz", *audio)
+    np.savez(tmp_path / "v.npz", *video)
+    assert client.main(["--sequences", "--audio", str(tmp_path / "a.npz"), "--video",
+                        str(tmp_path / "v.npz"), "--print-request", "--transport", "rest"]) == 0
+    body = json.loads(capsys.readouterr().out)["body"]
+    assert body["inputs"]["audio_lengths"] == [len(a) for a in audio]
+    assert client.main(["--sequences", "--audio", str(tmp_path / "missing.npz"),
+                        "--print-request"]) == 2
+    assert "error: " in capsys.readouterr().err

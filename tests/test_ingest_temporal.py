@@ -98,3 +98,64 @@ def test_bad_pickles_fail_with_the_readers_error(ingested, tmp_path, capsys, dam
     assert err.startswith("error: 1 invalid row(s) in 1 file(s); nothing was written")
     assert str(reader_error.value) in err and path.name in err
     assert not out.exists() and not [p for p in tmp_path.iterdir() if "tfrec" in p.name]
+
+
+@pytest.mark.parametrize("mode", ["max", "fixed"])
+def test_streamed_batches_equal_in_memory_batches(ingested, mode):
+    """Class-aware batches read record by record from the index are the in-memory ones."""
+    import tensorflow as tf
+
+    from avca_tf.data.record_index import StreamedSplit
+    from avca_tf.data.sequence_batch import (SequenceSpec, StreamingSequenceBatcher,
+                                             training_input)
+    from avca_tf.data.temporal import concat_temporal
+    from avca_tf.training.trainer import SequenceDistanceFn
+    _, out = ingested
+    mem = load_benchmark_from_tfrecords(str(out))
+    streamed = load_benchmark_from_tfrecords(str(out), stream=True)
+    spec = SequenceSpec(mode=mode, train_video_steps=3, test_video_steps=4)
+    for stage in (1, 2):
+        a, b = mem.protocol(stage).train, streamed.protocol(stage).train
+        assert isinstance(b, StreamedSplit) and not hasattr(b, "audio")
+        for f in ("audio_lengths", "video_lengths", "labels", "video_ids"):
+            assert np.array_equal(getattr(a, f), getattr(b, f)), f
+        s_cls, s_batcher = training_input(spec, b, streamed.label_embeddings)
+        assert isinstance(s_batcher, StreamingSequenceBatcher)
+        m_sampler = SequenceSampler(a.labels, 8, 3, seed=5)
+        s_sampler = s_cls(b.labels, 8, 3, 5)
+        m_batcher = SequenceBatcher(spec, a, mem.label_embeddings)
+        for epoch in (0, 2):
+            for m_ind, s_ind in zip(m_sampler.epoch_dataset(epoch), s_sampler.epoch_dataset(epoch)):
+                x = m_batcher(m_ind, *m_batcher.tensors)
+                y = tf.function(s_batcher, reduce_retracing=True)(s_ind, *s_batcher.tensors)
+                assert set(x) == set(y)
+                for k in x:
+                    assert x[k].dtype == y[k].dtype and np.array_equal(x[k].numpy(),
+                                                                       y[k].numpy()), (stage, k)
+    # evaluation batches too: the distances of a model are the same
+    cfg = registry.get_preset("tcaf", "UCF", "main_features").replace(
+        model__encoder_hidden=16, model__decoder_hidden=16, model__depth=1, model__heads=2,
+        model__head_dim=8, model__mlp_dim=8)
+    model = registry.build_model("tcaf", cfg.model, cfg.loss)
+    fn = SequenceDistanceFn(model, spec, batch_size=16)
+    d = [fn(concat_temporal("eval", [bench.protocol(2).eval_seen, bench.protocol(2).eval_unseen]),
+            bench.label_embeddings) for bench in (mem, streamed)]
+    assert np.array_equal(d[0], d[1])
+
+
+def test_streaming_reads_a_bounded_part_and_names_bad_shards(ingested, tmp_path, capsys):
+    _, out = ingested
+    bad = tmp_path / "tfrec"
+    shutil.copytree(out, bad)
+    shard = sorted((bad / "stage_1_train").glob("part-*.tfrecord"))[0]
+    data = shard.read_bytes()
+    shard.write_bytes(data[:len(data) - 7])  # the last record is cut
+    from avca_tf.data.record_index import scan_offsets
+    with pytest.raises(BenchmarkError, match=f"{shard.name}: record .* runs past the end"):
+        scan_offsets(str(shard))
+    run = tmp_path / "run"
+    assert cli.main(["train", "--tfrecords", str(bad), "--dataset", "UCF", "--features",
+                     "main_features", "--model", "tcaf", "--quick", "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(shard) in err and "ingest again" in err
+    assert not (run / "results.json").exists()

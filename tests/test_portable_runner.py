@@ -127,8 +127,8 @@ def test_ingest_and_reproduce_through_portable_runner(portable_services, tmp_pat
                            "--direct_running_mode=in_memory"]) == 0
     p_files, d_files = _files(tmp_path / "rep_portable"), _files(tmp_path / "rep_direct")
     results = sorted(k for k in p_files if k.endswith("results.json"))
-    assert results == ["runs/UCF/avca/seed42-quick/results.json",
-                       "runs/UCF/avgzslnet/seed42-quick/results.json"]
+    assert results == ["runs/UCF/main_features/avca/seed42-quick/results.json",
+                       "runs/UCF/main_features/avgzslnet/seed42-quick/results.json"]
     for name in results + ["table3.csv", "table3.md"] + [
             k for k in p_files if k.endswith("model.weights.h5")]:
         assert p_files[name] == d_files[name], name

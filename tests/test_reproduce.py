@@ -49,7 +49,7 @@ def test_quick_table3_on_ucf_main_writes_all_four_rows_and_resumes(ucf_main_root
     assert len(records) == 5 * 3 * 2
     ucf = [r for r in records if r["dataset"] == "UCF" and r["model"] != "tcaf"]
     assert all(r["n_seeds"] == "1" and 0.0 <= float(r["mean"]) <= 100.0 for r in ucf)
-    results = sorted(out.glob("runs/UCF/*/seed42-quick/results.json"))
+    results = sorted(out.glob("runs/UCF/main_features/*/seed42-quick/results.json"))
     assert [p.parent.parent.name for p in results] == sorted(
         ["avgzslnet", "avca-no-xatt", "avca-xatt-lc", "avca"])
     stamps = {p: os.path.getmtime(p) for p in results}
@@ -96,8 +96,55 @@ def test_tcaf_rows_hold_its_published_results_and_run_on_per_step_features(tmp_p
     # a root with per-step UCF main features only: Table 3 plans TCaF's run alone
     synthesize(tmp_path, dataset="UCF", feature_set="main_features", scale=0.02, temporal=True)
     [run] = plan_runs(ReproduceConfig(root=str(tmp_path), table=3, out="o", quick=True))
-    assert run.name == "runs/UCF/tcaf/seed42-quick"
+    assert run.name == "runs/UCF/main_features/tcaf/seed42-quick"
     assert (run.config.model.name, run.config.data.temporal, run.config.model.depth,
             run.config.train.lr) == ("tcaf", True, 5, 5e-5)
     with pytest.raises(ConfigError, match="cls_features_non_averaged"):
         plan_runs(ReproduceConfig(root=str(tmp_path), table=1, out="o", models=("tcaf",)))
+
+
+def test_clipclap_table_holds_the_published_rows_and_runs_on_clip_clap_features(tmp_path, capsys):
+    # ClipClap-GZSL (CVPR 2024 W) test S / U / HM / ZSL; AVCA, AVGZSLNet, CJME trained on the
+    # same CLIP/CLAP features in that paper: HM and ZSL only (docs/clipclap.md)
+    assert published.CLIPCLAP["clipclap"] == {
+        "VGGSound": (29.68, 11.12, 16.18, 11.53), "UCF": (77.14, 43.91, 55.97, 46.96),
+        "ActivityNet": (45.98, 20.06, 27.93, 22.76)}
+    assert {ds: v[2] for ds, v in published.CLIPCLAP["avca"].items()} == {
+        "VGGSound": 11.26, "UCF": 36.69, "ActivityNet": 21.76}
+    assert {ds: v[3] for ds, v in published.CLIPCLAP["avca"].items()} == {
+        "VGGSound": 8.16, "UCF": 38.67, "ActivityNet": 20.88}
+    assert all(v[:2] == (None, None) for m in ("avca", "avgzslnet", "cjme")
+               for v in published.CLIPCLAP[m].values())
+    rows = summarize({("avca", "UCF"): [{"S": 0.5, "U": 0.3, "HM": 0.375, "ZSL": 0.4}]},
+                     "clipclap")
+    md = to_markdown(rows, "clipclap", ReproduceConfig(root="r", table="clipclap", out="o"))
+    assert md.startswith("# ClipClap-GZSL (CVPR 2024 workshops) on CLIP/CLAP features")
+    assert ("| AVCA | – (n/p) | – (n/p) | – (11.26) | – (8.16) | 50.00 (n/p) | 30.00 (n/p) "
+            "| 37.50 (36.69) | 40.00 (38.67) |") in md
+    assert "| ClipClap-GZSL | – (29.68) |" in md
+    # every row plans a clip_clap run of its own preset, under its own folder level
+    synthesize(tmp_path / "b", dataset="UCF", feature_set="clip_clap", scale=0.02)
+    runs = plan_runs(ReproduceConfig(root=str(tmp_path / "b"), table="clipclap", out="o",
+                                     quick=True))
+    assert [r.name for r in runs] == [f"runs/UCF/clip_clap/{m}/seed42-quick"
+                                      for m in ("cjme", "avgzslnet", "avca", "clipclap")]
+    assert {r.config.data.feature_set for r in runs} == {"clip_clap"}
+    assert all(r.config.model.text_dim == 1536 for r in runs)
+    clipclap = runs[-1].config
+    assert (clipclap.model.name, clipclap.train.beta_steps, clipclap.train.batch_size) == (
+        "clipclap", 76, 64)
+    # the CLI: --table clipclap, one row, quick, in-process runner
+    out = tmp_path / "rep"
+    assert cli.main(["reproduce", "--root", str(tmp_path / "b"), "--table", "clipclap",
+                     "--models", "clipclap", "--quick", "--out", str(out), "-q", "--",
+                     "--direct_running_mode=in_memory"]) == 0
+    lines = _table_lines((out / "table_clipclap.md").read_text())
+    assert [r.split("|")[1].strip() for r in lines] == ["CJME", "AVGZSLNet", "AVCA",
+                                                        "ClipClap-GZSL"]
+    cells = [c.strip() for c in lines[-1].split("|")[2:-1]]
+    assert cells[4].endswith("(77.14)") and not cells[4].startswith("–")   # UCF S
+    assert cells[0].startswith("–") and cells[8].startswith("–")           # VGGSound, ActivityNet
+    assert (out / "runs/UCF/clip_clap/clipclap/seed42-quick/results.json").exists()
+    with pytest.raises(SystemExit):
+        cli.main(["reproduce", "--root", str(tmp_path / "b"), "--table", "2", "--out", str(out)])
+    assert "choose from '1', '3', '4', 'clipclap'" in capsys.readouterr().err

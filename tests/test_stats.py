@@ -37,3 +37,42 @@ def test_graph_flops_match_the_matmuls_of_the_layers():
 def test_stats_rejects_unknown_models(capsys):
     assert cli.main(["stats", "--models", "avca,nope", "--no-flops"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_tcaf_flops_per_video_at_a_stated_length(capsys):
+    from avca_tf.evaluation.flops import (sequence_forward_flops, sequence_train_step_flops,
+                                          typical_steps)
+    steps = {(d, f): typical_steps(get_preset("tcaf", d, f))
+             for d in ("UCF", "VGGSound", "ActivityNet")
+             for f in ("main_features", "cls_features")}
+    assert steps == {("UCF", "main_features"): (6, 6), ("UCF", "cls_features"): (6, 9),
+                     ("VGGSound", "main_features"): (10, 10),
+                     ("VGGSound", "cls_features"): (10, 15),
+                     ("ActivityNet", "main_features"): (300, 300),
+                     ("ActivityNet", "cls_features"): (200, 300)}
+    cfg = get_preset("tcaf", "UCF", "main_features").replace(
+        model__encoder_hidden=32, model__depth=1, model__heads=2, model__head_dim=16,
+        model__mlp_dim=16)
+    model = build_model("tcaf", cfg.model, cfg.loss)
+    h, d, hd, ff = 32, 300, 2 * 16, 16
+
+    def matmuls(ta, tv):
+        n = 1 + ta + tv
+        enc = ta * (512 * h + h * d) + tv * (512 * h + h * d)
+        pos = (ta + tv) * (2 * 32 + 64 * 64 + 364 * d)
+        layer = n * (3 * d * hd + hd * d + 2 * d * ff) + 2 * n * n * hd
+        head = d * 512 + 512 * 64
+        return 2 * (enc + pos + layer + head)
+    for ta, tv in ((6, 6), (10, 15)):
+        flops = sequence_forward_flops(model, 512, 512, ta, tv)
+        # the matmuls plus elementwise work (BN, LayerNorm, softmax, GELU: a few percent)
+        assert matmuls(ta, tv) <= flops <= 1.15 * matmuls(ta, tv), (ta, tv)
+    step = sequence_train_step_flops(model, 512, 512, 6, 6, batch_size=4, num_classes=5)
+    assert step > 2 * 4 * sequence_forward_flops(model, 512, 512, 6, 6)  # fwd + bwd of 4
+    assert cli.main(["stats", "--models", "tcaf", "--features", "main_features",
+                     "--batch-size", "2"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| tcaf (")]
+    assert len(rows) == 3 and "steps a/v" in out
+    ucf = next(r for r in rows if "(UCF)" in r).split("|")
+    assert ucf[5].strip() == "6/6" and float(ucf[6]) > 0 and float(ucf[7]) > 0

@@ -1,7 +1,8 @@
 """The sweep Beam job behind `avca reproduce`: runs on two DirectRunner worker processes equal
 serial runs bit for bit, finished runs are skipped, the table is re-assembled alone, a run
-dir on an object store (TensorFlow's ram:// filesystem here) trains the same run, and a
-run dir has one writer at a time."""
+dir on an object store (TensorFlow's ram:// filesystem here) trains the same run, a run
+dir has one writer at a time, and a run dir of another configuration (Table 1's run in
+Table 3's place) is refused, never reused."""
 import json
 import threading
 import time
@@ -10,6 +11,8 @@ import pytest
 
 from avca_tf import cli
 from avca_tf.beam import sweep
+from avca_tf.data.synth import synthesize
+from avca_tf.errors import ConfigError
 from avca_tf.evaluation.reproduce import ReproduceConfig, plan_runs
 
 RUNS = "avca,avgzslnet"
@@ -46,7 +49,8 @@ def test_two_workers_equal_serial_and_rerun_skips(ucf_main_root, tmp_path, capsy
     assert cli.main(rep + ["--out", str(one), "-q", "--", "--direct_running_mode=in_memory"]) == 0
     a, b = _tree(two), _tree(one)
     assert sorted(k for k in a if k.endswith("results.json")) == [
-        "runs/UCF/avca/seed42-quick/results.json", "runs/UCF/avgzslnet/seed42-quick/results.json"]
+        "runs/UCF/main_features/avca/seed42-quick/results.json",
+        "runs/UCF/main_features/avgzslnet/seed42-quick/results.json"]
     assert a.keys() == b.keys() and len(a) == 8
     for name in a:
         assert a[name] == b[name], name
@@ -104,3 +108,50 @@ def test_run_dir_has_one_writer_at_a_time(tmp_path):
         order.append("first")
     t.join(timeout=10)
     assert order == ["first", "second"]
+
+
+def test_tables_on_other_features_get_distinct_run_dirs(tmp_path):
+    synthesize(tmp_path, dataset="UCF", feature_set="cls_features", scale=0.02)
+    synthesize(tmp_path, dataset="UCF", feature_set="main_features", scale=0.02)
+    names = {t: [r.name for r in plan_runs(ReproduceConfig(root=str(tmp_path), table=t, out="o",
+                                                            quick=True, models=("avca",)))]
+             for t in (1, 3)}
+    assert names == {1: ["runs/UCF/cls_features/avca/seed42-quick"],
+                     3: ["runs/UCF/main_features/avca/seed42-quick"]}
+
+
+def _fake_run(path, config):
+    """A finished run dir holding `config` (a dict) and a results.json."""
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps(config))
+    (path / "results.json").write_text(json.dumps({"test": {"HM": 0.5}}))
+
+
+def test_run_dir_of_another_configuration_is_refused_not_reused(ucf_main_root, tmp_path, capsys):
+    out = tmp_path / "rep"
+    [run] = plan_runs(ReproduceConfig(root=str(ucf_main_root), table=3, out=str(out), quick=True,
+                                      models=("avca",)))
+    path = out / run.name
+    # a run of the same model on cls features (Table 1's) where Table 3 plans its run
+    _fake_run(path, run.config.replace(data__feature_set="cls_features").to_dict())
+    before = {p.name: p.read_bytes() for p in path.iterdir()}
+    rep = ["reproduce", "--root", str(ucf_main_root), "--table", "3", "--quick",
+           "--models", "avca", "--out", str(out)]
+    assert cli.main(rep) == 2
+    captured = capsys.readouterr()
+    assert "finished run" not in captured.out
+    assert (f"error: {path} holds a run of another configuration (data.feature_set: "
+            f"'cls_features' (in run dir) vs 'main_features' (planned))") in captured.err
+    assert "choose another --out or delete that run dir" in captured.err
+    assert cli.main(rep + ["--assemble-only"]) == 2
+    assert "data.feature_set: 'cls_features'" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="data.feature_set"):   # a worker refuses it too
+        sweep.train_run(str(out), run, log=lambda line: None)
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == before   # nothing overwritten
+
+    # a config.json written before a field existed compares by that field's default
+    legacy = run.config.to_dict()
+    del legacy["data"]["audio_window"]
+    (path / "config.json").write_text(json.dumps(legacy))
+    [outcome] = sweep.run_sweep([run], str(out), log=lambda line: None)
+    assert outcome.status == "finished"

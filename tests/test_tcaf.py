@@ -209,6 +209,73 @@ def test_stage2_epochs_quirk():
     assert [stage2_epochs(b, quirk) for b in (1, 2, 7)] == [50, 2, 7]
 
 
+def test_pad_multiple_buckets_training_batches_only():
+    split = _split([2, 5, 3], [4, 1, 6])
+    data, rows = SequenceTable(split).data, tf.constant([2, 0], tf.int64)
+    plain = sequence_batch(SequenceSpec("max"), data, rows, True)
+    bucket = sequence_batch(SequenceSpec("max", pad_multiple=4), data, rows, True)
+    assert bucket["audio"].shape == (2, 4, 3) and bucket["video"].shape == (2, 8, 2)
+    for m in ("audio", "video"):
+        t = plain[m].shape[1]
+        np.testing.assert_array_equal(bucket[m].numpy()[:, :t], plain[m].numpy())
+        np.testing.assert_array_equal(bucket[m + "_mask"].numpy()[:, :t],
+                                      plain[m + "_mask"].numpy())
+        assert not bucket[m].numpy()[:, t:].any() and not bucket[m + "_mask"].numpy()[:, t:].any()
+    # evaluation batches keep the batch maximum
+    ev = sequence_batch(SequenceSpec("max", pad_multiple=4), data, rows, False)
+    assert ev["audio"].shape == (2, 3, 3) and ev["video"].shape == (2, 6, 2)
+    with pytest.raises(ConfigError, match="pad_multiple"):
+        SequenceSpec("max", pad_multiple=0)
+
+
+def test_xla_step_with_length_buckets(temporal_root):
+    """--jit-compile for a sequence model: batches padded outside XLA to multiples of 8,
+    the update compiled per padded shape; the losses are the plain step's (float rounding)."""
+    from avca_tf.training.protocol import sequence_spec
+    from avca_tf.training.trainer import Trainer
+    bench = load_temporal_benchmark(temporal_root, "UCF", "main_features")
+    cfg = tiny(registry.get_preset("tcaf", "UCF", "main_features"), temporal_root).replace(
+        data__pad_multiple=8, model__dropout_encoder=0.0, model__dropout_decoder=0.0,
+        model__dropout_additional=0.0, model__dropout_transformer=0.0,
+        model__dropout_position=0.0)  # no random draws: XLA and TF draw differently
+    spec = sequence_spec(bench, cfg)
+    assert spec.pad_multiple == 8
+    losses = []
+    for jit in (False, True):
+        c = cfg.replace(train__jit_compile=jit)
+        keras.utils.set_random_seed(0)
+        model = registry.build_model("tcaf", c.model, c.loss)
+        trainer = Trainer(model, c.train, bench.protocol(1).train, bench.label_embeddings,
+                          sequence=spec)
+        losses.append([float(trainer.train_step(trainer.sampler.batch_indices(0, i))["total"])
+                       for i in range(3)])
+    np.testing.assert_allclose(losses[1], losses[0], rtol=2e-3)
+
+
+def test_stage2_quirk_tests_the_best_epochs_stage2_checkpoint(temporal_root, tmp_path,
+                                                              monkeypatch):
+    """With the quirk and best stage-1 epoch 1, stage 2 trains all epochs but, as the
+    authors' get_evaluation, the model tested is the stage-2 checkpoint of epoch 1."""
+    from avca_tf.training import protocol
+    bench = load_temporal_benchmark(temporal_root, "UCF", "main_features")
+    cfg = tiny(registry.get_preset("tcaf", "UCF", "main_features"), temporal_root).replace(
+        train__epochs=2, train__n_batches=2)
+    monkeypatch.setattr(protocol, "best_epoch", lambda history: history[0])  # best = epoch 1
+    plain = run_protocol(bench, cfg, str(tmp_path / "plain"), verbose=0)
+    quirk = run_protocol(bench, cfg.replace(train__stage2_all_epochs_when_best_first=True),
+                         str(tmp_path / "quirk"), verbose=0)
+    assert plain["stage1"]["best_epoch"] == quirk["stage1"]["best_epoch"] == 1
+    assert len(plain["stage2"]["epochs"]) == 1 and "tested_epoch" not in plain["stage2"]
+    assert len(quirk["stage2"]["epochs"]) == 2 and quirk["stage2"]["tested_epoch"] == 1
+    assert quirk["stage2"]["epochs"][:1] == plain["stage2"]["epochs"]
+    assert quirk["test"] == plain["test"]  # the same weights, bit for bit
+    import h5py
+    weights = [h5py.File(tmp_path / r / "model" / "model.weights.h5") for r in ("plain", "quirk")]
+    names = []
+    weights[0].visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+    assert names and all(np.array_equal(weights[0][n][()], weights[1][n][()]) for n in names)
+
+
 def test_bn_double_update_moves_statistics_twice(temporal_root):
     from avca_tf.training.protocol import sequence_spec
     from avca_tf.training.trainer import Trainer

@@ -201,13 +201,15 @@ def _run_embed_classes(classes_file: str, vectors_path: str, out_dir: str,
     return report
 
 
-def benchmark_inputs(root: str, dataset: str, feature_set: str, vectors: str | None = None):
+def benchmark_inputs(root: str, dataset: str, feature_set: str, vectors: str | None = None,
+                     temporal: bool = False):
     """(class list, word vectors) of a benchmark for the class-embedding job: all_class.txt
-    and `vectors` or, by default, the toy vocabulary / the benchmark's npy dict. String
-    joins keep remote roots (gs://...) intact."""
+    and `vectors` or, by default, the toy vocabulary / the benchmark's npy dict (of the
+    non-averaged layout if `temporal`). String joins keep remote roots (gs://...) intact."""
     from avca_tf.data.benchmark import Layout
     from avca_tf.data.synth import TOY, toy_word_vectors_path
-    rel = Layout("", dataset, feature_set)
+    from avca_tf.data.temporal import TemporalLayout
+    rel = (TemporalLayout if temporal else Layout)("", dataset, feature_set)
     vectors = vectors or os.path.join(root, str(toy_word_vectors_path("") if dataset == TOY
                                                 else rel.embeddings_file))
     return os.path.join(root, str(rel.all_class_file)), vectors

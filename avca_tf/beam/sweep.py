@@ -8,6 +8,10 @@ that gets an element
 - resumes it from its last epoch checkpoint when config.json is there,
 - trains it otherwise, with `avca_tf.training.protocol.run_protocol`.
 
+A run dir whose config.json is not the element's RunConfig is neither skipped
+nor resumed: the driver (and the worker, under the run dir's lock) raises
+ConfigError naming the differing fields (`check_run_config`).
+
 A run dir has one writer at a time: on a local filesystem the worker holds
 an exclusive lock on RUN_DIR.lock (fcntl.flock) while it trains; a second
 worker waits, then finds results.json and skips. On an object store (gs://)
@@ -83,6 +87,28 @@ def read_results(path: str) -> dict | None:
         return None
     with _gfile().GFile(join(path, RESULTS_FILE)) as f:
         return json.load(f)
+
+
+def check_run_config(path: str, config: RunConfig) -> None:
+    """Raises ConfigError when the run dir holds a config.json other than `config` (a run
+    of another configuration, which must not be reused or resumed); no config.json: no run."""
+    from avca_tf.training.protocol import CONFIG_FILE, config_diff
+    config_path = join(path, CONFIG_FILE)
+    if not _gfile().exists(config_path):
+        return
+    try:
+        with _gfile().GFile(config_path) as f:
+            existing = RunConfig.from_dict(json.load(f))
+    except (ValueError, TypeError, ConfigError) as e:
+        raise ConfigError(f"{config_path} is not a readable run config ({e}); choose another "
+                          f"--out or delete {path}") from e
+    # compared after from_dict: fields added since the run was written take their defaults
+    diff = config_diff(existing.to_dict(), config.to_dict(), "planned")
+    if diff:
+        more = f"; and {len(diff) - 3} more" if len(diff) > 3 else ""
+        raise ConfigError(f"{path} holds a run of another configuration "
+                          f"({'; '.join(diff[:3])}{more}); it is not reused: choose another "
+                          f"--out or delete that run dir")
 
 
 def sweep_options(beam_args: Sequence[str] = ()):
@@ -178,6 +204,7 @@ def train_run(out_root: str, run: SweepRun, cache: dict | None = None,
     worker = f"{socket.gethostname()}:{os.getpid()}"
     t0 = time.perf_counter()
     with run_dir_lock(path):
+        check_run_config(path, run.config)
         if is_finished(path):
             return RunOutcome(run.name, "finished", 0.0, worker)
         resume = _gfile().exists(join(path, CONFIG_FILE))
@@ -259,13 +286,15 @@ def check_runs(runs: Sequence[SweepRun]) -> None:
 def run_sweep(runs: Sequence[SweepRun], out_root: str, beam_args: Sequence[str] = (),
               log: Callable[[str], None] = print, verbose: bool = True) -> list[RunOutcome]:
     """Runs every unfinished run of `runs` as one Beam job; returns an outcome per run
-    (finished ones are skipped by the driver without starting a job). `log` gets the
-    driver's lines; `verbose` False silences the workers' per-epoch lines."""
+    (finished ones are skipped by the driver without starting a job). A run dir of another
+    configuration is a ConfigError before any job starts. `log` gets the driver's lines;
+    `verbose` False silences the workers' per-epoch lines."""
     check_runs(runs)
     options = sweep_options(beam_args)
     outcomes, todo = {}, []
     for r in runs:
         path = run_dir(out_root, r.name)
+        check_run_config(path, r.config)
         if is_finished(path):
             log(f"[sweep] {r.name}: finished run in {path}")
             outcomes[r.name] = RunOutcome(r.name, "finished", 0.0, "driver")

@@ -95,10 +95,13 @@ def _config(args, root: str, dataset: str, **paths):
     from avca_tf.beam.embed_classes import benchmark_inputs
     from avca_tf.commands.ingest import check_beam_args
     run_config = _run_config(args, dataset)
-    classes_file, vectors = benchmark_inputs(root, dataset, args.features, args.vectors)
+    temporal = run_config.data.temporal  # sequence models (TCaF) read per-step features
+    classes_file, vectors = benchmark_inputs(root, dataset, args.features, args.vectors,
+                                             temporal=temporal)
     cfg = PipelineConfig(
         data=DataSource(root=absolute(root), dataset=dataset, feature_set=args.features,
-                        vectors_path=absolute(vectors), skip_invalid=args.skip_invalid),
+                        vectors_path=absolute(vectors), skip_invalid=args.skip_invalid,
+                        temporal=temporal),
         run_config=run_config, hm_threshold=args.hm_threshold, serving_name=args.serving_name,
         pipeline_name=args.pipeline_name, beam_pipeline_args=tuple(check_beam_args(args)),
         **{k: absolute(v) if v else v for k, v in paths.items()})
@@ -113,6 +116,8 @@ def _run(args) -> int:
             raise ConfigError("without --root the pipeline runs on the toy benchmark "
                               "(dataset Toy, main_features); pass --root for other data")
         root, dataset = os.path.join(work, "benchmark"), "Toy"
+        if _run_config(args, dataset).data.temporal:  # a sequence model: per-step toy features
+            root = os.path.join(work, "benchmark-temporal")
     else:
         root, dataset = args.root, args.dataset or "UCF"
         if "://" not in root and not os.path.isdir(os.path.join(root, dataset)):
@@ -127,7 +132,8 @@ def _run(args) -> int:
     with claim_outputs(cfg.pipeline_root, cfg.metadata_path, cfg.serving_dir, cfg.serving_name):
         if args.root is None:
             from avca_tf.data.synth import toy_benchmark
-            toy_benchmark(root, log=lambda m: print(f"[pipeline] {m}", flush=True))
+            toy_benchmark(root, log=lambda m: print(f"[pipeline] {m}", flush=True),
+                          temporal=cfg.data.temporal)
         print(f"[pipeline] {cfg.name}: {dataset}/{cfg.data.feature_set} from {cfg.data.root}; "
               f"{_describe(cfg.run_config)}", flush=True)
         summary = run_local(cfg, classes_file, vectors)

@@ -1,4 +1,5 @@
-"""`avca reproduce`: regenerate Table 1, 3 or 4 of the seed on your features.
+"""`avca reproduce`: regenerate Table 1, 3 or 4 of the seed, or the ClipClap-GZSL table
+(`--table clipclap`, clip_clap features), on your features.
 
 The trainings are one Beam job (one element per run); Beam pipeline options
 follow a `--` (default: DirectRunner, multi_processing, one worker per core):
@@ -13,9 +14,12 @@ from avca_tf.commands.ingest import add_beam_args, check_beam_args
 def add_arguments(p):
     p.add_argument("--root", required=True,
                    help="benchmark root holding one or more of VGGSound, UCF, ActivityNet")
-    p.add_argument("--table", type=int, required=True, choices=[1, 3, 4],
+    from avca_tf.evaluation.published import TABLE_CHOICES
+    p.add_argument("--table", required=True, choices=TABLE_CHOICES,
                    help="1: all models on cls features; 3: ablation towards AVGZSLNet; "
-                        "4: training with one modality (3 and 4 on main features)")
+                        "4: training with one modality (3 and 4 on main features); "
+                        "clipclap: ClipClap-GZSL and the models its paper compares on "
+                        "clip_clap (CLIP/CLAP) features")
     p.add_argument("--seeds", type=int, default=1, help="runs per cell (seeds 42, 43, ...)")
     p.add_argument("--quick", action="store_true",
                    help="tiny runs (2 epochs x 5 batches) to check the pipeline, not the numbers")
@@ -34,6 +38,7 @@ def add_arguments(p):
 def run(args) -> int:
     import os
 
+    from avca_tf.evaluation.published import table_key
     from avca_tf.evaluation.reproduce import ReproduceConfig, reproduce
 
     import tensorflow as tf
@@ -41,7 +46,7 @@ def run(args) -> int:
     def local(path):
         return path if "://" in path else os.path.abspath(path)
     models = tuple(m.strip() for m in args.models.split(",") if m.strip()) if args.models else ()
-    cfg = ReproduceConfig(root=local(args.root), table=args.table, out=local(args.out),
+    cfg = ReproduceConfig(root=local(args.root), table=table_key(args.table), out=local(args.out),
                           seeds=args.seeds, quick=args.quick, text_pairing=args.text_pairing,
                           models=models)
     md, csv_path = reproduce(cfg, verbose=0 if args.quiet else 1,

@@ -33,5 +33,8 @@ def run(args) -> int:
               f"concrete function. fwd = model.embed of one sample (inference); loss fwd = "
               f"forward of all loss terms on {args.batch_size} positives + {args.batch_size} "
               f"negatives; train step = loss fwd + backward (no optimizer update). Seed columns: "
-              f"Appendix B.4 (SeLaVi features only).")
+              f"Appendix B.4 (SeLaVi features only). Sequence models (tcaf): fwd = one video of "
+              f"`steps a/v` audio/video steps (a typical video of the dataset: median duration "
+              f"at the step rates; ActivityNet its fixed test window), train step = a padded "
+              f"batch of {args.batch_size} such videos, cross-entropy over 30 classes.")
     return 0

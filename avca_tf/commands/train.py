@@ -23,6 +23,10 @@ def add_arguments(p):
                         "mixed_float16 with loss scaling on a GPU); default: the preset's")
     p.add_argument("--intra-op-threads", type=int, default=None,
                    help="threads per TensorFlow op (default 1; 0: one per core)")
+    p.add_argument("--pad-multiple", type=int, default=None, metavar="M",
+                   help="sequence models: pad training batches to a multiple of M steps (few "
+                        "shapes for --jit-compile; padded steps enter BN statistics, so results "
+                        "depend on M; default 1, the batch maximum)")
     p.add_argument("--freeze-position-embeddings", action="store_true",
                    help="never update the position embeddings (as the reference)")
     p.add_argument("--separate-negative-pass", action="store_true", default=None,
@@ -52,7 +56,9 @@ def build_config(args):
     o = overrides(args, schedule="quick" if args.quick else None,
                   tfrecords=os.path.abspath(args.tfrecords) if args.tfrecords else None,
                   freeze_position_embeddings=args.freeze_position_embeddings,
-                  jit_compile=args.jit_compile, precision=args.precision, intra_op_threads=args.intra_op_threads,
+                  jit_compile=args.jit_compile, precision=args.precision,
+                  intra_op_threads=args.intra_op_threads,
+                  pad_multiple=args.pad_multiple,
                   temporal=args.temporal or None,
                   separate_negative_pass=args.separate_negative_pass,
                   bn_double_update=args.bn_double_update, stage2_lr=args.stage2_lr,

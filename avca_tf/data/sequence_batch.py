@@ -2,7 +2,11 @@
 
 Two modes (`SequenceSpec.mode`), as the authors' collator:
 * `max`: each modality zero-padded at the end to the longest video of the
-  batch; nothing is cut.
+  batch; nothing is cut. `pad_multiple` m > 1 (DataConfig.pad_multiple) pads
+  training batches further, to the next multiple of m steps, so that an XLA
+  step (`--jit-compile`) sees few shapes; attention masks ignore the extra
+  steps, but they enter the encoders' BN batch statistics like any padding
+  (as in the authors' code), so training results depend on m.
 * `fixed`: a window of `train_video_steps` (training; random start) or
   `test_video_steps` (evaluation; centre start diff // 2) video steps; the
   audio window covers the same time span, round(L_v * video_step / audio_step)
@@ -41,6 +45,7 @@ class SequenceSpec:
     audio_window: str = "matched"
     audio_step: float = 1.0      # seconds per audio step
     video_step: float = 1.0      # seconds per video step
+    pad_multiple: int = 1        # max mode, training batches: pad to a multiple of this
 
     def __post_init__(self):
         if self.mode not in SEQUENCE_MODES:
@@ -48,6 +53,8 @@ class SequenceSpec:
         if self.audio_window not in AUDIO_WINDOW_RULES:
             raise ConfigError(f"audio window rule must be one of {AUDIO_WINDOW_RULES}, "
                               f"got {self.audio_window!r}")
+        if int(self.pad_multiple) < 1:
+            raise ConfigError(f"pad_multiple must be >= 1, got {self.pad_multiple!r}")
         if self.mode == "fixed" and min(self.train_video_steps, self.test_video_steps) < 1:
             raise ConfigError(f"fixed windows need >= 1 video steps, got "
                               f"{self.train_video_steps}/{self.test_video_steps}")
@@ -66,7 +73,8 @@ def spec_from_config(data_cfg, audio_step: float, video_step: float) -> Sequence
     return SequenceSpec(mode=data_cfg.sequence_mode, train_video_steps=data_cfg.train_video_steps,
                         test_video_steps=data_cfg.test_video_steps,
                         audio_window=data_cfg.audio_window, audio_step=audio_step,
-                        video_step=video_step)
+                        video_step=video_step,
+                        pad_multiple=int(getattr(data_cfg, "pad_multiple", 1)))
 
 
 def pad_window(flat, starts, lengths, rows, length, offsets):
@@ -95,6 +103,9 @@ def sequence_batch(spec: SequenceSpec, data: tuple, rows, training: bool, u=None
     la_n, lv_n = tf.gather(a_len, rows), tf.gather(v_len, rows)
     if spec.mode == "max":
         la, lv = tf.reduce_max(la_n), tf.reduce_max(lv_n)
+        if training and spec.pad_multiple > 1:  # length buckets: few shapes for XLA
+            m = tf.constant(int(spec.pad_multiple), tf.int64)
+            la, lv = (la + m - 1) // m * m, (lv + m - 1) // m * m
         a_off = v_off = tf.zeros([b], tf.int64)
     else:
         la_i, lv_i = spec.window(training)
@@ -186,3 +197,70 @@ class SequenceBatcher:
         batch.update(label=label, text=tf.gather(emb, label),
                      class_text=tf.gather(emb, class_ids), class_index=tf.gather(position, label))
         return batch
+
+
+class StreamingSequenceSampler(SequenceSampler):
+    """SequenceSampler over a `record_index.StreamedSplit`: the same row draws, then each
+    batch's records are read (one seek per record) and parsed into a table of that batch
+    alone; yields the indices plus `table` (the flat layout of those B videos) and
+    `table_labels` [B]. Reading runs in the tf.data pipeline, ahead of the step."""
+
+    def __init__(self, labels, batch_size, n_batches, seed, split_name="training set",
+                 split=None):
+        super().__init__(labels, batch_size, n_batches, seed, split_name=split_name)
+        self.split = split
+
+    def _fetch(self, indices):
+        from avca_tf.data.record_index import parse_table
+        serialized = tf.py_function(lambda rows: self.split.serialized(rows.numpy()),
+                                    [indices["index"]], tf.string)
+        serialized.set_shape([self.batch_size])
+        *table, labels = parse_table(serialized, self.split.widths)
+        return {**indices, "table": tuple(table), "table_labels": labels}
+
+    def epoch_dataset(self, epoch: int) -> tf.data.Dataset:
+        return (tf.data.Dataset.range(self.n_batches)
+                .map(lambda step: self.batch_indices(epoch, step),
+                     num_parallel_calls=1, deterministic=True)
+                .map(self._fetch, num_parallel_calls=1, deterministic=True)
+                .prefetch(2))
+
+
+class StreamingSequenceBatcher(SequenceBatcher):
+    """SequenceBatcher for streamed batches: the features come with the indices (`table`,
+    the batch's own flat layout, rows 0..B-1), only the class tables are step arguments."""
+
+    streams = True
+
+    def __init__(self, spec: SequenceSpec, split, label_embeddings):
+        self.spec = spec
+        class_ids = np.unique(split.labels).astype(np.int64)
+        position = np.full(label_embeddings.shape[0], -1, np.int64)
+        position[class_ids] = np.arange(class_ids.size)
+        self.tensors = (tf.constant(label_embeddings, tf.float32),
+                        tf.constant(class_ids, tf.int64), tf.constant(position, tf.int64))
+
+    def __call__(self, indices, emb, class_ids, position) -> dict:
+        label = indices["table_labels"]
+        rows = tf.range(tf.shape(label, out_type=tf.int64)[0])
+        batch = sequence_batch(self.spec, tuple(indices["table"]), rows, training=True,
+                               u=indices.get("window_u"))
+        batch.update(label=label, text=tf.gather(emb, label),
+                     class_text=tf.gather(emb, class_ids), class_index=tf.gather(position, label))
+        return batch
+
+
+def is_streamed(split) -> bool:
+    """Whether `split` is a `record_index.StreamedSplit` (an index of TFRecords)."""
+    return hasattr(split, "serialized")
+
+
+def training_input(spec: SequenceSpec, split, label_embeddings):
+    """(sampler class, batcher) of a sequence model's training split: in-memory
+    (SequenceSampler + SequenceBatcher over the flat arrays) or streamed from TFRecords
+    (StreamingSequenceSampler + StreamingSequenceBatcher, `batcher.streams` True)."""
+    if is_streamed(split):
+        import functools
+        return (functools.partial(StreamingSequenceSampler, split=split),
+                StreamingSequenceBatcher(spec, split, label_embeddings))
+    return SequenceSampler, SequenceBatcher(spec, split, label_embeddings)

@@ -487,13 +487,15 @@ def synthesize(out, dataset: str | None = None, feature_set: str = "main_feature
     return dest
 
 
-def toy_benchmark(root, log=None) -> Path:
+def toy_benchmark(root, log=None, temporal: bool = False) -> Path:
     """`root` holding the toy benchmark (seed 0), synthesized on first use only: a
     re-synthesis would touch every file and defeat caches keyed on the files.
-    `log(message)` is told when it synthesizes."""
+    `log(message)` is told when it synthesizes. `temporal`: its per-step version
+    (the non-averaged layout sequence models read)."""
     root = Path(root)
-    if not (root / TOY / "synth_main_features.json").is_file():
+    marker = "synth_main_features_non_averaged.json" if temporal else "synth_main_features.json"
+    if not (root / TOY / marker).is_file():
         if log is not None:
-            log(f"synthesizing the toy benchmark into {root}")
-        synthesize(root, seed=0)
+            log(f"synthesizing the {'temporal ' if temporal else ''}toy benchmark into {root}")
+        synthesize(root, seed=0, temporal=temporal)
     return root

@@ -109,7 +109,11 @@ def _gather_rows(starts, lengths, rows) -> np.ndarray:
 
 
 def concat_temporal(name: str, parts: list[TemporalSplit]) -> TemporalSplit:
-    """One TemporalSplit holding the videos of `parts` in order."""
+    """One TemporalSplit holding the videos of `parts` in order (a StreamedSplit for
+    streamed parts, `avca_tf.data.record_index`)."""
+    if parts and hasattr(parts[0], "serialized"):
+        from avca_tf.data.record_index import concat_streamed
+        return concat_streamed(name, parts)
     cat = lambda f: np.concatenate([getattr(p, f) for p in parts])  # noqa: E731
     return TemporalSplit(name=name, audio=cat("audio"), audio_lengths=cat("audio_lengths"),
                          video=cat("video"), video_lengths=cat("video_lengths"),

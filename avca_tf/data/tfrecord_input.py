@@ -6,7 +6,9 @@ so training from TFRecords feeds the same `ClassAwareSampler` and gives the
 same results.json as training from h5 for the same seed. Outputs of
 `avca ingest --temporal` (metadata `temporal`) give the TemporalBenchmark
 `load_temporal_benchmark` reads from the pickles, bit for bit (flat sequences
-in class-id, then pickle order). Both are loaded into memory whole.
+in class-id, then pickle order). Both are loaded into memory whole, except with
+`stream=True`: temporal splits are then indexes of the records
+(`avca_tf.data.record_index`), what `avca train --tfrecords` uses for sequences.
 """
 from __future__ import annotations
 
@@ -157,9 +159,13 @@ def _read_columns(tfrec_dir: str, stage: str, metadata: dict, keys) -> dict:
     return cols
 
 
-def read_split(tfrec_dir: str, stage: str, metadata: dict) -> Split:
-    """One stage as a Split in the reader's order; checks the record count."""
+def read_split(tfrec_dir: str, stage: str, metadata: dict, stream: bool = False) -> Split:
+    """One stage as a Split in the reader's order; checks the record count. `stream`
+    (temporal outputs only): a `record_index.StreamedSplit`, an index of the records."""
     if metadata.get("temporal"):
+        if stream:
+            from avca_tf.data.record_index import index_temporal_split
+            return index_temporal_split(tfrec_dir, stage, metadata)
         return read_temporal_split(tfrec_dir, stage, metadata)
     widths = metadata["widths"]
     cols = _read_columns(tfrec_dir, stage, metadata, ("audio", "video", "label", "video_id", "row"))
@@ -260,16 +266,20 @@ def pairing_permutation(tfrec_dir: str, text_pairing: str, meta: dict | None = N
     return np.asarray(perm, np.int64)
 
 
-def load_benchmark_from_tfrecords(tfrec_dir: str, text_pairing: str = "own") -> Benchmark:
+def load_benchmark_from_tfrecords(tfrec_dir: str, text_pairing: str = "own",
+                                  stream: bool = False) -> Benchmark:
     """The Benchmark `load_benchmark` returns for the ingested root, from TFRecords (the
-    TemporalBenchmark of `load_temporal_benchmark` for `avca ingest --temporal` outputs)."""
+    TemporalBenchmark of `load_temporal_benchmark` for `avca ingest --temporal` outputs).
+
+    `stream` (temporal outputs): splits are `record_index.StreamedSplit`s, indexes of the
+    records, read batch by batch in training and evaluation (same batches, same results)."""
     meta = read_metadata(tfrec_dir)
     emb_file = meta["label_embeddings"]["own"]
     names, embeddings = read_class_embeddings(os.path.join(tfrec_dir, emb_file))
     if list(names) != meta["class_names"]:
         raise BenchmarkError(f"{tfrec_dir}/{emb_file}: class names differ from {METADATA}")
     embeddings = embeddings[pairing_permutation(tfrec_dir, text_pairing, meta)]
-    splits = {stage: read_split(tfrec_dir, stage, meta) for stage in meta["stages"]}
+    splits = {stage: read_split(tfrec_dir, stage, meta, stream) for stage in meta["stages"]}
     fields = dict(dataset=meta["dataset"], feature_set=meta["feature_set"],
                   class_names=tuple(meta["class_names"]), label_embeddings=embeddings,
                   splits=splits, text_pairing=text_pairing, notes=tuple(meta["notes"]))

@@ -144,7 +144,7 @@ def run_tsne(run_dir: str, seen_names, unseen_names, out: str, root: str | None 
     unseen = resolve_classes(unseen_names, run.class_names, run.unseen_ids, "unseen")
     if not seen or not unseen:
         raise ConfigError("--seen and --unseen each need at least one class")
-    bench = load_data(cfg)
+    bench = load_data(cfg, stream=False)  # reads the feature arrays
     if tuple(bench.class_names) != tuple(run.class_names):
         raise ConfigError(f"the benchmark at {cfg.data.root} has other classes than the run "
                           f"{run_dir}; pass the --root it was trained on")

@@ -6,7 +6,11 @@ Table 4 (training with one modality, main features) and Appendix B.4
 (parameters and GFLOPS). The `tcaf` rows of Tables 1, 3 and 4 are TCaF's own
 published results (Mercea et al., "Temporal and cross-modal attention for
 audio-visual zero-shot learning", ECCV 2022, Table 1; TCAF), not numbers of the
-seed paper.
+seed paper. The "clipclap" table holds ClipClap-GZSL's published results
+(Kurzendörfer et al., "Audio-visual generalized zero-shot learning using
+pre-trained large multi-modal models", CVPR 2024 workshops) and the comparison
+rows of that paper, trained on the same CLIP/CLAP features, for which only HM and
+ZSL are published (README of dkurzend/ClipClap-GZSL at 56b8e1b9).
 """
 
 DATASETS = ("VGGSound", "UCF", "ActivityNet")
@@ -67,6 +71,19 @@ TABLE4["tcaf"] = _tcaf_row("main_features", ("S", "U", "HM"))
 # rows whose numbers are not the seed paper's: model -> source
 ROW_SOURCES = {"tcaf": "TCaF (ECCV 2022), Table 1"}
 
+# ClipClap-GZSL, CLIP/CLAP features (feature set clip_clap): model -> dataset ->
+# (S, U, HM, ZSL); None: not published (the comparison rows publish HM and ZSL only).
+CLIPCLAP = {
+    "clipclap": {"VGGSound": (29.68, 11.12, 16.18, 11.53), "UCF": (77.14, 43.91, 55.97, 46.96),
+                 "ActivityNet": (45.98, 20.06, 27.93, 22.76)},
+    "avca": {"VGGSound": (None, None, 11.26, 8.16), "UCF": (None, None, 36.69, 38.67),
+             "ActivityNet": (None, None, 21.76, 20.88)},
+    "avgzslnet": {"VGGSound": (None, None, 4.71, 5.44), "UCF": (None, None, 42.67, 35.66),
+                  "ActivityNet": (None, None, 12.70, 12.39)},
+    "cjme": {"VGGSound": (None, None, 7.45, 6.84), "UCF": (None, None, 25.87, 20.46),
+             "ActivityNet": (None, None, 11.64, 9.92)},
+}
+
 # Appendix B.4 (SeLaVi features): trainable parameters and GFLOPS as printed.
 PARAMS_AS_PRINTED = {"avca": "1.69M", "avgzslnet": "1.32M", "ale": "307.2k", "sje": "307.2k",
                      "devise": "307.2k"}
@@ -74,7 +91,8 @@ GFLOPS = {"avca": 2.36, "avgzslnet": 1.38, "ale": 0.32, "sje": 0.32, "devise": 0
 
 
 # How each table is laid out: its feature set, its models (row order, seed's
-# row names) and the metrics of each dataset column.
+# row names) and the metrics of each dataset column; tables of other papers also
+# name it (`paper`, the bracketed numbers) and their heading (`title`).
 TABLES = {
     1: {"feature_set": "cls_features", "published": TABLE1, "metrics": ("S", "U", "HM", "ZSL"),
         "rows": (("ale", "ALE"), ("sje", "SJE"), ("devise", "DEVISE"), ("apn", "APN"),
@@ -87,4 +105,18 @@ TABLES = {
     4: {"feature_set": "main_features", "published": TABLE4, "metrics": ("S", "U", "HM"),
         "rows": (("avca-visual", "Visual branch"), ("avca-audio", "Audio branch"),
                  ("avca", "AVCA"), ("tcaf", "TCaF"))},
+    "clipclap": {"feature_set": "clip_clap", "published": CLIPCLAP,
+                 "metrics": ("S", "U", "HM", "ZSL"),
+                 "title": "ClipClap-GZSL (CVPR 2024 workshops) on CLIP/CLAP features",
+                 "paper": "ClipClap-GZSL paper's number (comparison rows: HM and ZSL only, "
+                          "n/p = not published)",
+                 "rows": (("cjme", "CJME"), ("avgzslnet", "AVGZSLNet"), ("avca", "AVCA"),
+                          ("clipclap", "ClipClap-GZSL"))},
 }
+TABLE_CHOICES = tuple(str(t) for t in TABLES)   # `avca reproduce --table`
+
+
+def table_key(value):
+    """A --table value as a TABLES key: "1" -> 1, "clipclap" -> "clipclap"."""
+    text = str(value)
+    return int(text) if text.isdigit() else text

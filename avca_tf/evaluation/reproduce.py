@@ -1,14 +1,17 @@
-"""Regenerate the seed's Tables 1, 3 and 4 on the user's features.
+"""Regenerate the seed's Tables 1, 3 and 4, or the ClipClap-GZSL table, on the user's features.
 
 For every dataset of the table found under the benchmark root, every model
 row and every seed, one full protocol run (avca_tf.training.protocol.run_protocol)
-lives in OUT/runs/<dataset>/<model>/seed<k>[-reference][-quick]. The runs are
+lives in OUT/runs/<dataset>/<feature set>/<model>/seed<k>[-reference][-quick], so
+tables on different features never share a run dir in one OUT. The runs are
 the elements of one Beam job (avca_tf.beam.sweep: DirectRunner with one
 worker per core by default, any runner through pipeline options); a run
-whose results.json exists is reused, an interrupted one is resumed. The
+whose results.json exists is reused, an interrupted one is resumed, both
+only when the run dir's config.json is the planned config (else ConfigError). The
 table (mean and std over seeds of the test metrics, in percent, beside the
 published numbers) is then assembled from the run dirs and written as
-OUT/table<N>.md and OUT/table<N>.csv; `assemble_only` re-assembles it alone.
+OUT/table<N>.md and OUT/table<N>.csv (table_clipclap.*); `assemble_only`
+re-assembles it alone.
 OUT may be any filesystem TensorFlow reads (local, gs://).
 """
 from __future__ import annotations
@@ -33,7 +36,7 @@ BASE_SEED = 42   # the reference's default seed; seed k of N is BASE_SEED + k
 class ReproduceConfig:
     """What `avca reproduce` runs."""
     root: str
-    table: int
+    table: int | str                 # a published.TABLES key: 1, 3, 4 or "clipclap"
     out: str
     seeds: int = 1
     quick: bool = False
@@ -41,10 +44,23 @@ class ReproduceConfig:
     models: tuple[str, ...] = ()     # rows of the table to run; () = all
 
 
-def table_spec(table: int) -> dict:
-    if table not in published.TABLES:
-        raise ConfigError(f"--table must be one of {sorted(published.TABLES)}, got {table}")
-    return published.TABLES[table]
+def table_spec(table) -> dict:
+    key = published.table_key(table)
+    if key not in published.TABLES:
+        raise ConfigError(f"--table must be one of {list(published.TABLE_CHOICES)}, got {table}")
+    return published.TABLES[key]
+
+
+def table_label(table) -> str:
+    """'Table 3' for the seed's tables, 'the clipclap table' for another paper's."""
+    key = published.table_key(table)
+    return f"Table {key}" if isinstance(key, int) else f"the {key} table"
+
+
+def table_stem(table) -> str:
+    """File name stem of the written table: table3, table_clipclap."""
+    key = published.table_key(table)
+    return f"table{key}" if isinstance(key, int) else f"table_{key}"
 
 
 def available_datasets(root: str, feature_set: str, temporal: bool = False) -> list[str]:
@@ -60,13 +76,14 @@ def available_datasets(root: str, feature_set: str, temporal: bool = False) -> l
 
 
 def run_name(dataset: str, model: str, seed: int, cfg: ReproduceConfig) -> str:
-    """runs/<dataset>/<model>/seed<k>[-reference][-quick], relative to OUT."""
+    """runs/<dataset>/<feature set>/<model>/seed<k>[-reference][-quick], relative to OUT."""
     name = f"seed{seed}" + ("-reference" if cfg.text_pairing == "reference" else "")
-    return f"runs/{dataset}/{model}/{name}" + ("-quick" if cfg.quick else "")
+    feature_set = table_spec(cfg.table)["feature_set"]
+    return f"runs/{dataset}/{feature_set}/{model}/{name}" + ("-quick" if cfg.quick else "")
 
 
 def run_dir(out: str, dataset: str, model: str, seed: int, cfg: ReproduceConfig) -> str:
-    """OUT/runs/<dataset>/<model>/seed<k>[-reference][-quick]."""
+    """OUT/runs/<dataset>/<feature set>/<model>/seed<k>[-reference][-quick]."""
     from avca_tf.beam.sweep import join
     return join(out, run_name(dataset, model, seed, cfg))
 
@@ -84,7 +101,7 @@ def table_models(cfg: ReproduceConfig) -> list[str]:
     rows = [model for model, _ in table_spec(cfg.table)["rows"]]
     unknown = sorted(set(cfg.models) - set(rows))
     if unknown:
-        raise ConfigError(f"--models {unknown} are not rows of Table {cfg.table}; "
+        raise ConfigError(f"--models {unknown} are not rows of {table_label(cfg.table)}; "
                           f"expected some of {rows}")
     return [m for m in rows if not cfg.models or m in cfg.models]
 
@@ -100,12 +117,14 @@ def plan_runs(cfg: ReproduceConfig) -> list:
     from avca_tf.models.registry import takes_sequences
     datasets = {m: available_datasets(cfg.root, feature_set, takes_sequences(m)) for m in models}
     if not any(datasets.values()):
-        needs = [f"<root>/<DATASET>/features/{feature_set}" + (
-            "_non_averaged" if sequences else "") for sequences in
-            sorted({takes_sequences(m) for m in models})]
+        from avca_tf.config import FEATURE_SETS
+        folder = FEATURE_SETS[feature_set].folder
+        needs = [f"<root>/<DATASET>/features/{folder}" + (
+            "_non_averaged" if sequences and not folder.endswith("_non_averaged") else "")
+            for sequences in sorted({takes_sequences(m) for m in models})]
         raise ConfigError(
-            f"{cfg.root} holds none of {list(published.DATASETS)} with {feature_set} (Table "
-            f"{cfg.table} needs <root>/<DATASET>/class-split/"
+            f"{cfg.root} holds none of {list(published.DATASETS)} with {feature_set} ("
+            f"{table_label(cfg.table)} needs <root>/<DATASET>/class-split/"
             f"{Layout(cfg.root, 'UCF', feature_set).split_dir.name} and "
             f"{' or '.join(needs)})")
     return [SweepRun(run_name(dataset, model, BASE_SEED + k, cfg),
@@ -116,11 +135,14 @@ def plan_runs(cfg: ReproduceConfig) -> list:
 
 def collect(cfg: ReproduceConfig, runs=None) -> tuple[dict, list[str]]:
     """Test metrics of the finished runs read from their run dirs:
-    ({(model, dataset): [test metrics per seed]}, names of the runs not finished)."""
-    from avca_tf.beam.sweep import read_results, run_dir as sweep_run_dir
+    ({(model, dataset): [test metrics per seed]}, names of the runs not finished);
+    ConfigError for a run dir of another configuration."""
+    from avca_tf.beam.sweep import check_run_config, read_results, run_dir as sweep_run_dir
     results, missing = {}, []
     for run in plan_runs(cfg) if runs is None else runs:
-        res = read_results(sweep_run_dir(cfg.out, run.name))
+        path = sweep_run_dir(cfg.out, run.name)
+        check_run_config(path, run.config)
+        res = read_results(path)
         if res is None:
             missing.append(run.name)
             continue
@@ -141,7 +163,7 @@ def run_all(cfg: ReproduceConfig, verbose: int = 1, beam_args=()) -> dict:
     return results
 
 
-def summarize(results: dict, table: int) -> list[dict]:
+def summarize(results: dict, table) -> list[dict]:
     """Long-format rows: one per (model, dataset, metric) of the table."""
     spec = table_spec(table)
     rows = []
@@ -160,25 +182,28 @@ def summarize(results: dict, table: int) -> list[dict]:
 
 
 def _cell(row) -> str:
-    pub = f"{row['published']:.2f}"
+    pub = "n/p" if row["published"] is None else f"{row['published']:.2f}"
     if row["mean"] is None:
         return f"– ({pub})"
     std = f" ± {row['std']:.2f}" if row["std"] is not None else ""
     return f"{row['mean']:.2f}{std} ({pub})"
 
 
-def to_markdown(rows: list[dict], table: int, cfg: ReproduceConfig) -> str:
+def to_markdown(rows: list[dict], table, cfg: ReproduceConfig) -> str:
     spec = table_spec(table)
     metrics = spec["metrics"]
     by_key = {(r["model"], r["dataset"], r["metric"]): r for r in rows}
     n_seeds = sorted({r["n_seeds"] for r in rows if r["n_seeds"]})
     sources = "".join(f" ({label}: {published.ROW_SOURCES[m]})" for m, label in spec["rows"]
                       if m in published.ROW_SOURCES)
-    lines = [f"# Table {table} ({spec['feature_set']}): ours (published)", "",
+    title = spec.get("title", table_label(table))
+    paper = spec.get("paper", "seed paper's number")
+    lines = [f"# {title} ({spec['feature_set']}): ours (published)", "",
              f"Test metrics in percent, mean ± std over seeds "
              f"{BASE_SEED}..{BASE_SEED + cfg.seeds - 1}"
-             f" (runs per cell: {', '.join(map(str, n_seeds)) or 'none'}); in brackets the seed "
-             f"paper's number{sources}. '–': dataset (for sequence models: its per-step "
+             f" (runs per cell: {', '.join(map(str, n_seeds)) or 'none'}); in brackets the "
+             f"{paper}{sources}. "
+             f"'–': dataset (for sequence models: its per-step "
              f"features) not in {cfg.root}. Label embeddings paired "
              f"'{cfg.text_pairing}'" + ("; QUICK runs (2 epochs x 5 batches), not comparable."
                                         if cfg.quick else "."), ""]
@@ -209,7 +234,7 @@ def write_table(rows: list[dict], cfg: ReproduceConfig) -> tuple[str, str]:
     from avca_tf.beam.sweep import join
     paths = []
     for ext, text in (("md", to_markdown(rows, cfg.table, cfg)), ("csv", to_csv(rows))):
-        path = join(cfg.out, f"table{cfg.table}.{ext}")
+        path = join(cfg.out, f"{table_stem(cfg.table)}.{ext}")
         if "://" in path:  # object stores: one object, written whole
             with tf.io.gfile.GFile(path, "w") as f:
                 f.write(text)
@@ -229,7 +254,7 @@ def reproduce(cfg: ReproduceConfig, verbose: int = 1, beam_args=(),
     if assemble_only:
         results, missing = collect(cfg)
         if not results:
-            raise ConfigError(f"{cfg.out} holds no finished run of Table {cfg.table} "
+            raise ConfigError(f"{cfg.out} holds no finished run of {table_label(cfg.table)} "
                               f"(expected e.g. {plan_runs(cfg)[0].name}/results.json)")
         if missing and verbose:
             print(f"[reproduce] {len(missing)} runs not finished, left out: "

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from avca_tf.config import FEATURE_SETS
 
-COLUMNS = ("model", "features", "trainable params", "seed params", "fwd MFLOP/sample",
-           "loss fwd GFLOP", "train step GFLOP", "seed GFLOPS")
+COLUMNS = ("model", "features", "trainable params", "seed params", "steps a/v",
+           "fwd MFLOP/sample", "loss fwd GFLOP", "train step GFLOP", "seed GFLOPS")
 
 
 def collect(models, feature_sets, batch_size=256, flops=True, progress=True):
@@ -38,7 +38,13 @@ def collect(models, feature_sets, batch_size=256, flops=True, progress=True):
                "trainable params": fl.trainable_params(model),
                "seed params": published.PARAMS_AS_PRINTED.get(model_name, "") if selavi else "",
                "seed GFLOPS": published.GFLOPS.get(model_name, "") if selavi else ""}
-        if flops and not sequences:  # sequence models: FLOPs depend on the lengths, not shown
+        if flops and sequences:  # at a typical video's length (`steps a/v`), per video
+            ta, tv = fl.typical_steps(cfg)
+            row["steps a/v"] = f"{ta}/{tv}"
+            row["fwd MFLOP/sample"] = fl.sequence_forward_flops(model, a, v, ta, tv) / 1e6
+            row["train step GFLOP"] = fl.sequence_train_step_flops(
+                model, a, v, ta, tv, batch_size, num_classes=30) / 1e9
+        elif flops:
             row["fwd MFLOP/sample"] = fl.forward_flops(model, a, v) / 1e6
             row["loss fwd GFLOP"] = fl.loss_forward_flops(model, a, v, batch_size) / 1e9
             row["train step GFLOP"] = fl.train_step_flops(model, a, v, batch_size) / 1e9

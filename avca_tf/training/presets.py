@@ -84,6 +84,7 @@ class RunOverrides:
     jit_compile: bool | None = None
     precision: str | None = None
     intra_op_threads: int | None = None
+    pad_multiple: int | None = None       # sequence models: training padding buckets
 
 
 def run_config(dataset: str, feature_set: str, overrides: RunOverrides = RunOverrides(),
@@ -102,6 +103,8 @@ def run_config(dataset: str, feature_set: str, overrides: RunOverrides = RunOver
         value = getattr(o, key)
         if value is not None and value < 1:
             raise ConfigError(f"--{key.replace('_', '-')} must be >= 1, got {value}")
+    if o.pad_multiple is not None and o.pad_multiple < 1:
+        raise ConfigError(f"--pad-multiple must be >= 1, got {o.pad_multiple}")
     if o.lr is not None and not o.lr > 0:
         raise ConfigError(f"--lr must be > 0, got {o.lr}")
 
@@ -109,7 +112,8 @@ def run_config(dataset: str, feature_set: str, overrides: RunOverrides = RunOver
         return dataclasses.replace(section, **{k: v for k, v in fields.items() if v is not None})
     return cfg.replace(
         data=given(cfg.data, root=root, dataset=dataset, feature_set=feature_set,
-                   text_pairing=o.text_pairing, tfrecords=o.tfrecords, temporal=o.temporal),
+                   text_pairing=o.text_pairing, tfrecords=o.tfrecords, temporal=o.temporal,
+                   pad_multiple=o.pad_multiple),
         model=given(cfg.model, freeze_position_embeddings=o.freeze_position_embeddings,
                     separate_negative_pass=o.separate_negative_pass,
                     bn_double_update=o.bn_double_update),

@@ -81,8 +81,10 @@ def validate_benchmark(benchmark, cfg: RunConfig) -> None:
                               f"the preset of this feature set")
         sequence_spec(benchmark, cfg)  # validates the sequence options
     train = benchmark.splits["stage_1_train"]
-    for modality, width, field in (("audio", train.audio.shape[1], "audio_dim"),
-                                   ("video", train.video.shape[1], "video_dim")):
+    dims = (train.feature_dims if hasattr(train, "feature_dims")  # streamed: no arrays
+            else (train.audio.shape[1], train.video.shape[1]))
+    for modality, width, field in (("audio", dims[0], "audio_dim"),
+                                   ("video", dims[1], "video_dim")):
         expected = getattr(cfg.model, field)
         if width != expected:
             raise ConfigError(
@@ -109,14 +111,16 @@ def validate_benchmark(benchmark, cfg: RunConfig) -> None:
                               f"seen classes/samples in {seen_name}")
 
 
-def _diff(a: dict, b: dict, prefix="") -> list[str]:
+def config_diff(a: dict, b: dict, wanted: str = "requested", prefix="") -> list[str]:
+    """'section.field: A (in run dir) vs B (<wanted>)' for each field where the config dicts
+    `a` (a run dir's) and `b` differ."""
     out = []
     for key in sorted(set(a) | set(b)):
         va, vb = a.get(key), b.get(key)
         if isinstance(va, dict) and isinstance(vb, dict):
-            out += _diff(va, vb, f"{prefix}{key}.")
+            out += config_diff(va, vb, wanted, f"{prefix}{key}.")
         elif va != vb:
-            out.append(f"{prefix}{key}: {va!r} (in run dir) vs {vb!r} (requested)")
+            out.append(f"{prefix}{key}: {va!r} (in run dir) vs {vb!r} ({wanted})")
     return out
 
 
@@ -137,7 +141,7 @@ def prepare_run_dir(run_dir: str, cfg: RunConfig, resume: bool) -> None:
         with open(path) as f:
             existing = json.load(f)
         # fields added since the run was written compare by their defaults
-        diff = _diff(RunConfig.from_dict(existing).to_dict(), cfg.to_dict())
+        diff = config_diff(RunConfig.from_dict(existing).to_dict(), cfg.to_dict())
         if diff:
             raise ConfigError(f"{run_dir} already holds a run with a different configuration "
                               f"({'; '.join(diff)}); choose another --out")
@@ -246,6 +250,7 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
         t0 = time.perf_counter()
         if keep_epoch is not None and epoch + 1 == keep_epoch and keep_epoch < epochs:
             kept = os.path.join(run_dir, "checkpoints", f"stage{stage}", KEPT_WEIGHTS)
+            os.makedirs(os.path.dirname(kept), exist_ok=True)  # epoch 1: no checkpoint yet
             model.save_weights(kept + ".tmp.weights.h5")
             os.replace(kept + ".tmp.weights.h5", kept)
         state.assign(json.dumps({"epoch": epoch + 1, "history": history, "plateau": plateau.state}))
@@ -269,9 +274,11 @@ def best_epoch(history: list[dict]) -> dict:
 
 
 def stage2_epochs(best: int, train_cfg) -> int:
-    """Stage-2 epochs: the best stage-1 epoch (1-based); with the TCaF quirk
+    """Stage-2 epochs trained: the best stage-1 epoch (1-based); with the TCaF quirk
     `stage2_all_epochs_when_best_first`, all epochs when the first was best
-    (the authors' `if best_epoch:` on a 0-based epoch index)."""
+    (the authors' `if best_epoch:` on a 0-based epoch index). The model tested is
+    the one after `best` stage-2 epochs either way (the authors' get_evaluation
+    loads the stage-2 checkpoint of the best epoch), see `run_protocol`."""
     if train_cfg.stage2_all_epochs_when_best_first and best == 1:
         return train_cfg.epochs
     return best
@@ -314,8 +321,9 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
         _, history1 = _run_stage(1, benchmark, cfg, run_dir, cfg.train.epochs, resume,
                                  verbose=verbose, on_epoch_end=on_epoch_end, timing=timing)
         best = best_epoch(history1)
-        n2 = stage2_epochs(best["epoch"], cfg.train)
-        n_train2 = cfg.train.epochs if cfg.train.stage2_length == "all" else n2
+        n2 = best["epoch"]  # the stage-2 epoch whose weights are tested
+        n_train2 = (cfg.train.epochs if cfg.train.stage2_length == "all"
+                    else stage2_epochs(n2, cfg.train))
         schedule = {"replay": [h["lr"] for h in history1[:n_train2]],
                     "constant": [cfg.train.lr] * n_train2,
                     "validation": None}[cfg.train.stage2_lr]
@@ -340,7 +348,8 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
                    "best": {k: best[k] for k in ("S", "U", "HM", "ZSL")},
                    "epochs": history1},
         "stage2": {"epochs": history2,
-                   **({"tested_epoch": n2} if cfg.train.stage2_length == "all" else {})},
+                   **({"tested_epoch": n2} if cfg.train.stage2_length == "all"
+                      or n_train2 != n2 else {})},
         "test": {**_metrics_dict(test), "beta": beta,
                  "num_seen_samples": len(test_data.eval_seen),
                  "num_unseen_samples": len(test_data.eval_unseen)},
@@ -350,7 +359,8 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
     write_json(results_path, results)  # last: marks the run finished
     if verbose:
         print(f"test S {test.S:.4f} U {test.U:.4f} HM {test.HM:.4f} ZSL {test.ZSL:.4f} "
-              f"(beta {beta:.2f}, best stage-1 epoch {best['epoch']}, stage 2 {n2} epochs) "
+              f"(beta {beta:.2f}, best stage-1 epoch {best['epoch']}, stage 2 {n2} epochs"
+              f"{f' of {n_train2} trained' if n_train2 != n2 else ''}) "
               f"-> {results_path}")
     return results
 
@@ -393,12 +403,14 @@ def load_run(run_dir: str) -> LoadedRun:
                      beta=float(classes["beta"]))
 
 
-def load_data(cfg: RunConfig):
+def load_data(cfg: RunConfig, stream: bool = True):
     """The Benchmark a RunConfig names: the TFRecords of data.tfrecords, else the h5 files
-    under data.root."""
+    under data.root. Sequences from TFRecords are streamed (an index of the records, see
+    `avca_tf.data.record_index`) unless `stream` is False."""
     if cfg.data.tfrecords:
         from avca_tf.data.tfrecord_input import load_benchmark_from_tfrecords
-        bench = load_benchmark_from_tfrecords(cfg.data.tfrecords, text_pairing=cfg.data.text_pairing)
+        bench = load_benchmark_from_tfrecords(cfg.data.tfrecords,
+                                              text_pairing=cfg.data.text_pairing, stream=stream)
         if (bench.dataset, bench.feature_set) != (cfg.data.dataset, cfg.data.feature_set):
             raise ConfigError(f"{cfg.data.tfrecords} holds {bench.dataset}/{bench.feature_set}, "
                               f"not the requested {cfg.data.dataset}/{cfg.data.feature_set}")

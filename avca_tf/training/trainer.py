@@ -179,12 +179,14 @@ class Trainer:
                 raise ConfigError(f"jit_compile is not supported with strategy {cfg.strategy!r}")
         seed = cfg.seed if seed is None else seed
         if takes_sequences(model):
-            from avca_tf.data.sequence_batch import SequenceBatcher, SequenceSampler
+            from avca_tf.data.sequence_batch import training_input
             if sequence is None:
                 raise ValueError("a sequence model needs a SequenceSpec (sequence=...)")
-            sampler_cls = SequenceSampler
-            self._gather = SequenceBatcher(sequence, split, label_embeddings)
+            sampler_cls, self._gather = training_input(sequence, split, label_embeddings)
             self._data = self._gather.tensors
+            if getattr(self._gather, "streams", False) and cfg.strategy != "default":
+                raise ConfigError(f"streaming from TFRecords trains with strategy 'default' "
+                                  f"only, got {cfg.strategy!r}")
         else:
             sampler_cls = ClassAwareSampler
             self._gather = self._gather_vectors
@@ -207,7 +209,17 @@ class Trainer:
             self.optimizer = optimizer or make_optimizer(cfg)
             self.optimizer.build(model.trainable_variables)
         if cfg.strategy == "default":
-            self._step_fn = tf.function(self._step, jit_compile=cfg.jit_compile)
+            streams = getattr(self._gather, "streams", False)
+            if cfg.jit_compile and takes_sequences(model):
+                # padded lengths vary per batch: gather and pad outside XLA, compile the update
+                # once per padded shape (few with data.pad_multiple buckets)
+                update = tf.function(self._update, jit_compile=True)
+                self._step_fn = tf.function(lambda indices, *data: update(
+                    self._gather(indices, *data)), reduce_retracing=streams)
+            else:
+                # streamed batches bring tables of varying sizes: one trace with unknown sizes
+                self._step_fn = tf.function(self._step, jit_compile=cfg.jit_compile,
+                                            reduce_retracing=streams)
         else:
             self._step_fn = tf.function(self._distributed_step)
 
@@ -220,7 +232,9 @@ class Trainer:
         return batch
 
     def _step(self, indices, *data):
-        batch = self._gather(indices, *data)
+        return self._update(self._gather(indices, *data))
+
+    def _update(self, batch):
         variables = self.model.trainable_variables
         scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
         bf16 = "bfloat16" if self.cfg.precision == "bf16-matmul" else None
@@ -314,8 +328,9 @@ class SequenceDistanceFn:
         self._fn = tf.function(distances, reduce_retracing=True)
 
     def __call__(self, split, label_embeddings) -> np.ndarray:
-        from avca_tf.data.sequence_batch import SequenceTable
-        data = SequenceTable(split).data
+        from avca_tf.data.sequence_batch import SequenceTable, is_streamed
+        streamed = is_streamed(split)
+        data = None if streamed else SequenceTable(split).data
         emb = tf.constant(label_embeddings, tf.float32)
         n, size = len(split), min(self.batch_size, len(split))
         out = []
@@ -323,6 +338,9 @@ class SequenceDistanceFn:
             # every call has `size` rows (the last batch repeats its last video), so one trace
             # serves the whole evaluation; the repeated rows are dropped
             rows = np.minimum(np.arange(start, start + size), n - 1)
+            if streamed:  # the batch's records only, as rows 0..size-1
+                data, _ = split.table(rows)
+                rows = np.arange(size)
             out.append(self._fn(tf.constant(rows, tf.int64), data, emb).numpy()[:n - start])
         return np.concatenate(out).astype(np.float32)
 
