@@ -269,7 +269,7 @@ class RunConfig:
 # 3+ seeds against the plain default (docs/training.md, "Reference options"; issue 15);
 # the command line (`--no-bn-double-update`, ...) still overrides them.
 PRESET_OPTION_DEFAULTS: dict[tuple[str, str, str], dict] = {
-    # ActivityNet main (torch BN momentum 0.99): U 9.03 vs 7.37, HM 15.86 vs 13.42
-    # over seeds 0-2 (every seed above every default seed on U and HM), S 67.3 vs 75.3.
+    # ActivityNet main (torch BN momentum 0.99): U 9.03 vs 7.37, HM 15.87 vs 13.42
+    # over seeds 0-2 (every seed above every default seed on U and HM), S 67.32 vs 75.29.
     ("avca", "ActivityNet", "main_features"): {"model__bn_double_update": True},
 }
