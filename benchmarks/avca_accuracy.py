@@ -5,7 +5,9 @@
         --reference-repo /work/ref/AVCA-GZSL --torch-python /work/refvenv/bin/python \
         [--variant NAME="--avca-train-flags" ...] [--no-reference] --table out.md
 
-`--root` holds one benchmark per dataset (`<root>/<DS>/...`, e.g. from `avca synth`).
+`--root` holds one benchmark per dataset (`<root>/<DS>/...`, e.g. from `avca synth`);
+`--root-for CONFIG=DIR` (repeatable) gives a configuration its own root, e.g. data written
+at a different `--scale`.
 For each configuration and seed it runs
 - ours: `avca train` with the configuration's preset, the schedule and seed, once per
   variant (default: only our defaults, named "ours"); `--variant name="--flag ..."` adds a
@@ -17,9 +19,11 @@ For each configuration and seed it runs
   (run-time shims; `--pairing corrected` by default). Each of their runs gets a fresh
   working directory, so their feature cache (`./avgzsl_benchmark_datasets/<DS>/
   _features_processed`, not under --root_dir) is never reused; it is deleted afterwards.
-Results (test S/U/HM/ZSL in %, wall seconds, 1-min load at start/end) go to
-`<work>/results.jsonl` (runs already there are not rerun) and a markdown table of
-mean ± std (n-1) per configuration and implementation to `--table`.
+Results (test S/U/HM/ZSL in %, wall seconds, 1-min load at start/end, the schedule, the
+root and, for ours, the git commit and best stage-1 epoch) go to `<work>/results.jsonl`
+(a run already there with the same configuration, implementation, seed and schedule is
+not rerun) and a markdown table of mean ± std (n-1) per configuration and implementation
+to `--table` (per-seed rows with `--per-seed`).
 """
 from __future__ import annotations
 
@@ -55,27 +59,35 @@ def run_cmd(cmd, cwd, log, env=None):
         subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, check=True, env=env)
 
 
-def ours(args, dataset, short, seed, flags, out_dir, log):
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, check=True,
+                              capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def ours(args, dataset, short, seed, flags, out_dir, log, root):
     features = FEATURES[short][0]
     shutil.rmtree(out_dir, ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=REPO)
-    run_cmd([args.python, "-m", "avca_tf.cli", "train", "--root", args.root, "--dataset", dataset,
+    run_cmd([args.python, "-m", "avca_tf.cli", "train", "--root", root, "--dataset", dataset,
              "--features", features, "--out", out_dir, "--epochs", str(args.epochs),
              "--n-batches", str(args.n_batches), "--seed", str(seed), "-q", *flags],
             REPO, log, env)
     with open(os.path.join(out_dir, "results.json")) as f:
         r = json.load(f)
     return {k: 100 * r["test"][k] for k in ("S", "U", "HM", "ZSL")} | {
-        "best_epoch": r["stage1"]["best_epoch"]}
+        "best_epoch": r["stage1"]["best_epoch"], "commit": git_commit()}
 
 
-def theirs(args, dataset, short, seed, work, log):
+def theirs(args, dataset, short, seed, work, log, root):
     from avca_tf.models.avca import SCRIPTS
     features, split, a_dim, v_dim = FEATURES[short]
     d_enc, d_dec, d_add, torch_m, bs = SCRIPTS[(dataset, features)]
     shutil.rmtree(work, ignore_errors=True)  # their feature cache lives under the cwd
     os.makedirs(work)
-    common = ["--root_dir", os.path.join(args.root, dataset), "--feature_extraction_method",
+    common = ["--root_dir", os.path.join(root, dataset), "--feature_extraction_method",
               features, "--input_size_audio", str(a_dim), "--input_size_video", str(v_dim),
               "--epochs", str(args.epochs), "--lr_scheduler", "--dataset_name", dataset,
               "--zero_shot_split", split, "--AVCA", "--lr", "0.001", "--n_batches",
@@ -105,28 +117,52 @@ def theirs(args, dataset, short, seed, work, log):
             "best_file": [b for b in best if b.endswith("_score.pt")]}
 
 
-def table(rows, configs, impls) -> str:
-    out = ["| config | implementation | seeds | S | U | HM | ZSL | wall s per run |",
-           "|---|---|---|---|---|---|---|---|"]
+def schedule(row) -> str:
+    return f"{row.get('epochs', '?')}x{row.get('n_batches', '?')}"
+
+
+def table(rows, configs, impls, per_seed=False) -> str:
+    """Mean ± std (n-1) per configuration, implementation and schedule; with per_seed, one
+    row per run instead."""
+    if per_seed:
+        out = ["| config | implementation | schedule | seed | S | U | HM | ZSL | best epoch | "
+               "wall s | load start / end |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for cfg in configs:
+            for impl in impls:
+                for r in sorted((r for r in rows if r["config"] == cfg and r["impl"] == impl),
+                                key=lambda r: (schedule(r), r["seed"])):
+                    out.append(f"| {cfg} | {impl} | {schedule(r)} | {r['seed']} | {r['S']:.2f} | "
+                               f"{r['U']:.2f} | {r['HM']:.2f} | {r['ZSL']:.2f} | "
+                               f"{r.get('best_epoch', '')} | {r['wall_s']:.0f} | "
+                               f"{r['load_start']} / {r['load_end']} |")
+        return "\n".join(out) + "\n"
+    out = ["| config | implementation | schedule | seeds | S | U | HM | ZSL | wall s per run |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for cfg in configs:
         for impl in impls:
-            sel = [r for r in rows if r["config"] == cfg and r["impl"] == impl]
-            if not sel:
-                continue
-
-            def ms(key, digits=2):
-                vals = [r[key] for r in sel]
-                sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-                return f"{statistics.mean(vals):.{digits}f} ± {sd:.{digits}f}"
-            seeds = ", ".join(str(r["seed"]) for r in sorted(sel, key=lambda r: r["seed"]))
-            out.append(f"| {cfg} | {impl} | {seeds} | {ms('S')} | {ms('U')} | {ms('HM')} | "
-                       f"{ms('ZSL')} | {ms('wall_s', 0)} |")
+            for sched in sorted({schedule(r) for r in rows
+                                 if r["config"] == cfg and r["impl"] == impl}):
+                out.extend(_mean_row(cfg, impl, sched, [
+                    r for r in rows if r["config"] == cfg and r["impl"] == impl
+                    and schedule(r) == sched]))
     return "\n".join(out) + "\n"
+
+
+def _mean_row(cfg, impl, sched, sel) -> list[str]:
+    def ms(key, digits=2):
+        vals = [r[key] for r in sel]
+        sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+        return f"{statistics.mean(vals):.{digits}f} ± {sd:.{digits}f}"
+    seeds = ", ".join(str(r["seed"]) for r in sorted(sel, key=lambda r: r["seed"]))
+    return [f"| {cfg} | {impl} | {sched} | {seeds} | {ms('S')} | {ms('U')} | "
+            f"{ms('HM')} | {ms('ZSL')} | {ms('wall_s', 0)} |"]
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--root", required=True, help="benchmark root holding <DS>/ folders")
+    p.add_argument("--root-for", action="append", default=[], metavar="CONFIG=DIR",
+                   help="a configuration's own benchmark root (repeatable)")
     p.add_argument("--configs", nargs="+", default=["ActivityNet-main"],
                    help="<UCF|ActivityNet|VGGSound>-<main|cls>")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -143,8 +179,10 @@ def main(argv=None):
     p.add_argument("--no-reference", action="store_true", help="run ours only")
     p.add_argument("--no-ours", action="store_true", help="run theirs only")
     p.add_argument("--table", help="markdown table to write")
+    p.add_argument("--per-seed", action="store_true", help="table: one row per run")
     args = p.parse_args(argv)
     args.root = os.path.abspath(args.root)
+    roots = {c: os.path.abspath(d) for c, d in (v.split("=", 1) for v in args.root_for)}
     if not args.no_reference and not (args.reference_repo and args.torch_python):
         p.error("--reference-repo and --torch-python are needed (or --no-reference)")
     variants = [("ours", [])] + [(v.split("=", 1)[0], shlex.split(v.split("=", 1)[1]))
@@ -155,7 +193,8 @@ def main(argv=None):
     if os.path.exists(results_path):
         with open(results_path) as f:
             rows = [json.loads(line) for line in f if line.strip()]
-    done = {(r["config"], r["impl"], r["seed"]) for r in rows}
+    done = {(r["config"], r["impl"], r["seed"], r.get("epochs"), r.get("n_batches"))
+            for r in rows}
     ref_name = f"authors' ({args.pairing} pairing)"
     impls = ([] if args.no_ours else [n for n, _ in variants]) + \
         ([] if args.no_reference else [ref_name])
@@ -163,23 +202,29 @@ def main(argv=None):
         dataset, short = cfg.split("-")
         for seed in args.seeds:
             for impl in impls:
-                if (cfg, impl, seed) in done:
+                if (cfg, impl, seed, args.epochs, args.n_batches) in done:
                     continue
+                root = roots.get(cfg, args.root)
                 tag = f"{cfg}_{re.sub(r'[^A-Za-z0-9]+', '_', impl)}_s{seed}"
+                if (args.epochs, args.n_batches) != (10, 100):
+                    tag += f"_{args.epochs}x{args.n_batches}"
                 log = os.path.join(args.work, tag + ".log")
                 l0, t0 = load(), time.time()
                 if impl == ref_name:
-                    res = theirs(args, dataset, short, seed, os.path.join(args.work, tag), log)
+                    res = theirs(args, dataset, short, seed, os.path.join(args.work, tag), log,
+                                 root)
                 else:
                     flags = dict(variants)[impl]
-                    res = ours(args, dataset, short, seed, flags, os.path.join(args.work, tag), log)
-                row = {"config": cfg, "impl": impl, "seed": seed, **res,
+                    res = ours(args, dataset, short, seed, flags, os.path.join(args.work, tag),
+                               log, root)
+                row = {"config": cfg, "impl": impl, "seed": seed, "epochs": args.epochs,
+                       "n_batches": args.n_batches, "root": root, **res,
                        "wall_s": round(time.time() - t0, 1), "load_start": l0, "load_end": load()}
                 rows.append(row)
                 with open(results_path, "a") as f:
                     f.write(json.dumps(row) + "\n")
                 print(json.dumps(row), flush=True)
-    text = table(rows, args.configs, impls)
+    text = table(rows, args.configs, impls, per_seed=args.per_seed)
     print(text)
     if args.table:
         with open(args.table, "w") as f:

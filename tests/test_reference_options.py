@@ -140,3 +140,23 @@ def test_stage2_length_all_trains_all_epochs_and_tests_the_best_epochs_weights(r
     # epoch k of stage 2 depends on epochs <= k only: the tested model is the same bits
     assert every["stage2"]["epochs"][:3] == default["stage2"]["epochs"]
     assert every["test"] == default["test"]
+
+
+def test_activitynet_main_preset_defaults_to_bn_double_update():
+    """config.PRESET_OPTION_DEFAULTS (measured, docs/training.md): on for ActivityNet main
+    only; the command line turns it off again."""
+    from avca_tf.commands.train import add_arguments
+    from avca_tf.training.presets import RunOverrides, run_config
+    import argparse
+    assert get_preset("avca", "ActivityNet", "main_features").model.bn_double_update
+    for ds, fs in [("ActivityNet", "cls_features"), ("UCF", "main_features"),
+                   ("UCF", "cls_features"), ("VGGSound", "main_features")]:
+        assert not get_preset("avca", ds, fs).model.bn_double_update
+    off = run_config("ActivityNet", "main_features", RunOverrides(bn_double_update=False))
+    assert not off.model.bn_double_update
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    base = ["--dataset", "ActivityNet", "--out", "x"]
+    assert p.parse_args(base).bn_double_update is None
+    assert p.parse_args(base + ["--no-bn-double-update"]).bn_double_update is False
+    assert p.parse_args(base + ["--bn-double-update"]).bn_double_update is True

@@ -1,6 +1,7 @@
 """`avca train`: the two-stage GZSL protocol on a benchmark directory."""
 from __future__ import annotations
 
+import argparse
 import os
 
 from avca_tf.commands.run_args import add_run_arguments, overrides
@@ -32,9 +33,10 @@ def add_arguments(p):
     p.add_argument("--separate-negative-pass", action="store_true", default=None,
                    help="AVCA: positive and negative tokens in separate transformer calls "
                         "(as the reference; default: one call)")
-    p.add_argument("--bn-double-update", action="store_true", default=None,
+    p.add_argument("--bn-double-update", action=argparse.BooleanOptionalAction, default=None,
                    help="an extra train-mode forward of the positive batch after each step, "
-                        "moving batch-norm statistics (as the reference's get_embeddings)")
+                        "moving batch-norm statistics (as the reference's get_embeddings; "
+                        "default: the preset's, on for ActivityNet main)")
     p.add_argument("--stage2-lr", choices=STAGE2_LRS, default=None,
                    help="stage-2 learning rates: replay stage 1's (default), constant, or "
                         "validation (plateau on stage-1 validation HM, as the reference)")
