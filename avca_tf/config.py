@@ -284,13 +284,3 @@ class RunConfig:
         return RunConfig(preset=preset, **parts)
 
 
-# Measured defaults of the reference-behaviour options, per registered preset
-# (model, dataset, feature set) -> RunConfig.replace overrides, applied by
-# avca_tf.models.registry.get_preset on top of the preset. Each entry is backed by
-# 3+ seeds against the plain default (docs/training.md, "Reference options"; issue 15);
-# the command line (`--no-bn-double-update`, ...) still overrides them.
-PRESET_OPTION_DEFAULTS: dict[tuple[str, str, str], dict] = {
-    # ActivityNet main (torch BN momentum 0.99): U 9.03 vs 7.37, HM 15.87 vs 13.42
-    # over seeds 0-2 (every seed above every default seed on U and HM), S 67.32 vs 75.29.
-    ("avca", "ActivityNet", "main_features"): {"model__bn_double_update": True},
-}

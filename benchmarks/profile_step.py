@@ -58,9 +58,10 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--jit-compile", action="store_true")
-    p.add_argument("--precision", default="float32", choices=["float32", "bf16-matmul", "mixed"])
-    p.add_argument("--intra-op-threads", type=int, default=1,
-                   help="threads per TF op (the preset's 1; 0: one per core, TF's default)")
+    p.add_argument("--precision", choices=["float32", "bf16-matmul", "mixed"],
+                   help="default: the preset's")
+    p.add_argument("--intra-op-threads", type=int,
+                   help="threads per TF op (default: the preset's; 0: one per core, TF's default)")
     p.add_argument("--logdir", help="trace directory (default: a temporary one)")
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--json-out")
@@ -72,14 +73,16 @@ def main(argv=None):
     from avca_tf.models import build_model, get_preset
     from avca_tf.training.trainer import Trainer, configure_threads
 
-    configure_threads(args.intra_op_threads)
-    if args.precision == "mixed":
+    cfg = get_preset("avca", "UCF", "main_features")
+    train_cfg = dataclasses.replace(
+        cfg.train, batch_size=args.batch_size, jit_compile=args.jit_compile,
+        precision=args.precision or cfg.train.precision,
+        intra_op_threads=(cfg.train.intra_op_threads if args.intra_op_threads is None
+                          else args.intra_op_threads))
+    configure_threads(train_cfg.intra_op_threads)
+    if train_cfg.precision == "mixed":
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     bench = load_benchmark(args.root, args.dataset, "main_features")
-    cfg = get_preset("avca", "UCF", "main_features")
-    train_cfg = dataclasses.replace(cfg.train, batch_size=args.batch_size,
-                                    jit_compile=args.jit_compile, precision=args.precision,
-                                    intra_op_threads=args.intra_op_threads)
     keras.utils.set_random_seed(0)
     model = build_model(cfg.model.name, cfg.model, cfg.loss)
     trainer = Trainer(model, train_cfg, bench.protocol(1).train, bench.label_embeddings, seed=0)
@@ -101,7 +104,8 @@ def main(argv=None):
     op_ms = sum(r[0] for r in rows)
     report = {"wall_ms_per_step": wall * 1e3, "op_ms_per_step": op_ms,
               "ops_per_step": sum(r[1] for r in rows), "load_avg": os.getloadavg(),
-              "jit_compile": args.jit_compile, "precision": args.precision,
+              "jit_compile": args.jit_compile, "precision": train_cfg.precision,
+              "intra_op_threads": train_cfg.intra_op_threads,
               "batch_size": args.batch_size, "trace": path,
               "top": [{"op": op, "ms_per_step": round(ms, 3), "count_per_step": n}
                       for ms, n, op in rows[:args.top]]}

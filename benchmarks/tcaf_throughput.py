@@ -2,7 +2,8 @@
 the authors' code, one run.
 
 For each config (UCF-main, UCF-cls):
-- our step: the Trainer's compiled step (tf.function; XLA with --modes ...,xla; xla8:
+- our step: the Trainer's compiled step (tf.function; bf16: tf.function with
+  train.precision bf16-matmul; XLA with --modes ...,xla; xla8:
   XLA with training batches padded to a multiple of 8 steps, DataConfig.pad_multiple)
   of the tcaf preset, batch 64, on a training set whose sequence lengths are
   drawn from the same ranges as benchmarks/reference/ref_step.py draws the
@@ -140,7 +141,8 @@ def ours(cfg_name, root, modes, steps, warmup, repeats):
         keras.utils.set_random_seed(0)
         # "xla": XLA step on the batch-maximum padding; "xla<m>" (e.g. xla8): training
         # batches padded to a multiple of m steps (DataConfig.pad_multiple), few XLA shapes
-        train_cfg = dataclasses.replace(cfg.train, jit_compile=mode.startswith("xla"))
+        train_cfg = dataclasses.replace(cfg.train, jit_compile=mode.startswith("xla"),
+                                        precision="bf16-matmul" if mode == "bf16" else "float32")
         multiple = int(mode[3:]) if mode.startswith("xla") and mode[3:] else 1
         model = build_model(cfg.model.name, cfg.model, cfg.loss)
         try:
@@ -185,7 +187,8 @@ def ours_clipclap(ds, root, modes, steps, warmup, repeats):
     out = {"config": ds, "batch_size": cfg.train.batch_size, "modes": {}}
     for mode in modes:
         keras.utils.set_random_seed(0)
-        train_cfg = dataclasses.replace(cfg.train, jit_compile=(mode == "xla"))
+        train_cfg = dataclasses.replace(cfg.train, jit_compile=(mode == "xla"),
+                                        precision="bf16-matmul" if mode == "bf16" else "float32")
         model = build_model(cfg.model.name, cfg.model, cfg.loss)
         try:
             trainer = Trainer(model, train_cfg, data1.train, bench.label_embeddings, seed=0)

@@ -143,7 +143,7 @@ def test_stage2_length_all_trains_all_epochs_and_tests_the_best_epochs_weights(r
 
 
 def test_activitynet_main_preset_defaults_to_bn_double_update():
-    """config.PRESET_OPTION_DEFAULTS (measured, docs/training.md): on for ActivityNet main
+    """avca.MEASURED_DEFAULTS (measured, docs/training.md): on for ActivityNet main
     only; the command line turns it off again."""
     from avca_tf.commands.train import add_arguments
     from avca_tf.training.presets import RunOverrides, run_config

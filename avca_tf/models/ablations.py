@@ -165,4 +165,4 @@ for _model in ABLATIONS:
     for _dataset, _feature_set in avca.SCRIPTS:
         register_preset(_model, _dataset, _feature_set)(
             lambda root, m=_model, d=_dataset, f=_feature_set:
-            preset(m, avca.script_preset(d, f, root)))
+            preset(m, avca.script_preset(d, f, root, measured=False)))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from avca_tf.config import (DATASETS, FEATURE_SETS, PRESET_OPTION_DEFAULTS, LossConfig, ModelConfig,
+from avca_tf.config import (DATASETS, FEATURE_SETS, LossConfig, ModelConfig,
                             RunConfig, check_choice)
 from avca_tf.errors import ConfigError
 
@@ -70,8 +70,7 @@ def _unknown_model(name: str) -> ConfigError:
 
 def get_preset(model: str, dataset: str, feature_set: str, root: str = "") -> RunConfig:
     """The registered run configuration of `model` on dataset/feature set, with
-    data.root = `root`, data.dataset = `dataset`, model.name = `model` and the measured
-    option defaults of config.PRESET_OPTION_DEFAULTS for that preset."""
+    data.root = `root`, data.dataset = `dataset` and model.name = `model`."""
     if model not in _MODELS:
         raise _unknown_model(model)
     check_choice("feature set", feature_set, FEATURE_SETS)
@@ -82,7 +81,7 @@ def get_preset(model: str, dataset: str, feature_set: str, root: str = "") -> Ru
         valid = sorted((d, f) for m, d, f in _PRESETS if m == model)
         raise ConfigError(f"model '{model}' has no preset for {dataset}/{feature_set}; "
                           f"valid (dataset, feature set) choices: {valid}")
-    cfg = _PRESETS[key](root).replace(**PRESET_OPTION_DEFAULTS.get(key, {}))
+    cfg = _PRESETS[key](root)
     return cfg.replace(data=dataclasses.replace(cfg.data, root=root, dataset=dataset,
                                                 feature_set=feature_set),
                        model=dataclasses.replace(cfg.model, name=model))
