@@ -47,7 +47,7 @@ def graph_flops(concrete_function) -> int:
 
 def forward_flops(model, audio_dim: int, video_dim: int) -> int:
     """FLOPs of model.embed on one sample (inference)."""
-    fn = tf.function(lambda a, v: model.embed(a, v, training=False))
+    fn = tf.function(lambda a, v: model.embed(a, v, training=False), autograph=False)
     return graph_flops(fn.get_concrete_function(tf.TensorSpec([1, audio_dim], tf.float32),
                                                 tf.TensorSpec([1, video_dim], tf.float32)))
 
@@ -64,7 +64,8 @@ def _batch_specs(batch_size: int, audio_dim: int, video_dim: int) -> dict:
 
 def loss_forward_flops(model, audio_dim: int, video_dim: int, batch_size: int = 256) -> int:
     """FLOPs of the losses' forward pass on one batch."""
-    fn = tf.function(lambda batch: model.compute_losses(batch, training=True)["total"])
+    fn = tf.function(lambda batch: model.compute_losses(batch, training=True)["total"],
+                     autograph=False)
     return graph_flops(fn.get_concrete_function(_batch_specs(batch_size, audio_dim, video_dim)))
 
 
@@ -74,7 +75,7 @@ def train_step_flops(model, audio_dim: int, video_dim: int, batch_size: int = 25
         with tf.GradientTape() as tape:
             total = model.compute_losses(batch, training=True)["total"]
         return tape.gradient(total, model.trainable_variables)
-    fn = tf.function(step)
+    fn = tf.function(step, autograph=False)
     return graph_flops(fn.get_concrete_function(_batch_specs(batch_size, audio_dim, video_dim)))
 
 
@@ -102,7 +103,7 @@ def sequence_forward_flops(model, audio_dim: int, video_dim: int, audio_steps: i
                            video_steps: int) -> int:
     """FLOPs of model.embed on one video of `audio_steps` x `video_steps` steps (inference,
     all steps valid: padding would add the padded steps' cost)."""
-    fn = tf.function(lambda a, v: model.embed(a, v, training=False))
+    fn = tf.function(lambda a, v: model.embed(a, v, training=False), autograph=False)
     return graph_flops(fn.get_concrete_function(
         tf.TensorSpec([1, audio_steps, audio_dim], tf.float32),
         tf.TensorSpec([1, video_steps, video_dim], tf.float32)))
@@ -132,6 +133,6 @@ def sequence_train_step_flops(model, audio_dim: int, video_dim: int, audio_steps
         with tf.GradientTape() as tape:
             total = model.compute_losses(batch, training=True)["total"]
         return tape.gradient(total, model.trainable_variables)
-    fn = tf.function(step)
+    fn = tf.function(step, autograph=False)
     return graph_flops(fn.get_concrete_function(_sequence_batch_specs(
         batch_size, audio_dim, video_dim, audio_steps, video_steps, num_classes)))
