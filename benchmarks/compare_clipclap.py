@@ -37,7 +37,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare_common import (HERE, machine, our_env, per_seed_table, sh, table,  # noqa: E402
-                            torch_env)
+                            torch_env, write_report)
 
 IMPLS = ("ours", "ours-ref-pairing", "authors")
 FEATURES = "clip_clap"
@@ -146,17 +146,8 @@ def main(argv=None):
           f"run, runs one at a time; seeds {a.seeds}. Test metrics in percent, mean ± sample "
           f"std over seeds.", "", table(results, [cfg], impls), "", "Per run:", "",
           per_seed_table(results), ""]
-    if repro:
-        md.append(f"Bit-reproducibility: ours seed {repro['seed']} run twice, results.json "
-                  f"identical: {repro['results_json_identical']}.")
-    md += ["", f"Machine: {before['nproc']} CPUs, {before['cpu']}; load before: "
-               f"`{before['uptime']}`; after: `{after['uptime']}`."]
-    with open(os.path.join(out, "clipclap_compare.md"), "w") as f:
-        f.write("\n".join(md) + "\n")
-    with open(os.path.join(out, "summary.json"), "w") as f:
-        json.dump({"args": vars(a), "results": results, "repro": repro, "machine_before": before,
-                   "machine_after": after, "synth_command": synth_cmd}, f, indent=1)
-    print("\n".join(md))
+    write_report(out, "clipclap_compare", md, repro, before, after,
+                 {"args": vars(a), "results": results, "synth_command": synth_cmd})
     return 0
 
 

@@ -89,3 +89,20 @@ def machine():
     return {"nproc": os.cpu_count(), "cpu": out("lscpu | grep 'Model name' | sed 's/.*: *//'"),
             "uptime": out("uptime"), "loadavg": os.getloadavg(),
             "python": platform.python_version()}
+
+
+def write_report(out, stem, md, repro, before, after, summary):
+    """Appends the reproducibility and machine lines to the markdown lines `md`, writes
+    <out>/<stem>.md and <out>/summary.json (`summary` plus repro and machine) and prints it."""
+    import json
+    if repro:
+        md.append(f"Bit-reproducibility: {repro.get('config', '')} seed {repro['seed']} run "
+                  f"twice, results.json identical: {repro['results_json_identical']}.")
+    md += ["", f"Machine: {before['nproc']} CPUs, {before['cpu']}; load before: "
+               f"`{before['uptime']}`; after: `{after['uptime']}`."]
+    with open(os.path.join(out, f"{stem}.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    with open(os.path.join(out, "summary.json"), "w") as f:
+        json.dump({**summary, "repro": repro, "machine_before": before, "machine_after": after},
+                  f, indent=1)
+    print("\n".join(md))

@@ -42,7 +42,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_common import HERE, machine, our_env, sh, table, torch_env  # noqa: E402
+from compare_common import (HERE, machine, our_env, sh, table, torch_env,  # noqa: E402
+                            write_report)
 
 IMPLS = ("ours", "ours-quirks", "authors")
 FEATURES = {"main": "main_features", "cls": "cls_features"}
@@ -180,17 +181,8 @@ def main(argv=None):
           f"the best epoch count; learning rate {a.lr or 'of each preset'}; synthetic data `avca synth --temporal --scale {a.scale} "
           f"--seed {a.synth_seed}`; {a.threads} thread(s) per run; seeds {a.seeds}.", "",
           table(results, configs, impls), ""]
-    if repro:
-        md.append(f"Bit-reproducibility: {repro['config']} seed {repro['seed']} run twice, "
-                  f"results.json identical: {repro['results_json_identical']}.")
-    md += ["", f"Machine: {before['nproc']} CPUs, {before['cpu']}; load before: "
-               f"`{before['uptime']}`; after: `{after['uptime']}`."]
-    with open(os.path.join(out, "tcaf_compare.md"), "w") as f:
-        f.write("\n".join(md) + "\n")
-    with open(os.path.join(out, "summary.json"), "w") as f:
-        json.dump({"args": vars(a), "results": results, "repro": repro, "machine_before": before,
-                   "machine_after": after, "synth_commands": synth_cmds}, f, indent=1)
-    print("\n".join(md))
+    write_report(out, "tcaf_compare", md, repro, before, after,
+                 {"args": vars(a), "results": results, "synth_commands": synth_cmds})
     return 0
 
 
