@@ -21,7 +21,6 @@ lands in `<workdir>/data/<DS>/_features_processed` and nothing is written under 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -32,19 +31,10 @@ import two_stage  # noqa: E402  (same folder: shims and their run())
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--reference-repo", required=True)
-    p.add_argument("--torch-python")
-    p.add_argument("--root", required=True, help="<benchmark root>/<DS> (their --root_dir)")
-    p.add_argument("--dataset", default="UCF", choices=sorted(ref_step.CLIPCLAP_CONFIGS))
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--epochs", type=int, help="stage-1 epochs (theirs: 20 UCF, 15 others)")
-    p.add_argument("--n-batches", type=int, help="batches per epoch (theirs: 300)")
-    p.add_argument("--lr", type=float, help="learning rate (theirs: 7e-5 UCF, 1e-4 others)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
-    p.add_argument("--workdir", required=True, help="new or empty working directory")
-    p.add_argument("--out", required=True, help="JSON result file")
-    return p.parse_args(argv)
+    return two_stage.parse_run_args(
+        __doc__, argv,
+        ("--dataset", dict(default="UCF", choices=sorted(ref_step.CLIPCLAP_CONFIGS))),
+        {"epochs": "20 UCF, 15 others", "lr": "7e-5 UCF, 1e-4 others"})
 
 
 def data_view(root, workdir, dataset):

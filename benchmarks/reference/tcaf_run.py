@@ -30,7 +30,6 @@ issue 5), so --workdir must be new or empty: every run reads --root afresh.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -42,19 +41,9 @@ from two_stage import RefArgs  # noqa: E402
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--reference-repo", required=True)
-    p.add_argument("--torch-python")
-    p.add_argument("--root", required=True, help="<benchmark root>/<DS> (their --root_dir)")
-    p.add_argument("--config", required=True, choices=sorted(ref_step.TCAF_CONFIGS))
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--epochs", type=int, help="stage-1 epochs (theirs: 50)")
-    p.add_argument("--n-batches", type=int, help="batches per epoch (theirs: 300)")
-    p.add_argument("--lr", type=float, help="learning rate (theirs: the config's)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
-    p.add_argument("--workdir", required=True, help="new or empty working directory")
-    p.add_argument("--out", required=True, help="JSON result file")
-    return p.parse_args(argv)
+    return two_stage.parse_run_args(
+        __doc__, argv, ("--config", dict(required=True, choices=sorted(ref_step.TCAF_CONFIGS))),
+        {"epochs": "50", "lr": "the config's"})
 
 
 def build_args(repo, config, root, seed, epochs, n_batches, log_dir, lr=None):

@@ -51,6 +51,25 @@ MODEL_KEYS = ("baseline", "audio_baseline", "video_baseline", "concatenated_base
               "perceiver", "attention_fusion", "ale", "devise", "sje", "apn")
 
 
+def parse_run_args(doc, argv, which, defaults):
+    """The arguments of a driver script (tcaf_run.py, clipclap_run.py): the shared ones
+    plus `which` = (flag, argparse kwargs); `defaults` = help texts naming their schedule
+    (keys epochs, lr)."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--reference-repo", required=True)
+    p.add_argument("--torch-python")
+    p.add_argument("--root", required=True, help="<benchmark root>/<DS> (their --root_dir)")
+    p.add_argument(which[0], **which[1])
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--epochs", type=int, help=f"stage-1 epochs (theirs: {defaults['epochs']})")
+    p.add_argument("--n-batches", type=int, help="batches per epoch (theirs: 300)")
+    p.add_argument("--lr", type=float, help=f"learning rate (theirs: {defaults['lr']})")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    p.add_argument("--workdir", required=True, help="new or empty working directory")
+    p.add_argument("--out", required=True, help="JSON result file")
+    return p.parse_args(argv)
+
+
 class RefArgs(argparse.Namespace):
     """argparse Namespace whose unset options read as None (configargparse default)."""
 
