@@ -11,14 +11,9 @@ Treat the directories as read-only: copy before corrupting anything.
 from pathlib import Path
 
 import pytest
-import tensorflow as tf
 
 from avca_tf.data.synth import PACKAGED_SPLITS, synthesize
 
-# The test process trains in-process like a CLI process with the defaults: one thread per
-# TF op (train.intra_op_threads), set before any TF op runs. Results depend on it, and
-# in-process runs are compared bit for bit with runs in fresh worker processes.
-tf.config.threading.set_intra_op_parallelism_threads(1)
 
 UCF_MAIN_SCALE = 0.1
 
