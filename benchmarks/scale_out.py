@@ -132,7 +132,6 @@ def main():
     root = Path(args.root) if args.root else work / "ucf"
     if not args.root:
         subprocess.run([sys.executable, "-m", "avca_tf.cli", "synth", "--out", str(root),
-                        "--splits", str(REPO.parent / "shared" / "avgzsl_benchmark"),
                         "--dataset", "UCF", "--features", "main_features", "--scale", "0.1"],
                        env=_env(), check=True, capture_output=True)
     rep = reproduce_times(root, work)
