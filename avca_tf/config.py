@@ -187,7 +187,7 @@ class TrainConfig:
     # threads per TF op (intra-op pool; 0: TF's default, one per core). 1 runs the step's many
     # small ops side by side on the inter-op pool instead of splitting each across cores:
     # faster for these models on CPU, and each op's bits no longer depend on the core count
-    intra_op_threads: int = 0
+    intra_op_threads: int = 1
     eval_batch_size: int = 8192
     strategy: Strategy = "default"
     stage2_all_epochs_when_best_first: bool = False  # TCaF quirk: best epoch 1 -> stage 2 runs all

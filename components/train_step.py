@@ -33,7 +33,10 @@ def train_and_export(examples_dir: str, class_embeddings_dir: str, run_config_js
     """
     from avca_tf.serving.export import export_run
     from avca_tf.training.protocol import run_protocol
-    pairing = RunConfig.from_dict(json.loads(run_config_json)).data.text_pairing
+    from avca_tf.training.trainer import prepare_process
+    requested = RunConfig.from_dict(json.loads(run_config_json))
+    prepare_process(requested.train)  # before the examples are read
+    pairing = requested.data.text_pairing
     bench = load_pipeline_benchmark(examples_dir, class_embeddings_dir, pairing)
     results = run_protocol(bench, run_config(run_config_json, bench, examples_dir), run_dir,
                            resume=resume)

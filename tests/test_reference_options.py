@@ -46,7 +46,7 @@ def test_config_json_from_before_train_precision_keeps_its_arithmetic_and_thread
     old = RunConfig.from_dict({"train": {"epochs": 3, "mixed_precision": True}}).train
     assert (old.precision, old.intra_op_threads) == ("mixed", 0)
     new = RunConfig.from_dict({"train": {"epochs": 3}}).train
-    assert (new.precision, new.intra_op_threads) == ("float32", 0)
+    assert (new.precision, new.intra_op_threads) == ("float32", 1)
     with pytest.raises(ConfigError, match="precision"):
         TrainConfig(precision="fp8").validate()
     with pytest.raises(ConfigError, match="intra_op_threads"):

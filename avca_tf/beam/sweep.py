@@ -200,6 +200,8 @@ def train_run(out_root: str, run: SweepRun, cache: dict | None = None,
     import socket
 
     from avca_tf.training.protocol import CONFIG_FILE, load_data, run_protocol
+    from avca_tf.training.trainer import prepare_process
+    prepare_process(run.config.train)  # before any TF op of this worker process
     path = run_dir(out_root, run.name)
     worker = f"{socket.gethostname()}:{os.getpid()}"
     t0 = time.perf_counter()

@@ -178,7 +178,8 @@ class MaskedAttentionLayer(layers.Layer):
     def call(self, x, allowed, training=False):
         b, n = ops.shape(x)[0], ops.shape(x)[1]
         qkv = ops.reshape(self.to_qkv(self.norm(x)), (b, n, 3, self.heads, self.head_dim))
-        q, k, v = (ops.transpose(qkv[:, :, i], (0, 2, 1, 3)) for i in range(3))  # [B, H, N, d]
+        # unstack, not qkv[:, :, i]: a strided slice's gradient was 44% of the step's op time
+        q, k, v = ops.unstack(ops.transpose(qkv, (2, 0, 3, 1, 4)), 3, axis=0)  # [B, H, N, d]
         dots = ops.cast(ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))), "float32")
         dots = dots * self.head_dim ** -0.5
         dots = ops.where(allowed[:, None], dots, ops.full_like(dots, -3.4028234663852886e38))

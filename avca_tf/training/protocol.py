@@ -30,10 +30,9 @@ from avca_tf.config import RunConfig
 from avca_tf.errors import ConfigError
 from avca_tf.io_utils import atomic_path, write_json
 from avca_tf.models import build_model
-from avca_tf.training.trainer import (PlateauScheduler, Trainer, configure_threads,
-                                      evaluate_gzsl, get_strategy, make_distance_fn,
-                                      set_learning_rate, warn_if_bf16_is_emulated,
-                                      worker_run_dir)
+from avca_tf.training.trainer import (PlateauScheduler, Trainer, evaluate_gzsl,
+                                      get_strategy, make_distance_fn, prepare_process,
+                                      set_learning_rate, worker_run_dir)
 
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
@@ -438,8 +437,7 @@ def train(cfg: RunConfig, run_dir: str, resume: bool = False, verbose: int = 1) 
     """Loads the run's data and runs the two-stage protocol; results.json's content.
     The run directory is locked for this process before anything is read or written."""
     cfg.validate()
-    configure_threads(cfg.train.intra_op_threads)  # before any TF op runs
-    warn_if_bf16_is_emulated(cfg.train.precision)
+    prepare_process(cfg.train)  # before any TF op runs
     # collective ops are set up before any other TF op; non-chief workers write beside run_dir
     run_dir = worker_run_dir(os.path.abspath(run_dir), get_strategy(cfg.train.strategy))
     with claim_run_dir(run_dir):

@@ -87,6 +87,16 @@ def warn_if_bf16_is_emulated(precision: str) -> None:
               "emulated and slower than float32; pass --precision float32", file=sys.stderr)
 
 
+def prepare_process(cfg: TrainConfig) -> int:
+    """What a process does before it loads a run's data or runs any TF op: the run's threads
+    per op (a run's bits depend on them) and the bf16 warning. Every entry point that trains
+    calls it: `avca train` (protocol.train), sweep/reproduce workers (beam.sweep.train_run)
+    and the TFX Trainer (components.train_step). Returns the threads in effect."""
+    threads = configure_threads(cfg.intra_op_threads)
+    warn_if_bf16_is_emulated(cfg.precision)
+    return threads
+
+
 _STRATEGIES: dict = {}
 
 
