@@ -1,9 +1,14 @@
-"""Op-time profile of our AVCA training step (issue 17): a TF profiler trace of
-`--steps` compiled steps and a table of where the op time goes, by op type.
+"""Op-time profile of our training step (issue 17: AVCA; issue 13: `--model tcaf`): a TF
+profiler trace of `--steps` compiled steps and a table of where the op time goes, by op type.
 
-    python benchmarks/profile_step.py --root BENCH_ROOT [--batch-size 256] [--steps 20]
+    python benchmarks/profile_step.py --root BENCH_ROOT [--model avca|tcaf]
+        [--features main_features|cls_features] [--batch-size N] [--steps 20]
         [--jit-compile] [--precision float32|bf16-matmul|mixed] [--intra-op-threads N]
         [--logdir DIR] [--top 25]
+
+The batch size defaults to the preset's (AVCA UCF main: 256; TCaF: 64). For tcaf, --root
+holds the non-averaged layout (`avca synth --temporal`) and batches are padded to the
+batch maximum, as in training.
 
 The trace (viewable in TensorBoard's profile plugin) is written under --logdir;
 the table sums the executor's op events of the host plane over the traced steps
@@ -53,9 +58,11 @@ def op_table(logdir: str):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", required=True, help="benchmark root holding UCF main_features")
+    p.add_argument("--root", required=True, help="benchmark root holding <dataset>/")
+    p.add_argument("--model", choices=["avca", "tcaf"], default="avca")
     p.add_argument("--dataset", default="UCF")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--features", default="main_features")
+    p.add_argument("--batch-size", type=int, help="default: the preset's")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--jit-compile", action="store_true")
     p.add_argument("--precision", choices=["float32", "bf16-matmul", "mixed"],
@@ -70,10 +77,13 @@ def main(argv=None):
     import keras
     import tensorflow as tf
     from avca_tf.data.benchmark import load_benchmark
+    from avca_tf.data.temporal import load_temporal_benchmark
     from avca_tf.models import build_model, get_preset
+    from avca_tf.training.protocol import sequence_spec
     from avca_tf.training.trainer import Trainer, configure_threads
 
-    cfg = get_preset("avca", "UCF", "main_features")
+    cfg = get_preset(args.model, args.dataset, args.features, args.root)
+    args.batch_size = args.batch_size or cfg.train.batch_size
     train_cfg = dataclasses.replace(
         cfg.train, batch_size=args.batch_size, jit_compile=args.jit_compile,
         precision=args.precision or cfg.train.precision,
@@ -82,10 +92,15 @@ def main(argv=None):
     configure_threads(train_cfg.intra_op_threads)
     if train_cfg.precision == "mixed":
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    bench = load_benchmark(args.root, args.dataset, "main_features")
+    if args.model == "tcaf":
+        bench = load_temporal_benchmark(args.root, args.dataset, args.features)
+        extra = {"sequence": sequence_spec(bench, cfg)}
+    else:
+        bench, extra = load_benchmark(args.root, args.dataset, args.features), {}
     keras.utils.set_random_seed(0)
     model = build_model(cfg.model.name, cfg.model, cfg.loss)
-    trainer = Trainer(model, train_cfg, bench.protocol(1).train, bench.label_embeddings, seed=0)
+    trainer = Trainer(model, train_cfg, bench.protocol(1).train, bench.label_embeddings, seed=0,
+                      **extra)
     batches = [trainer.sampler.batch_indices(0, i) for i in range(5 + args.steps)]
     for idx in batches[:5]:
         loss = trainer.train_step(idx)["total"]
@@ -104,6 +119,7 @@ def main(argv=None):
     op_ms = sum(r[0] for r in rows)
     report = {"wall_ms_per_step": wall * 1e3, "op_ms_per_step": op_ms,
               "ops_per_step": sum(r[1] for r in rows), "load_avg": os.getloadavg(),
+              "model": args.model, "dataset": args.dataset, "features": args.features,
               "jit_compile": args.jit_compile, "precision": train_cfg.precision,
               "intra_op_threads": train_cfg.intra_op_threads,
               "batch_size": args.batch_size, "trace": path,
