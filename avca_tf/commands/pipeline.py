@@ -123,6 +123,8 @@ def _run(args) -> int:
         if "://" not in root and not os.path.isdir(os.path.join(root, dataset)):
             raise ConfigError(f"missing folder {os.path.join(root, dataset)} (dataset "
                               f"{dataset!r} under --root {root})")
+    from avca_tf.training.trainer import prepare_process
+    prepare_process(_run_config(args, dataset).train)  # the Trainer runs in this process
     cfg, classes_file, vectors = _config(
         args, root, dataset,
         pipeline_root=args.pipeline_root or os.path.join(work, "pipeline_root"),
