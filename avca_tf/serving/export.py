@@ -253,7 +253,10 @@ class SequenceInputs:
                     tf.reduce_all((lengths >= 1) & (lengths <= steps)), True, message=(
                         f"{name}_lengths: expected values in [1, steps of {name}] (every video "
                         f"has at least one {name} step)")))
-        return shapes + checks + _finite_checks(audio, video)
+            # inside the block: the finite checks' reductions take the signature's rank, and
+            # would fail with an unclear message on a wrong-rank input run before its check
+            checks += _finite_checks(audio, video)
+        return shapes + checks
 
     def model_inputs(self, audio, audio_lengths, video, video_lengths):
         from avca_tf.data.sequence_batch import padded_eval_batch
