@@ -282,5 +282,3 @@ class RunConfig:
             else:
                 parts[key] = value
         return RunConfig(preset=preset, **parts)
-
-

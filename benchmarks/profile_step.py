@@ -80,7 +80,7 @@ def main(argv=None):
     from avca_tf.data.temporal import load_temporal_benchmark
     from avca_tf.models import build_model, get_preset
     from avca_tf.training.protocol import sequence_spec
-    from avca_tf.training.trainer import Trainer, configure_threads
+    from avca_tf.training.trainer import Trainer, prepare_process
 
     cfg = get_preset(args.model, args.dataset, args.features, args.root)
     args.batch_size = args.batch_size or cfg.train.batch_size
@@ -89,7 +89,7 @@ def main(argv=None):
         precision=args.precision or cfg.train.precision,
         intra_op_threads=(cfg.train.intra_op_threads if args.intra_op_threads is None
                           else args.intra_op_threads))
-    configure_threads(train_cfg.intra_op_threads)
+    prepare_process(train_cfg)
     if train_cfg.precision == "mixed":
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     if args.model == "tcaf":

@@ -23,7 +23,7 @@ def add_arguments(p):
                         "bfloat16, the rest float32) or mixed (Keras mixed_bfloat16, "
                         "mixed_float16 with loss scaling on a GPU); default: the preset's")
     p.add_argument("--intra-op-threads", type=int, default=None,
-                   help="threads per TensorFlow op (default 0: TF's, one per core; 1 is faster on CPU)")
+                   help="threads per TensorFlow op (default 1, faster on CPU; 0: TF's, one per core)")
     p.add_argument("--pad-multiple", type=int, default=None, metavar="M",
                    help="sequence models: pad training batches to a multiple of M steps (few "
                         "shapes for --jit-compile; padded steps enter BN statistics, so results "

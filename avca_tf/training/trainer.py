@@ -90,8 +90,9 @@ def warn_if_bf16_is_emulated(precision: str) -> None:
 def prepare_process(cfg: TrainConfig) -> int:
     """What a process does before it loads a run's data or runs any TF op: the run's threads
     per op (a run's bits depend on them) and the bf16 warning. Every entry point that trains
-    calls it: `avca train` (protocol.train), sweep/reproduce workers (beam.sweep.train_run)
-    and the TFX Trainer (components.train_step). Returns the threads in effect."""
+    calls it: `avca train` (protocol.train), sweep/reproduce workers (beam.sweep.train_run),
+    the TFX Trainer (components.train_step) and `avca pipeline run`, whose local Trainer
+    shares the CLI process. Returns the threads in effect."""
     threads = configure_threads(cfg.intra_op_threads)
     warn_if_bf16_is_emulated(cfg.precision)
     return threads
