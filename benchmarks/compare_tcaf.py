@@ -14,12 +14,10 @@ counts); then for each seed, sequentially:
                 (theirs only wastes time with it: see ours_quirks_main)
   authors       their code as published, through benchmarks/reference/tcaf_run.py
                 (their main.py two-stage protocol on CPU, run-time shims only)
-
-"Theirs with quirks fixed" is not run: every quirk but one lives in their code
-(model forward, training loop) and fixing it would mean editing it; the one that
-their arguments could avoid (stage 2 length when the best epoch is 0) does not
-change their result (their evaluation loads the stage-2 checkpoint of the best
-epoch). `ours-quirks` is the quirks-on comparison instead.
+  authors-fixed their code with its quirks fixed: tcaf_run.py --fix-quirks (run-time
+                patches: video normalised over features, evaluation positions as in
+                training, BN statistics moved once per step, stage 2 for best + 1
+                epochs also after a best epoch 0, text vectors in class-id order)
 
 All runs use the same reduced schedule (--epochs stage-1 epochs x --n-batches
 batches of 64; stage 2 for the best epoch count) and one thread each
@@ -45,7 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare_common import (HERE, machine, our_env, sh, table, torch_env,  # noqa: E402
                             write_report)
 
-IMPLS = ("ours", "ours-quirks", "authors")
+IMPLS = ("ours", "ours-quirks", "authors", "authors-fixed")
 FEATURES = {"main": "main_features", "cls": "cls_features"}
 
 
@@ -124,7 +122,8 @@ def run_one(impl, a, cfg, seed, data_root, run_dir):
                "--config", cfg, "--seed", str(seed), "--epochs", str(a.epochs),
                "--n-batches", str(a.n_batches), "--threads", str(a.threads),
                *(["--lr", str(a.lr)] if a.lr else []),
-               "--workdir", os.path.join(run_dir, "work"), "--out", os.path.join(run_dir, "theirs.json")]
+               "--workdir", os.path.join(run_dir, "work"), "--out", os.path.join(run_dir, "theirs.json"),
+               *(["--fix-quirks"] if impl == "authors-fixed" else [])]
         wall = sh(cmd, log, torch_env(a.threads))
         with open(os.path.join(run_dir, "theirs.json")) as f:
             r = json.load(f)

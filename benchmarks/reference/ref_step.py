@@ -152,6 +152,37 @@ def install_shims(torch):
             sched.ReduceLROnPlateau = ReduceLROnPlateau
 
 
+def correct_text_pairing(dataset_module):
+    """Their loaders' text vectors in class-id order (row i = the vector of class i).
+
+    AVCA's and TCaF's `get_data_by_modality("text")` order the rows by the sorted
+    `manual` names of the w2v csv while the rest of their code reads row i as class i,
+    which pairs most classes with another class's vector
+    (benchmarks/results/reference_torch.md). Patches the dataset classes of
+    `dataset_module` (their src/dataset.py) in this process."""
+    import torch
+    for name in ("UCFDataset", "ActivityNetDataset", "VGGSoundDataset"):
+        cls = getattr(dataset_module, name, None)
+        if cls is None or getattr(cls.get_data_by_modality, "_pairing_corrected", False):
+            continue
+        orig_get = cls.get_data_by_modality
+
+        def get_data_by_modality(self, modality, *a, _orig=orig_get, **kw):
+            result = _orig(self, modality, *a, **kw)
+            if modality == "text":
+                target = torch.as_tensor(result["target"])
+                order = torch.argsort(target)
+                assert torch.equal(target[order], torch.arange(len(target))), \
+                    "expected exactly one text vector per class"
+                data = result["data"]
+                result["data"] = (data[order] if hasattr(data, "shape")
+                                  else [data[i] for i in order.tolist()])
+                result["target"] = target[order]
+            return result
+        get_data_by_modality._pairing_corrected = True
+        cls.get_data_by_modality = get_data_by_modality
+
+
 def import_reference(repo):
     if not os.path.isdir(os.path.join(repo, "src")):
         raise SystemExit(f"{repo}: no src/ package (not a checkout of the authors' code?)")

@@ -22,30 +22,17 @@ Shims (environment only, no change to the model, losses, sampler or protocol):
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import runpy
 import sys
-import types
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ref_step  # noqa: E402  (same folder: correct_text_pairing)
 
 
 def install_shims(pairing: str) -> None:
-    import torch.optim.lr_scheduler as sched
-    if "torchvision" not in sys.modules:
-        try:
-            import torchvision  # noqa: F401
-        except ImportError:
-            tv = types.ModuleType("torchvision")
-            tv.models = types.ModuleType("torchvision.models")
-            sys.modules["torchvision"] = tv
-            sys.modules["torchvision.models"] = tv.models
-    orig = sched.ReduceLROnPlateau
-    if "verbose" not in inspect.signature(orig.__init__).parameters:
-        class ReduceLROnPlateau(orig):
-            def __init__(self, *a, **kw):
-                kw.pop("verbose", None)
-                super().__init__(*a, **kw)
-        sched.ReduceLROnPlateau = ReduceLROnPlateau
+    import torch
+    ref_step.install_shims(torch)
 
     import src.logger
     import src.utils
@@ -59,23 +46,8 @@ def install_shims(pairing: str) -> None:
     src.logger.PD_Stats = src.utils.PD_Stats = PD_Stats
 
     if pairing == "corrected":
-        import torch
-        import src.dataset as ds
-        for name in ("UCFDataset", "ActivityNetDataset", "VGGSoundDataset"):
-            cls = getattr(ds, name)
-            orig_get = cls.get_data_by_modality
-
-            def get_data_by_modality(self, modality, *a, _orig=orig_get, **kw):
-                result = _orig(self, modality, *a, **kw)
-                if modality == "text":
-                    target = torch.as_tensor(result["target"])
-                    order = torch.argsort(target)
-                    assert torch.equal(target[order], torch.arange(len(target))), \
-                        "expected exactly one text vector per class"
-                    result["data"] = result["data"][order]
-                    result["target"] = target[order]
-                return result
-            cls.get_data_by_modality = get_data_by_modality
+        import src.dataset
+        ref_step.correct_text_pairing(src.dataset)
 
 
 def main(argv=None):

@@ -20,6 +20,21 @@ Arguments: their config/default.yaml overridden by the config/best yaml (what
 configargparse does with `-c`), then --seed/--epochs/--n-batches, device cpu;
 options neither file sets read as None (configargparse's default).
 
+--fix-quirks runs their code with the quirks of SPEC-NEXT §1 fixed, by run-time
+patches of this process only (fix_quirks below), for the "theirs with quirks fixed"
+row of benchmarks/compare_tcaf.py:
+- video normalised over the feature axis: their model module's `F.normalize(v)`
+  (torch's default dim=1 is the time axis of [B, T, D]) gets dim=-1;
+- positions at evaluation as in training: their `get_embeddings` ignores the step
+  times it is given (integer positions); it becomes their `forward` with those times
+  (theta_o and theta_w are what it returns);
+- batch-norm statistics moved once per step: the train-mode `get_embeddings` their
+  loop runs after each optimizer step (only for logged metrics) runs in eval mode
+  without gradients;
+- stage 2 for best epoch + 1 epochs also when the best epoch is 0;
+- text vectors in class-id order (ref_step.correct_text_pairing; their UCF loader
+  has AVCA's pairing defect).
+
 Their loader caches processed features under the working directory
 (`avgzsl_benchmark_non_averaged_datasets/<DS>/_features_processed`, their
 issue 5), so --workdir must be new or empty: every run reads --root afresh.
@@ -43,7 +58,45 @@ from two_stage import RefArgs  # noqa: E402
 def parse_args(argv):
     return two_stage.parse_run_args(
         __doc__, argv, ("--config", dict(required=True, choices=sorted(ref_step.TCAF_CONFIGS))),
-        {"epochs": "50", "lr": "the config's"})
+        {"epochs": "50", "lr": "the config's"},
+        ("--fix-quirks", dict(action="store_true", help="their code with its quirks fixed")))
+
+
+def fix_quirks():
+    """Patches their modules (this process) so that their code runs without its quirks."""
+    import contextlib
+    import types
+
+    import torch
+    import src.dataset
+    import src.model_sequence as their_model
+    ref_step.correct_text_pairing(src.dataset)
+
+    functional = their_model.F
+
+    class FeatureAxisNormalize(types.ModuleType):
+        def __getattr__(self, name):
+            return getattr(functional, name)
+
+        @staticmethod
+        def normalize(x, *a, **kw):
+            if not a and "dim" not in kw:
+                kw["dim"] = -1
+            return functional.normalize(x, *a, **kw)
+    their_model.F = FeatureAxisNormalize("F_feature_axis")
+
+    for cls in vars(their_model).values():
+        if isinstance(cls, type) and "get_embeddings" in vars(cls) and "forward" in vars(cls):
+            def get_embeddings(self, a, v, w, masks, timesteps):
+                was_training = self.training
+                self.eval()
+                try:
+                    with torch.no_grad() if was_training else contextlib.nullcontext():
+                        out = self.forward(a, v, w, masks, timesteps)
+                finally:
+                    self.train(was_training)
+                return out["theta_o"], out["theta_o"], out["theta_w"]
+            cls.get_embeddings = get_embeddings
 
 
 def build_args(repo, config, root, seed, epochs, n_batches, log_dir, lr=None):
@@ -75,10 +128,11 @@ def main(argv=None):
     out = os.path.abspath(a.out)
     workdir = two_stage.fresh_workdir(a.workdir)
     r = two_stage.run_two_stage(
-        repo, workdir, threads=a.threads, stage2_if_zero=True,
+        repo, workdir, threads=a.threads, stage2_if_zero=not a.fix_quirks,
+        patch=fix_quirks if a.fix_quirks else None,
         make_args=lambda: build_args(repo, a.config, root, a.seed, a.epochs, a.n_batches,
                                      os.path.join(workdir, "runs"), a.lr))
-    result = dict(implementation="authors", config=a.config, seed=a.seed, **r)
+    result = dict(implementation="authors-fixed" if a.fix_quirks else "authors", config=a.config, seed=a.seed, **r)
     with open(out, "w") as f:
         json.dump(result, f, indent=1)
     print(json.dumps(result))

@@ -51,15 +51,16 @@ MODEL_KEYS = ("baseline", "audio_baseline", "video_baseline", "concatenated_base
               "perceiver", "attention_fusion", "ale", "devise", "sje", "apn")
 
 
-def parse_run_args(doc, argv, which, defaults):
+def parse_run_args(doc, argv, which, defaults, *extra):
     """The arguments of a driver script (tcaf_run.py, clipclap_run.py): the shared ones
-    plus `which` = (flag, argparse kwargs); `defaults` = help texts naming their schedule
-    (keys epochs, lr)."""
+    plus `which` and each of `extra` = (flag, argparse kwargs); `defaults` = help texts
+    naming their schedule (keys epochs, lr)."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--reference-repo", required=True)
     p.add_argument("--torch-python")
     p.add_argument("--root", required=True, help="<benchmark root>/<DS> (their --root_dir)")
-    p.add_argument(which[0], **which[1])
+    for flag, kwargs in (which,) + extra:
+        p.add_argument(flag, **kwargs)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--epochs", type=int, help=f"stage-1 epochs (theirs: {defaults['epochs']})")
     p.add_argument("--n-batches", type=int, help="batches per epoch (theirs: 300)")
@@ -163,13 +164,14 @@ def fresh_workdir(path):
     return path
 
 
-def run_two_stage(repo, workdir, make_args, threads=0, stage2_if_zero=False):
+def run_two_stage(repo, workdir, make_args, threads=0, stage2_if_zero=False, patch=None):
     """Their run(): stage 1, stage 2 for best epoch + 1 epochs, evaluation.
 
     `make_args()` -> (args, eval_args) is called after the shims are in place and
     the working directory is `workdir`. `stage2_if_zero`: TCaF's `if best_epoch:`
     (a best epoch 0 leaves stage 2 at all epochs); otherwise ClipClap-GZSL's
-    `if best_epoch is not None:`. Returns the result fields (test metrics, beta,
+    `if best_epoch is not None:`. `patch()`, if given, runs once their modules are
+    importable, before anything of theirs is built (tcaf_run.py --fix-quirks). Returns the result fields (test metrics, beta,
     epochs, phase times)."""
     os.environ.setdefault("TQDM_DISABLE", "1")
     import torch
@@ -200,6 +202,8 @@ def run_two_stage(repo, workdir, make_args, threads=0, stage2_if_zero=False):
         return captured["results"]
     their_eval.test = test_capture
     their_eval.log_hparams = lambda *a, **kw: None
+    if patch is not None:
+        patch()
 
     args, eval_args = make_args()
     t = {}
