@@ -20,7 +20,7 @@ Arguments: their config/default.yaml overridden by the config/best yaml (what
 configargparse does with `-c`), then --seed/--epochs/--n-batches, device cpu;
 options neither file sets read as None (configargparse's default).
 
---fix-quirks runs their code with the quirks of SPEC-NEXT §1 fixed, by run-time
+--fix-quirks runs their code with the quirks of docs/tcaf.md ("The authors' quirks") fixed, by run-time
 patches of this process only (fix_quirks below), for the "theirs with quirks fixed"
 row of benchmarks/compare_tcaf.py:
 - video normalised over the feature axis: their model module's `F.normalize(v)`
@@ -85,18 +85,16 @@ def fix_quirks():
             return functional.normalize(x, *a, **kw)
     their_model.F = FeatureAxisNormalize("F_feature_axis")
 
-    for cls in vars(their_model).values():
-        if isinstance(cls, type) and "get_embeddings" in vars(cls) and "forward" in vars(cls):
-            def get_embeddings(self, a, v, w, masks, timesteps):
-                was_training = self.training
-                self.eval()
-                try:
-                    with torch.no_grad() if was_training else contextlib.nullcontext():
-                        out = self.forward(a, v, w, masks, timesteps)
-                finally:
-                    self.train(was_training)
-                return out["theta_o"], out["theta_o"], out["theta_w"]
-            cls.get_embeddings = get_embeddings
+    def get_embeddings(self, a, v, w, masks, timesteps):
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad() if was_training else contextlib.nullcontext():
+                out = self.forward(a, v, w, masks, timesteps)
+        finally:
+            self.train(was_training)
+        return out["theta_o"], out["theta_o"], out["theta_w"]
+    their_model.Multimodal_Sequence_Transformer.get_embeddings = get_embeddings
 
 
 def build_args(repo, config, root, seed, epochs, n_batches, log_dir, lr=None):

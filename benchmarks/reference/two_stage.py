@@ -171,8 +171,8 @@ def run_two_stage(repo, workdir, make_args, threads=0, stage2_if_zero=False, pat
     the working directory is `workdir`. `stage2_if_zero`: TCaF's `if best_epoch:`
     (a best epoch 0 leaves stage 2 at all epochs); otherwise ClipClap-GZSL's
     `if best_epoch is not None:`. `patch()`, if given, runs once their modules are
-    importable, before anything of theirs is built (tcaf_run.py --fix-quirks). Returns the result fields (test metrics, beta,
-    epochs, phase times)."""
+    importable, before anything of theirs is built (tcaf_run.py --fix-quirks). Returns
+    the result fields (test metrics, beta, epochs, phase times)."""
     os.environ.setdefault("TQDM_DISABLE", "1")
     import torch
     if threads:
