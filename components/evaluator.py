@@ -30,8 +30,10 @@ def GZSLEvaluator(
     evaluation: OutputArtifact[standard_artifacts.ModelEvaluation],
     blessing: OutputArtifact[standard_artifacts.ModelBlessing],
     hm_threshold: Parameter[float],
+    code_version: Parameter[str],
     baseline_blessing: InputArtifact[standard_artifacts.ModelBlessing] = None,
 ):
+    """`code_version`: a hash of the code that evaluates (part of the cache key)."""
     from components.gzsl_evaluation import HEADLINE, evaluate_run
     with local_input(examples.uri) as ex_dir, local_input(class_embeddings.uri) as emb_dir, \
             local_input(model_run.uri) as run_dir:

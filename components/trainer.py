@@ -22,9 +22,10 @@ RESUME = ".resume"  # <pipeline_root>/AvcaTrainer/.resume/<key>: unfinished trai
 
 
 def resume_dir(model_run_uri: str, examples_id: int, embeddings_id: int, run_config: str,
-               word_vectors: str) -> str:
+               word_vectors: str, code_version: str) -> str:
     key = hashlib.sha256(json.dumps([examples_id, embeddings_id, json.loads(run_config),
-                                     word_vectors], sort_keys=True).encode()).hexdigest()[:16]
+                                     word_vectors, code_version],
+                                    sort_keys=True).encode()).hexdigest()[:16]
     node_dir = os.path.dirname(os.path.dirname(model_run_uri))
     return os.path.join(node_dir, RESUME, key)
 
@@ -37,8 +38,10 @@ def AvcaTrainer(
     model_run: OutputArtifact[standard_artifacts.ModelRun],
     run_config: Parameter[str],
     word_vectors: Parameter[str],
+    code_version: Parameter[str],
 ):
-    """`run_config`: the run's avca_tf.config.RunConfig as JSON (RunConfig.to_dict). Its
+    """`run_config`: the run's avca_tf.config.RunConfig as JSON (RunConfig.to_dict);
+    `code_version`: a hash of the code that trains (part of the cache key). Its
     train.strategy "multi-worker" runs this component's container on every worker with
     TF_CONFIG set (e.g. a Vertex AI custom job / TFJob worker pool); "mirrored": all GPUs
     of the pod."""
@@ -54,7 +57,8 @@ def AvcaTrainer(
         # Train in a folder keyed by inputs and parameters, so a run killed during
         # training resumes from its last epoch checkpoint; it becomes the ModelRun
         # when finished.
-        work = resume_dir(model_run.uri, examples.id, class_embeddings.id, run_config, word_vectors)
+        work = resume_dir(model_run.uri, examples.id, class_embeddings.id, run_config, word_vectors,
+                          code_version)
         if os.path.isdir(work):
             print(f"AvcaTrainer: resuming the interrupted training in {work}", flush=True)
         results = train_and_export(examples.uri, class_embeddings.uri, run_config, work, model.uri,

@@ -3,8 +3,10 @@
 One function wires the components; the local and Kubeflow runners build it
 from the same PipelineConfig.
 """
+import hashlib
 import json
 import os
+from pathlib import Path
 
 from tfx.components import Pusher
 from tfx.dsl.components.common.resolver import Resolver
@@ -15,6 +17,8 @@ from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
 from tfx.types.channel import Channel
 
+import avca_tf
+import components
 from components.class_embeddings import ClassEmbeddingGen
 from components.evaluator import GZSLEvaluator
 from components.ingestion import FeatureIngestion
@@ -22,10 +26,24 @@ from components.trainer import AvcaTrainer
 from pipelines.pipeline_config import PipelineConfig
 
 
+def code_version(packages=(avca_tf, components)) -> str:
+    """Hash of the content of every .py file of `packages`: the trainer's and evaluator's
+    cache key, so a run after a code change trains again instead of serving a model the
+    older code made."""
+    h = hashlib.sha256()
+    for pkg in packages:
+        base = Path(pkg.__file__).parent
+        for p in sorted(base.rglob("*.py")):
+            h.update(f"{pkg.__name__}/{p.relative_to(base).as_posix()}\0".encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def create_pipeline(cfg: PipelineConfig, classes_file: str, vectors_path: str,
                     fingerprints: tuple[str, str] = ("", "")) -> pipeline.Pipeline:
     """`fingerprints`: of the benchmark files and of the class list + vectors (cache keys)."""
     data = cfg.data
+    version = code_version()
     ingestion = FeatureIngestion(root=data.root, dataset=data.dataset, feature_set=data.feature_set,
                                  skip_invalid=data.skip_invalid, input_fingerprint=fingerprints[0],
                                  temporal=data.temporal)
@@ -35,7 +53,8 @@ def create_pipeline(cfg: PipelineConfig, classes_file: str, vectors_path: str,
         examples=ingestion.outputs["examples"],
         class_embeddings=embeddings.outputs["class_embeddings"],
         run_config=json.dumps(cfg.run_config.to_dict(), sort_keys=True),
-        word_vectors="" if vectors_path.endswith(".npy") else vectors_path)
+        word_vectors="" if vectors_path.endswith(".npy") else vectors_path,
+        code_version=version)
     # The last blessed model of this pipeline, looked up in MLMD.
     baseline = Resolver(strategy_class=LatestBlessedModelStrategy,
                         model=Channel(type=standard_artifacts.Model),
@@ -45,7 +64,8 @@ def create_pipeline(cfg: PipelineConfig, classes_file: str, vectors_path: str,
         examples=ingestion.outputs["examples"],
         class_embeddings=embeddings.outputs["class_embeddings"],
         model=trainer.outputs["model"], model_run=trainer.outputs["model_run"],
-        baseline_blessing=baseline.outputs["model_blessing"], hm_threshold=cfg.hm_threshold)
+        baseline_blessing=baseline.outputs["model_blessing"], hm_threshold=cfg.hm_threshold,
+        code_version=version)
     pusher = Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(

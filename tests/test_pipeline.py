@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 
 import pytest
 
@@ -21,6 +22,7 @@ from avca_tf import cli
 from components.blessing import Baseline, decide_blessing
 from pipelines import mlmd_report
 from pipelines.local_runner import fingerprint
+from pipelines.tfx_pipeline import code_version
 
 # A few seconds of training: the tests check the plumbing, not the accuracy.
 TRAIN = ["--preset", "quick", "--epochs", "1", "--n-batches", "3"]
@@ -267,6 +269,8 @@ def test_compile_kubeflow_spec_names_components_parameters_and_image(tmp_path):
     assert trainer_cfg["train"]["epochs"] == 3 and trainer_cfg["model"]["name"] == "avca"
     assert trainer_cfg["preset"] == "UCF-main" and trainer_cfg["data"]["dataset"] == "Toy"
     assert params["GZSLEvaluator"]["hm_threshold"] == 5.0
+    assert params["AvcaTrainer"]["code_version"] == code_version()
+    assert params["GZSLEvaluator"]["code_version"] == code_version()
     assert params["FeatureIngestion"]["dataset"] == "Toy"
     assert params["ClassEmbeddingGen"]["vectors_path"].endswith("toy_word_vectors.txt")
     executors = spec["pipelineSpec"]["deploymentSpec"]["executors"]
@@ -359,3 +363,16 @@ def test_tcaf_pipeline_on_temporal_toy_data(tmp_path):
     pushed = run.output("Pusher", "pushed_model")
     assert pushed.properties["pushed"] == 1
     print(f"tcaf pipeline run: {time.monotonic() - t0:.0f}s")
+
+
+def test_code_version_follows_source_changes(tmp_path):
+    """The trainer's cache key: a code change trains again instead of serving an old model."""
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "sub" / "m.py").write_text("X = 1\n")
+    pkg = types.SimpleNamespace(__name__="pkg", __file__=str(tmp_path / "pkg" / "__init__.py"))
+    before = code_version([pkg])
+    (tmp_path / "pkg" / "sub" / "notes.txt").write_text("not code")
+    assert code_version([pkg]) == before
+    (tmp_path / "pkg" / "sub" / "m.py").write_text("X = 2\n")
+    assert code_version([pkg]) != before
