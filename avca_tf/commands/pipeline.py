@@ -90,11 +90,10 @@ def _run_config(args, dataset: str):
     return run_config(dataset, args.features, overrides(args, schedule=schedule)).validate()
 
 
-def _config(args, root: str, dataset: str, **paths):
+def _config(args, root: str, dataset: str, run_config, **paths):
     from pipelines.pipeline_config import DataSource, PipelineConfig, absolute
     from avca_tf.beam.embed_classes import benchmark_inputs
     from avca_tf.commands.ingest import check_beam_args
-    run_config = _run_config(args, dataset)
     temporal = run_config.data.temporal  # sequence models (TCaF) read per-step features
     classes_file, vectors = benchmark_inputs(root, dataset, args.features, args.vectors,
                                              temporal=temporal)
@@ -115,18 +114,21 @@ def _run(args) -> int:
         if args.dataset not in (None, "Toy") or args.features != "main_features":
             raise ConfigError("without --root the pipeline runs on the toy benchmark "
                               "(dataset Toy, main_features); pass --root for other data")
-        root, dataset = os.path.join(work, "benchmark"), "Toy"
-        if _run_config(args, dataset).data.temporal:  # a sequence model: per-step toy features
-            root = os.path.join(work, "benchmark-temporal")
+        dataset = "Toy"
+        run_config = _run_config(args, dataset)
+        # a sequence model reads per-step toy features
+        root = os.path.join(work, "benchmark-temporal" if run_config.data.temporal
+                            else "benchmark")
     else:
         root, dataset = args.root, args.dataset or "UCF"
         if "://" not in root and not os.path.isdir(os.path.join(root, dataset)):
             raise ConfigError(f"missing folder {os.path.join(root, dataset)} (dataset "
                               f"{dataset!r} under --root {root})")
+        run_config = _run_config(args, dataset)
     from avca_tf.training.trainer import prepare_process
-    prepare_process(_run_config(args, dataset).train)  # the Trainer runs in this process
+    prepare_process(run_config.train)  # the Trainer runs in this process
     cfg, classes_file, vectors = _config(
-        args, root, dataset,
+        args, root, dataset, run_config,
         pipeline_root=args.pipeline_root or os.path.join(work, "pipeline_root"),
         metadata_path=args.metadata or os.path.join(work, "metadata.sqlite"),
         serving_dir=args.serving_dir or os.path.join(work, "serving"))
@@ -188,9 +190,9 @@ def _compile(args) -> int:
     root = args.root or IMAGE_TOY_ROOT
     dataset = args.dataset or ("Toy" if args.root is None else "UCF")
     serving = args.serving_dir or args.pipeline_root.rstrip("/") + "/serving"
-    cfg, classes_file, vectors = _config(args, root, dataset,
-                                                 pipeline_root=args.pipeline_root,
-                                                 serving_dir=serving, metadata_path="")
+    cfg, classes_file, vectors = _config(args, root, dataset, _run_config(args, dataset),
+                                         pipeline_root=args.pipeline_root,
+                                         serving_dir=serving, metadata_path="")
     spec = compile_kubeflow(cfg, classes_file, vectors, args.image, args.kubeflow)
     tasks = sorted(spec["pipelineSpec"]["root"]["dag"]["tasks"])
     print(f"wrote {args.kubeflow}: pipeline {cfg.name}, image {args.image}, "

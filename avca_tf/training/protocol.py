@@ -172,8 +172,10 @@ KEPT_WEIGHTS = "kept.weights.h5"
 
 
 def _add_time(timing, key, t0):
-    """timing[key] += the seconds since perf_counter() was t0."""
-    timing[key] = timing.get(key, 0.0) + time.perf_counter() - t0
+    """timing[key] += the seconds since perf_counter() was t0; returns those seconds."""
+    seconds = time.perf_counter() - t0
+    timing[key] = timing.get(key, 0.0) + seconds
+    return seconds
 
 
 def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_schedule=None,
@@ -222,8 +224,7 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
             print(f"stage {stage} epoch {epoch + 1}/{epochs} (lr {lr:g})")
         t0 = time.perf_counter()
         losses = trainer.train_epoch(epoch, verbose=verbose)
-        t_train = time.perf_counter() - t0
-        _add_time(timing, f"stage{stage}_train_s", t0)
+        t_train = _add_time(timing, f"stage{stage}_train_s", t0)
         entry = {"epoch": epoch + 1, "lr": lr, "loss": losses}
         with writer.as_default(step=epoch + 1):
             for key, value in losses.items():
@@ -233,8 +234,7 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
                 t0 = time.perf_counter()
                 beta, res = evaluate_gzsl(distance_fn, val_data, emb,
                                           betas=cfg.train.beta_grid())
-                t_eval = time.perf_counter() - t0
-                _add_time(timing, f"stage{stage}_validation_s", t0)
+                t_eval = _add_time(timing, f"stage{stage}_validation_s", t0)
                 entry.update(_metrics_dict(res), beta=float(beta))
                 for key in ("S", "U", "HM", "ZSL"):
                     tf.summary.scalar(f"val/{key}", entry[key])
