@@ -23,7 +23,7 @@ Results (test S/U/HM/ZSL in %, wall seconds, 1-min load at start/end, the schedu
 root and, for ours, the git commit and best stage-1 epoch) go to `<work>/results.jsonl`
 (a run already there with the same configuration, implementation, seed and schedule is
 not rerun) and a markdown table of mean ± std (n-1) per configuration and implementation
-to `--table` (per-seed rows with `--per-seed`).
+to `--table` (per-seed rows with `--per-seed`); `--plot` draws HM and ZSL per run.
 """
 from __future__ import annotations
 
@@ -148,6 +148,42 @@ def table(rows, configs, impls, per_seed=False) -> str:
     return "\n".join(out) + "\n"
 
 
+def plot(rows, configs, impls, path, metrics=("HM", "ZSL")) -> None:
+    """One panel per metric: every run as a dot, each implementation's mean as a bar, per
+    configuration and schedule."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    groups = [(cfg, sched) for cfg in configs
+              for sched in sorted({schedule(r) for r in rows if r["config"] == cfg})]
+    width = 0.8 / max(len(impls), 1)
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(max(6, 1.6 * len(groups)),
+                                                       3.2 * len(metrics)), squeeze=False)
+    for ax, metric in zip(axes[:, 0], metrics):
+        labelled = set()
+        for k, impl in enumerate(impls):
+            color = f"C{k}"
+            for g, (cfg, sched) in enumerate(groups):
+                vals = [r[metric] for r in rows if r["config"] == cfg and r["impl"] == impl
+                        and schedule(r) == sched]
+                if not vals:
+                    continue
+                x = g - 0.4 + width * (k + 0.5)
+                ax.bar(x, statistics.mean(vals), width * 0.9, color=color, alpha=0.35,
+                       label=None if impl in labelled else impl)
+                labelled.add(impl)
+                ax.plot([x] * len(vals), vals, "o", color=color, markersize=4)
+        ax.set_ylabel(f"test {metric} (%)")
+        ax.set_xticks(range(len(groups)))
+        ax.set_xticklabels([f"{c}\n{s}" for c, s in groups], fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    axes[0, 0].set_title("bars: mean over seeds; dots: one run each")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def _mean_row(cfg, impl, sched, sel) -> list[str]:
     def ms(key, digits=2):
         vals = [r[key] for r in sel]
@@ -180,6 +216,7 @@ def main(argv=None):
     p.add_argument("--no-ours", action="store_true", help="run theirs only")
     p.add_argument("--table", help="markdown table to write")
     p.add_argument("--per-seed", action="store_true", help="table: one row per run")
+    p.add_argument("--plot", help="PNG: HM and ZSL per run and mean, per configuration")
     args = p.parse_args(argv)
     args.root = os.path.abspath(args.root)
     roots = {c: os.path.abspath(d) for c, d in (v.split("=", 1) for v in args.root_for)}
@@ -229,6 +266,8 @@ def main(argv=None):
     if args.table:
         with open(args.table, "w") as f:
             f.write(text)
+    if args.plot:
+        plot(rows, args.configs, impls, args.plot)
 
 
 if __name__ == "__main__":

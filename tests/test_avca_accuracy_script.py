@@ -58,6 +58,7 @@ def test_ours_rows_resume_and_table(acc, tmp_path):
     mod.main(argv[:argv.index("--epochs")] + ["--epochs", "5", "--n-batches", "7"]
              + argv[argv.index("--work"):])  # another schedule is another run
     assert len(calls) == 8
-    mod.main(argv + ["--per-seed"])
+    mod.main(argv + ["--per-seed", "--plot", str(tmp_path / "acc.png")])
+    assert (tmp_path / "acc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     per_seed = open(table).read()
     assert "| UCF-cls | bn | 5x7 | 1 | 60.00 | 10.00 | 20.00 | 11.00 | 4 |" in per_seed
