@@ -160,3 +160,27 @@ def test_activitynet_main_preset_defaults_to_bn_double_update():
     assert p.parse_args(base).bn_double_update is None
     assert p.parse_args(base + ["--no-bn-double-update"]).bn_double_update is False
     assert p.parse_args(base + ["--bn-double-update"]).bn_double_update is True
+
+
+def test_vggsound_cls_preset_defaults_to_frozen_position_embeddings():
+    """avca.MEASURED_DEFAULTS: frozen position embeddings on VGGSound cls only;
+    `--no-freeze-position-embeddings` trains them again."""
+    from avca_tf.commands.train import add_arguments
+    from avca_tf.training.presets import RunOverrides, run_config
+    import argparse
+    assert get_preset("avca", "VGGSound", "cls_features").model.freeze_position_embeddings
+    for ds, fs in [("ActivityNet", "main_features"), ("ActivityNet", "cls_features"),
+                   ("UCF", "main_features"), ("UCF", "cls_features"),
+                   ("VGGSound", "main_features")]:
+        assert not get_preset("avca", ds, fs).model.freeze_position_embeddings
+    on = run_config("VGGSound", "cls_features", RunOverrides())
+    assert on.model.freeze_position_embeddings
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    base = ["--dataset", "VGGSound", "--features", "cls_features", "--out", "x"]
+    assert p.parse_args(base).freeze_position_embeddings is None
+    off = p.parse_args(base + ["--no-freeze-position-embeddings"])
+    assert off.freeze_position_embeddings is False
+    assert not run_config("VGGSound", "cls_features",
+                          RunOverrides(freeze_position_embeddings=False)).model \
+        .freeze_position_embeddings

@@ -28,8 +28,10 @@ def add_arguments(p):
                    help="sequence models: pad training batches to a multiple of M steps (few "
                         "shapes for --jit-compile; padded steps enter BN statistics, so results "
                         "depend on M; default 1, the batch maximum)")
-    p.add_argument("--freeze-position-embeddings", action="store_true",
-                   help="never update the position embeddings (as the reference)")
+    p.add_argument("--freeze-position-embeddings", action=argparse.BooleanOptionalAction,
+                   default=None,
+                   help="never update the position embeddings (as the reference; default: "
+                        "the preset's, on for VGGSound cls)")
     p.add_argument("--separate-negative-pass", action="store_true", default=None,
                    help="AVCA: positive and negative tokens in separate transformer calls "
                         "(as the reference; default: one call)")
