@@ -184,3 +184,17 @@ def test_vggsound_cls_preset_defaults_to_frozen_position_embeddings():
     assert not run_config("VGGSound", "cls_features",
                           RunOverrides(freeze_position_embeddings=False)).model \
         .freeze_position_embeddings
+
+
+def test_avca_presets_schedule_stage2_on_validation():
+    """avca.MEASURED_DEFAULTS_ALL: every AVCA preset schedules stage 2 on the validation
+    data, the ablations keep the plain default, `--stage2-lr replay` restores it."""
+    from avca_tf.models import avca
+    from avca_tf.training.presets import RunOverrides, run_config
+    for ds, fs in avca.SCRIPTS:
+        assert get_preset("avca", ds, fs).train.stage2_lr == "validation", (ds, fs)
+        assert get_preset("avca-audio", ds, fs).train.stage2_lr == "replay", (ds, fs)
+    assert run_config("UCF", "main_features", RunOverrides(schedule="toy")).train.stage2_lr \
+        == "validation"
+    assert run_config("UCF", "main_features",
+                      RunOverrides(stage2_lr="replay")).train.stage2_lr == "replay"

@@ -40,8 +40,9 @@ def add_arguments(p):
                         "moving batch-norm statistics (as the reference's get_embeddings; "
                         "default: the preset's, on for ActivityNet main)")
     p.add_argument("--stage2-lr", choices=STAGE2_LRS, default=None,
-                   help="stage-2 learning rates: replay stage 1's (default), constant, or "
-                        "validation (plateau on stage-1 validation HM, as the reference)")
+                   help="stage-2 learning rates: replay stage 1's, constant, or validation "
+                        "(plateau on stage-1 validation HM, as the reference); default: "
+                        "the preset's (validation for AVCA, replay elsewhere)")
     p.add_argument("--stage2-length", choices=STAGE2_LENGTHS, default=None,
                    help="best: train the best stage-1 epoch count and test the last checkpoint "
                         "(default); all: train all epochs, test the best epoch's checkpoint "

@@ -8,9 +8,9 @@ RUN_DIR layout:
   results.json                    stage 1 per-epoch validation, best epoch and beta, test metrics
 
 Stage 2 retrains from scratch on all stage-1 data for the best stage-1 epoch
-count and replays the stage-1 learning-rate schedule of those epochs (it has
-no held-out data to schedule on); train.stage2_lr and train.stage2_length
-select the authors' alternatives (docs/training.md). Batches are stateless functions of (seed,
+count; train.stage2_lr picks its learning rates (replay stage 1's, constant, or a
+plateau schedule on the stage-1 validation data, which stage 2 trains on: AVCA's
+presets) and train.stage2_length its length (docs/training.md). Batches are stateless functions of (seed,
 epoch, step) and every variable (dropout RNG states included) is
 checkpointed, so a resumed run ends with the same results.json.
 """
