@@ -54,14 +54,14 @@ def child(args) -> dict:
     import tensorflow as tf
     from avca_tf.data.benchmark import load_benchmark
     from avca_tf.models import build_model, get_preset
-    from avca_tf.training.trainer import DistanceFn, Trainer, configure_threads, evaluate_gzsl
+    from avca_tf.training.trainer import DistanceFn, Trainer, evaluate_gzsl, prepare_process
     kind, threads = parse_mode(args.child)
     cfg = get_preset("avca", "UCF", "main_features")
     train = dataclasses.replace(
         cfg.train, batch_size=args.batch_size, jit_compile=kind == "xla",
         precision={"bf16-matmul": "bf16-matmul", "mixed": "mixed"}.get(kind, "float32"),
         intra_op_threads=cfg.train.intra_op_threads if threads is None else threads)
-    configure_threads(train.intra_op_threads)
+    prepare_process(train)  # threads and op determinism, as every training process
     if kind == "mixed":  # as protocol._precision
         gpu = bool(tf.config.list_physical_devices("GPU"))
         keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "mixed_bfloat16")
