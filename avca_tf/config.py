@@ -188,6 +188,10 @@ class TrainConfig:
     # small ops side by side on the inter-op pool instead of splitting each across cores:
     # faster for these models on CPU, and each op's bits no longer depend on the core count
     intra_op_threads: int = 1
+    # independent ops run at once (inter-op pool; 0: TF's default, one per core). With more
+    # than one, a step's bits can depend on how the ops were scheduled on a busy machine
+    # (measured: a UCF main run diverged in stage 2; docs/training.md, "Determinism")
+    inter_op_threads: int = 1
     eval_batch_size: int = 8192
     strategy: Strategy = "default"
     stage2_all_epochs_when_best_first: bool = False  # TCaF quirk: best epoch 1 -> stage 2 runs all
@@ -220,9 +224,10 @@ class TrainConfig:
         check_choice("train.stage2_lr", self.stage2_lr, STAGE2_LRS)
         check_choice("train.stage2_length", self.stage2_length, STAGE2_LENGTHS)
         check_choice("train.precision", self.precision, PRECISIONS)
-        if self.intra_op_threads < 0:
-            raise ConfigError(f"train.intra_op_threads must be >= 0 (0: one per core), got "
-                              f"{self.intra_op_threads}")
+        for name in ("intra_op_threads", "inter_op_threads"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name} must be >= 0 (0: one per core), got "
+                                  f"{getattr(self, name)}")
         return self
 
     def beta_grid(self):
@@ -260,6 +265,7 @@ class RunConfig:
             train = {k: v for k, v in train.items() if k != "mixed_precision"}
             train.setdefault("precision", "mixed" if d["train"]["mixed_precision"] else "float32")
             train.setdefault("intra_op_threads", 0)
+            train.setdefault("inter_op_threads", 0)
         return cls(data=make(DataConfig, d.get("data", {}), "data"),
                    model=make(ModelConfig, d.get("model", {}), "model"),
                    loss=make(LossConfig, d.get("loss", {}), "loss"),

@@ -2,10 +2,10 @@
 state several times in one process and reports the first step whose loss bits differ.
 
     python benchmarks/determinism_probe.py --root UCF_ROOT [--dataset UCF --features main_features]
-        [--steps 400] [--replays 4] [--precision bf16-matmul] [--seed 1] [--without-op-determinism]
+        [--steps 400] [--replays 4] [--precision bf16-matmul] [--seed 1] [--inter-op-threads N]
 
-The model is the dataset's AVCA preset (with --precision overridden), set up as every
-training process (`trainer.prepare_process`; `--without-op-determinism`: threads only),
+The model is the dataset's AVCA preset (with --precision and --inter-op-threads overridden;
+0 is TensorFlow's pool), set up as every training process (`trainer.prepare_process`),
 trained on the stage-2 training data; every replay restores all model and optimizer
 variables (dropout seed counters included) and feeds the same batches. Run it on a busy
 machine (beside other jobs): a schedule-dependent op shows up as a replay that differs
@@ -30,8 +30,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--replays", type=int, default=4)
     p.add_argument("--precision", default=None)
-    p.add_argument("--without-op-determinism", action="store_true",
-                   help="skip TensorFlow's op determinism (what prepare_process turns on)")
+    p.add_argument("--inter-op-threads", type=int, default=None,
+                   help="TensorFlow ops run at once (default: the preset's, 1; 0: TF's pool)")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
 
@@ -40,13 +40,11 @@ def main(argv=None):
     from avca_tf.data.benchmark import load_benchmark
     from avca_tf.models import build_model
     from avca_tf.training.presets import RunOverrides, run_config
-    from avca_tf.training.trainer import Trainer, configure_threads, prepare_process
+    from avca_tf.training.trainer import Trainer, prepare_process
     cfg = run_config(args.dataset, args.features, RunOverrides(
-        precision=args.precision, seed=args.seed, n_batches=args.steps), root=args.root)
-    if args.without_op_determinism:
-        configure_threads(cfg.train.intra_op_threads)
-    else:
-        prepare_process(cfg.train)
+        precision=args.precision, seed=args.seed, n_batches=args.steps,
+        inter_op_threads=args.inter_op_threads), root=args.root)
+    pools = prepare_process(cfg.train)
     bench = load_benchmark(args.root, args.dataset, args.features)
     keras.utils.set_random_seed(cfg.train.seed)
     model = build_model(cfg.model.name, cfg.model, cfg.loss)
@@ -64,8 +62,8 @@ def main(argv=None):
         differ = np.nonzero(other.view(np.uint32) != losses[0].view(np.uint32))[0]
         first.append(int(differ[0]) if differ.size else None)
     print(json.dumps({"dataset": args.dataset, "features": args.features,
-                      "precision": cfg.train.precision,
-                      "op_determinism": not args.without_op_determinism, "steps": args.steps,
+                      "precision": cfg.train.precision, "intra_op_threads": pools[0],
+                      "inter_op_threads": pools[1], "steps": args.steps,
                       "replays": args.replays, "first_differing_step": first,
                       "replays_differing": sum(f is not None for f in first),
                       "wall_s": round(time.time() - t0, 1),

@@ -7,9 +7,10 @@
 
 Step: steps/s of our training step (UCF main preset, batch 256, every loss term) per
 mode, each mode in its own process (TensorFlow's thread pools are fixed per process).
-A mode is `<kind>[:<intra-op threads>]`; kind is function (tf.function, float32), xla
-(jit_compile), bf16-matmul (dense matmuls in bfloat16), mixed (Keras mixed_bfloat16) or
-eager; the thread count defaults to the preset's (1; 0 is TensorFlow's one per core).
+A mode is `<kind>[:<intra-op threads>[:<inter-op threads>]]`; kind is function
+(tf.function, float32), xla (jit_compile), bf16-matmul (dense matmuls in bfloat16), mixed
+(Keras mixed_bfloat16) or eager; the thread counts default to the preset's (1 and 1; 0 is
+TensorFlow's pool, one per core).
 With --torch-python (a Python with torch) and --reference-repo (the authors' AVCA-GZSL
 checkout) the authors' step (`optimize_params` + their extra `get_embeddings`) is timed
 by benchmarks/reference/ref_step.py right after, once per --torch-threads value; ratios
@@ -39,12 +40,13 @@ TORCH_TIMER = os.path.join(REPO, "benchmarks", "reference", "ref_step.py")
 KINDS = ("function", "xla", "bf16-matmul", "mixed", "eager")
 
 
-def parse_mode(spec: str) -> tuple[str, int | None]:
-    kind, _, threads = spec.partition(":")
-    if kind not in KINDS:
-        raise SystemExit(f"error: unknown mode {spec!r}; expected <kind>[:<threads>], kind one of "
-                         f"{list(KINDS)}")
-    return kind, int(threads) if threads else None
+def parse_mode(spec: str) -> tuple[str, int | None, int | None]:
+    kind, *threads = spec.split(":")
+    if kind not in KINDS or len(threads) > 2 or not all(t.isdigit() for t in threads):
+        raise SystemExit(f"error: unknown mode {spec!r}; expected <kind>[:<intra>[:<inter>]], "
+                         f"kind one of {list(KINDS)}, thread counts >= 0")
+    intra, inter = ([int(t) for t in threads] + [None, None])[:2]
+    return kind, intra, inter
 
 
 def child(args) -> dict:
@@ -55,13 +57,14 @@ def child(args) -> dict:
     from avca_tf.data.benchmark import load_benchmark
     from avca_tf.models import build_model, get_preset
     from avca_tf.training.trainer import DistanceFn, Trainer, evaluate_gzsl, prepare_process
-    kind, threads = parse_mode(args.child)
+    kind, intra, inter = parse_mode(args.child)
     cfg = get_preset("avca", "UCF", "main_features")
     train = dataclasses.replace(
         cfg.train, batch_size=args.batch_size, jit_compile=kind == "xla",
         precision={"bf16-matmul": "bf16-matmul", "mixed": "mixed"}.get(kind, "float32"),
-        intra_op_threads=cfg.train.intra_op_threads if threads is None else threads)
-    prepare_process(train)  # threads and op determinism, as every training process
+        intra_op_threads=cfg.train.intra_op_threads if intra is None else intra,
+        inter_op_threads=cfg.train.inter_op_threads if inter is None else inter)
+    prepare_process(train)  # the thread pools, as every training process
     if kind == "mixed":  # as protocol._precision
         gpu = bool(tf.config.list_physical_devices("GPU"))
         keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "mixed_bfloat16")
@@ -97,6 +100,7 @@ def child(args) -> dict:
     rate = sorted(rates)[len(rates) // 2]
     return {"mode": args.child, "precision": train.precision, "jit_compile": train.jit_compile,
             "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
             "steps_per_s": rate, "steps_per_s_best": max(rates),
             "cpu_ms_per_step": sorted(cpu)[len(cpu) // 2], "warmup_s": warmup_s,
             "final_loss": float(loss),

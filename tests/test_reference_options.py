@@ -44,13 +44,32 @@ def test_old_config_json_loads_with_todays_behaviour():
 
 def test_config_json_from_before_train_precision_keeps_its_arithmetic_and_threads():
     old = RunConfig.from_dict({"train": {"epochs": 3, "mixed_precision": True}}).train
-    assert (old.precision, old.intra_op_threads) == ("mixed", 0)
+    assert (old.precision, old.intra_op_threads, old.inter_op_threads) == ("mixed", 0, 0)
     new = RunConfig.from_dict({"train": {"epochs": 3}}).train
-    assert (new.precision, new.intra_op_threads) == ("float32", 1)
+    assert (new.precision, new.intra_op_threads, new.inter_op_threads) == ("float32", 1, 1)
     with pytest.raises(ConfigError, match="precision"):
         TrainConfig(precision="fp8").validate()
-    with pytest.raises(ConfigError, match="intra_op_threads"):
-        TrainConfig(intra_op_threads=-1).validate()
+    for name in ("intra_op_threads", "inter_op_threads"):
+        with pytest.raises(ConfigError, match=name):
+            TrainConfig(**{name: -1}).validate()
+
+
+def test_prepare_process_sets_both_thread_pools_in_a_fresh_process():
+    """A run's pools: `avca train`'s defaults (one thread per op, one op at a time) and
+    `--inter-op-threads 0` (TF's), applied before the first TF op of a new process."""
+    import subprocess
+    import sys
+    code = ("import sys; from avca_tf.commands.train import add_arguments, build_config; "
+            "import argparse; p = argparse.ArgumentParser(); add_arguments(p); "
+            "cfg = build_config(p.parse_args(sys.argv[1:])); "
+            "from avca_tf.training.trainer import prepare_process; import tensorflow as tf; "
+            "print(prepare_process(cfg.train), tf.config.threading.get_intra_op_parallelism_threads(), "
+            "tf.config.threading.get_inter_op_parallelism_threads())")
+    base = ["--root", "r", "--dataset", "UCF", "--features", "main_features", "--out", "o"]
+    for extra, expected in (([], "(1, 1) 1 1"), (["--inter-op-threads", "0"], "(1, 0) 1 0")):
+        out = subprocess.run([sys.executable, "-c", code, *base, *extra], capture_output=True,
+                             text=True, check=True).stdout
+        assert out.strip().splitlines()[-1] == expected, out
 
 
 @pytest.mark.parametrize("separate", [False, True])

@@ -132,18 +132,3 @@ def test_distance_fn_chunks_equal_one_call():
     chunked = DistanceFn(model, batch_size=7)(split.audio, split.video, EMB)
     assert whole.shape == (50, 6)
     np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-5)
-
-
-def test_prepare_process_turns_on_op_determinism_in_a_fresh_process():
-    """Every training process runs with TF's op determinism (oneDNN's AMX bf16 matmuls
-    raced under load without it; docs/training.md, "Determinism")."""
-    import subprocess
-    import sys
-    code = ("from tensorflow.python.framework import config; "
-            "from avca_tf.config import TrainConfig; "
-            "from avca_tf.training.trainer import prepare_process; "
-            "print(config.is_op_determinism_enabled()); prepare_process(TrainConfig()); "
-            "print(config.is_op_determinism_enabled())")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.split()
-    assert out[-2:] == ["False", "True"], out

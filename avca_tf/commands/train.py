@@ -24,6 +24,9 @@ def add_arguments(p):
                         "mixed_float16 with loss scaling on a GPU); default: the preset's")
     p.add_argument("--intra-op-threads", type=int, default=None,
                    help="threads per TensorFlow op (default 1, faster on CPU; 0: TF's, one per core)")
+    p.add_argument("--inter-op-threads", type=int, default=None,
+                   help="TensorFlow ops run at once (default 1: a seed repeats to the bit also "
+                        "on a busy machine; 0: TF's, one per core, not bit-repeatable under load)")
     p.add_argument("--pad-multiple", type=int, default=None, metavar="M",
                    help="sequence models: pad training batches to a multiple of M steps (few "
                         "shapes for --jit-compile; padded steps enter BN statistics, so results "
@@ -63,6 +66,7 @@ def build_config(args):
                   freeze_position_embeddings=args.freeze_position_embeddings,
                   jit_compile=args.jit_compile, precision=args.precision,
                   intra_op_threads=args.intra_op_threads,
+                  inter_op_threads=args.inter_op_threads,
                   pad_multiple=args.pad_multiple,
                   temporal=args.temporal or None,
                   separate_negative_pass=args.separate_negative_pass,

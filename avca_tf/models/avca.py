@@ -158,9 +158,9 @@ SCRIPTS = {
 # line (`--no-bn-double-update`, `--stage2-lr replay`, ...) still overrides them.
 # Every AVCA preset: stage 2 schedules its learning rate on the stage-1 validation data
 # (which it trains on), as the reference, instead of replaying stage 1's schedule. It
-# changes a run only where stage 1 cut the LR before its best epoch: the three such runs
-# at 10 x 100 (UCF main seeds 1 and 4, ActivityNet main seed 3) all gained HM, U and ZSL
-# (e.g. UCF main seed 1 ZSL 20.56 vs 18.55); every other run is bit-equal.
+# changes a run only where stage 1 cut the LR before its best epoch: of the three such runs
+# at 10 x 100, UCF main seeds 1 and 4 gained HM, U and ZSL (e.g. seed 1 ZSL 20.56 vs 18.55)
+# and ActivityNet main seed 3 is bit-equal; every other run is bit-equal.
 MEASURED_DEFAULTS_ALL = {"train__stage2_lr": "validation"}
 # Per dataset, each backed by 3 seeds against the plain default. ActivityNet main (torch
 # BN momentum 0.99): U 9.03 vs 7.37, HM 15.87 vs 13.42 over seeds 0-2, S 67.32 vs 75.29.

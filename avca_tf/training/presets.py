@@ -84,6 +84,7 @@ class RunOverrides:
     jit_compile: bool | None = None
     precision: str | None = None
     intra_op_threads: int | None = None
+    inter_op_threads: int | None = None
     pad_multiple: int | None = None       # sequence models: training padding buckets
 
 
@@ -119,5 +120,6 @@ def run_config(dataset: str, feature_set: str, overrides: RunOverrides = RunOver
                     bn_double_update=o.bn_double_update),
         train=given(cfg.train, epochs=o.epochs, n_batches=o.n_batches, batch_size=o.batch_size,
                     lr=o.lr, seed=o.seed, jit_compile=o.jit_compile, strategy=o.strategy,
-                    precision=o.precision, intra_op_threads=o.intra_op_threads, stage2_lr=o.stage2_lr,
+                    precision=o.precision, intra_op_threads=o.intra_op_threads,
+                    inter_op_threads=o.inter_op_threads, stage2_lr=o.stage2_lr,
                     stage2_length=o.stage2_length))

@@ -53,21 +53,29 @@ def make_optimizer(cfg: TrainConfig):
     return opt
 
 
-def configure_threads(intra_op_threads: int) -> int:
-    """Sets TensorFlow's intra-op pool size (TrainConfig.intra_op_threads) if this process
-    has not run a TF op yet; returns the size in effect (0: TF's default), after a warning
-    if it could not be changed any more (e.g. several runs in one process)."""
-    current = tf.config.threading.get_intra_op_parallelism_threads()
-    if current != intra_op_threads:
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
-            current = intra_op_threads
-        except RuntimeError:
-            import sys
-            print(f"warning: TensorFlow already runs with intra_op_threads={current}; "
-                  f"train.intra_op_threads={intra_op_threads} not applied in this process",
-                  file=sys.stderr)
-    return current
+def configure_threads(intra_op_threads: int, inter_op_threads: int = 0) -> tuple[int, int]:
+    """Sets TensorFlow's intra-op and inter-op pool sizes (TrainConfig.intra_op_threads,
+    inter_op_threads; 0: TF's default) if this process has not run a TF op yet; returns the
+    sizes in effect, after a warning for each that could not be changed any more (e.g.
+    several runs in one process)."""
+    pools = (("intra_op", intra_op_threads, tf.config.threading.get_intra_op_parallelism_threads,
+              tf.config.threading.set_intra_op_parallelism_threads),
+             ("inter_op", inter_op_threads, tf.config.threading.get_inter_op_parallelism_threads,
+              tf.config.threading.set_inter_op_parallelism_threads))
+    in_effect = []
+    for name, wanted, get, set_ in pools:
+        current = get()
+        if current != wanted:
+            try:
+                set_(wanted)
+                current = wanted
+            except RuntimeError:
+                import sys
+                print(f"warning: TensorFlow already runs with {name}_threads={current}; "
+                      f"train.{name}_threads={wanted} not applied in this process",
+                      file=sys.stderr)
+        in_effect.append(current)
+    return tuple(in_effect)
 
 
 def warn_if_bf16_is_emulated(precision: str) -> None:
@@ -87,19 +95,13 @@ def warn_if_bf16_is_emulated(precision: str) -> None:
               "emulated and slower than float32; pass --precision float32", file=sys.stderr)
 
 
-def prepare_process(cfg: TrainConfig) -> int:
-    """What a process does before it loads a run's data or runs any TF op: the run's threads
-    per op (a run's bits depend on them), TensorFlow's op determinism and the bf16 warning.
-    Every entry point that trains calls it: `avca train` (protocol.train), sweep/reproduce
-    workers (beam.sweep.train_run), the TFX Trainer (components.train_step) and `avca
-    pipeline run`, whose local Trainer shares the CLI process. Returns the threads in effect.
-
-    Op determinism: without it, oneDNN's AMX bfloat16 matmuls (precision "bf16-matmul" on
-    AMX CPUs) gave different bits from run to run when TensorFlow ran two of them at once
-    on a busy machine; with it they repeat, at no measured cost (docs/training.md,
-    "Determinism")."""
-    threads = configure_threads(cfg.intra_op_threads)
-    tf.config.experimental.enable_op_determinism()
+def prepare_process(cfg: TrainConfig) -> tuple[int, int]:
+    """What a process does before it loads a run's data or runs any TF op: the run's thread
+    pools (a run's bits depend on them) and the bf16 warning. Every entry point that trains
+    calls it: `avca train` (protocol.train), sweep/reproduce workers (beam.sweep.train_run),
+    the TFX Trainer (components.train_step) and `avca pipeline run`, whose local Trainer
+    shares the CLI process. Returns the (intra-op, inter-op) pool sizes in effect."""
+    threads = configure_threads(cfg.intra_op_threads, cfg.inter_op_threads)
     warn_if_bf16_is_emulated(cfg.precision)
     return threads
 
