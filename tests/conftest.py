@@ -14,13 +14,13 @@ import pytest
 
 from avca_tf.config import TrainConfig
 from avca_tf.data.synth import PACKAGED_SPLITS, synthesize
-from avca_tf.training.trainer import configure_threads
+from avca_tf.training.trainer import prepare_process
 
 # In-process runs (cli.main in this process) are compared bit for bit with runs in fresh
 # processes (CLI subprocesses, Beam and TFX workers), and a run's bits depend on TF's thread
 # pools, which a process can set only before its first TF op: this process takes the
 # defaults now, whichever test comes first.
-configure_threads(TrainConfig().intra_op_threads, TrainConfig().inter_op_threads)
+prepare_process(TrainConfig())
 
 
 UCF_MAIN_SCALE = 0.1

@@ -53,7 +53,7 @@ def make_optimizer(cfg: TrainConfig):
     return opt
 
 
-def configure_threads(intra_op_threads: int, inter_op_threads: int = 0) -> tuple[int, int]:
+def configure_threads(intra_op_threads: int, inter_op_threads: int) -> tuple[int, int]:
     """Sets TensorFlow's intra-op and inter-op pool sizes (TrainConfig.intra_op_threads,
     inter_op_threads; 0: TF's default) if this process has not run a TF op yet; returns the
     sizes in effect, after a warning for each that could not be changed any more (e.g.
