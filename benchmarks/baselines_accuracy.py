@@ -23,10 +23,10 @@ For each (configuration, method, implementation, seed) of the plan it runs
   `--exp_name` replaced, `--device cpu --seed S` added; through
   `benchmarks/reference/run_reference.py` (run-time shims, corrected text pairing), each in
   a fresh working directory that is deleted afterwards (the log is kept);
-- theirs with `--gzsl-beta both` (implementation "authors', both beta"): their test
-  calibrated with the audio-visual validation beta alone, our rule, instead of the mean
-  of their audio, video and audio-visual betas (AVGZSLNet and CJME only; the other
-  methods report one beta).
+- theirs with `--gzsl-beta both` (implementation "authors', both beta"): their test of
+  the same trained models calibrated with the audio-visual validation beta alone, our
+  rule, instead of the mean of their audio, video and audio-visual betas (AVGZSLNet and
+  CJME only; the other methods report one beta), i.e. a second `get_evaluation.py`.
 The authors' code has no ablations (no flag of main.py builds them), so the ablation rows
 are ours only.
 
@@ -56,6 +56,7 @@ BASELINES = ("ale", "sje", "devise", "apn", "cjme", "avgzslnet")
 ABLATIONS = ("avca-no-xatt", "avca-xatt-lc", "avca-visual", "avca-audio")
 OURS, THEIRS, THEIRS_BOTH_BETA = "ours", "authors'", "authors', both beta"
 IMPLS = (OURS, THEIRS, THEIRS_BOTH_BETA)
+BETA_MODE = {THEIRS: "averaged", THEIRS_BOTH_BETA: "both"}  # run_reference.py --gzsl-beta
 SPLITS = {"main": "main_split", "cls": "cls_split"}
 MAIN_SEEDS = (0, 1, 2)
 
@@ -106,36 +107,44 @@ def script_args(repo, dataset, split, method):
     return args, flags
 
 
-def theirs(args, dataset, short, method, seed, work, log, root, gzsl_beta):
+def theirs(args, dataset, short, method, seed, work, log, root, gzsl_betas):
+    """Their two stages, then get_evaluation.py once per test calibration in `gzsl_betas`
+    (the same trained models): {gzsl_beta: result}."""
     stage1, eval_flags = script_args(args.reference_repo, dataset, SPLITS[short], method)
     shutil.rmtree(work, ignore_errors=True)  # their feature cache lives under the cwd
     os.makedirs(work)
     common = [*stage1, "--root_dir", os.path.join(root, dataset), "--epochs", str(args.epochs),
               "--n_batches", str(args.n_batches), "--device", "cpu", "--seed", str(seed)]
     launcher = [args.torch_python, os.path.join(HERE, "reference", "run_reference.py"),
-                "--reference-repo", args.reference_repo, "--pairing", "corrected",
-                "--gzsl-beta", gzsl_beta, "--"]
+                "--reference-repo", args.reference_repo, "--pairing", "corrected"]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OMP_WAIT_POLICY="PASSIVE")
     run = avca_accuracy.run_cmd
-    run(launcher + ["main.py", *common, "--exp_name", "val"], work, log, env)
-    run(launcher + ["main.py", *common, "--retrain_all", "--save_checkpoints",
+    run(launcher + ["--", "main.py", *common, "--exp_name", "val"], work, log, env)
+    run(launcher + ["--", "main.py", *common, "--retrain_all", "--save_checkpoints",
                     "--exp_name", "all"], work, log, env)
-    run(launcher + ["get_evaluation.py", "--load_path_stage_A", "runs/val",
-                    "--load_path_stage_B", "runs/all", "--dataset_name", dataset, *eval_flags,
-                    "--device", "cpu"], work, log, env)
-    with open(os.path.join(work, "runs", "all", "eval.log")) as f:
-        text = f.read()
-    found = avca_accuracy.PERF.findall(text)
-    if not found:
-        raise RuntimeError(f"no test performance in {work}/runs/all/eval.log")
-    beta = re.findall(r"Best beta combined: ([-\d.e]+)", text)
     best = [b for b in os.listdir(os.path.join(work, "runs", "val")) if b.endswith("_score.pt")]
-    with open(log, "a") as f:
-        f.write(text)
+    out = {}
+    for gzsl_beta in gzsl_betas:
+        eval_log = os.path.join(work, "runs", "all", "eval.log")
+        if os.path.exists(eval_log):
+            os.remove(eval_log)
+        run(launcher + ["--gzsl-beta", gzsl_beta, "--", "get_evaluation.py",
+                        "--load_path_stage_A", "runs/val", "--load_path_stage_B", "runs/all",
+                        "--dataset_name", dataset, *eval_flags, "--device", "cpu"],
+            work, log, env)
+        with open(eval_log) as f:
+            text = f.read()
+        found = avca_accuracy.PERF.findall(text)
+        if not found:
+            raise RuntimeError(f"no test performance in {eval_log}")
+        beta = re.findall(r"Best beta combined: ([-\d.e]+)", text)
+        with open(log, "a") as f:
+            f.write(text)
+        s, u, hm, zsl = map(float, found[-1])
+        out[gzsl_beta] = {"S": s, "U": u, "HM": hm, "ZSL": zsl, "best_file": best,
+                          "beta": float(beta[-1]) if beta else None}
     shutil.rmtree(work, ignore_errors=True)
-    s, u, hm, zsl = map(float, found[-1])
-    return {"S": s, "U": u, "HM": hm, "ZSL": zsl, "best_file": best,
-            "beta": float(beta[-1]) if beta else None}
+    return out
 
 
 def ours(args, dataset, short, method, seed, work, log, root):
@@ -328,13 +337,14 @@ def main(argv=None):
             if selected(cfg, method, impl)
             and not (args.no_reference and impl != OURS)
             and (cfg, method, impl, seed, args.epochs, args.n_batches) not in done]
-    # the three seeds of ours and theirs first, then the both-beta option, then more seeds
-    todo.sort(key=lambda t: (t[3] not in MAIN_SEEDS, t[2] == THEIRS_BOTH_BETA))
+    todo.sort(key=lambda t: t[3] not in MAIN_SEEDS)  # three seeds everywhere first
     print(f"{len(todo)} runs to do, {len(done)} done", flush=True)
     for k, (cfg, method, impl, seed) in enumerate(todo):
         if args.dry_run:
             print(f"  {cfg} {method} {impl} seed {seed}")
             continue
+        if (cfg, method, impl, seed, args.epochs, args.n_batches) in done:
+            continue  # written with the run of another implementation
         dataset, short = cfg.split("-")
         root = roots.get(cfg, args.root)
         tag = re.sub(r"[^A-Za-z0-9]+", "_", f"{cfg}_{method}_{impl}_s{seed}_"
@@ -343,19 +353,25 @@ def main(argv=None):
         l0, t0 = avca_accuracy.load(), time.time()
         print(f"[{k + 1}/{len(todo)}] {cfg} {method} {impl} seed {seed}", flush=True)
         if impl == OURS:
-            res = ours(args, dataset, short, method, seed, os.path.join(args.work, tag), log,
-                       root)
+            found = {impl: ours(args, dataset, short, method, seed,
+                                os.path.join(args.work, tag), log, root)}
         else:
+            # the both-beta row comes from the same trained models as the authors' row
+            impls = [i for i in (THEIRS, THEIRS_BOTH_BETA) if (cfg, method, i, seed) in todo
+                     and (cfg, method, i, seed, args.epochs, args.n_batches) not in done]
             res = theirs(args, dataset, short, method, seed, os.path.join(args.work, tag), log,
-                         root, "both" if impl == THEIRS_BOTH_BETA else "averaged")
-        row = {"config": cfg, "method": method, "impl": impl, "seed": seed,
-               "epochs": args.epochs, "n_batches": args.n_batches, "root": root, **res,
-               "wall_s": round(time.time() - t0, 1), "load_start": l0,
-               "load_end": avca_accuracy.load()}
-        rows.append(row)
-        with open(results, "a") as f:
-            f.write(json.dumps(row) + "\n")
-        print(json.dumps(row), flush=True)
+                         root, [BETA_MODE[i] for i in impls])
+            found = {i: res[BETA_MODE[i]] for i in impls}
+        wall = round(time.time() - t0, 1)
+        for i, res in found.items():
+            row = {"config": cfg, "method": method, "impl": i, "seed": seed,
+                   "epochs": args.epochs, "n_batches": args.n_batches, "root": root, **res,
+                   "wall_s": wall, "load_start": l0, "load_end": avca_accuracy.load()}
+            rows.append(row)
+            done.add((cfg, method, i, seed, args.epochs, args.n_batches))
+            with open(results, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
     if args.dry_run:
         return
     chances = {}

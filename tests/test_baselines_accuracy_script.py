@@ -89,6 +89,8 @@ def test_rows_resume_and_tables(bench, tmp_path):
                and c[c.index("--zero_shot_split") + 1] == "cls_split" for c in their_cmds)
     evals = [c for c, _ in calls if "get_evaluation.py" in c]
     assert all("--avgzslnet" in c for c in evals)  # the method flag of their eval line
+    # the both-beta rows are a second evaluation of the same trained models
+    assert len(evals) == 6 and len(their_cmds) == 6
     assert sum(c[c.index("--gzsl-beta") + 1] == "both" for c in evals) == 3
     ours = [c for c, _ in calls if "--out" in c]
     assert all(c[c.index("--model") + 1] in ("avgzslnet", "avca-audio") for c in ours)
