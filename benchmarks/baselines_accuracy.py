@@ -8,7 +8,9 @@
 
 One command runs the whole comparison (`PLAN`, or the part `--only` selects) and skips
 every run already in `--results` (same configuration, method, implementation, seed and
-schedule), so rerunning it after an interruption continues where it stopped.
+schedule), so rerunning it after an interruption continues where it stopped. Several
+invocations may share `--work` and `--results` (e.g. one per configuration): each run is
+claimed by a `<work>/<run>.claim` file holding the pid of the invocation running it.
 
 `--root` holds one benchmark per dataset (`<root>/<DS>/...`, from `avca synth` with the
 packaged real splits); `--root-for CONFIG=DIR` gives a configuration its own root.
@@ -153,6 +155,32 @@ def ours(args, dataset, short, method, seed, work, log, root):
         res["beta"] = json.load(f)["test"]["beta"]
     shutil.rmtree(work, ignore_errors=True)
     return res
+
+
+def claim(path) -> bool:
+    """Whether this process may run the job of `path`: a claim file holding the pid of the
+    invocation that runs it (several invocations may share one --work and --results); a
+    claim of a process that no longer exists is taken over."""
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                with open(path) as f:
+                    os.kill(int(f.read().strip() or 0), 0)
+                return False  # its owner is alive
+            except (ProcessLookupError, ValueError, FileNotFoundError):
+                try:
+                    os.remove(path)
+                except FileNotFoundError:
+                    pass
+                continue
+            except PermissionError:
+                return False
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
 
 
 def chance(root, dataset, short):
@@ -322,12 +350,14 @@ def main(argv=None):
         args.reference_repo = os.path.abspath(args.reference_repo)
     os.makedirs(args.work, exist_ok=True)
     results = args.results or os.path.join(args.work, "results.jsonl")
-    rows = []
-    if os.path.exists(results):
-        with open(results) as f:
-            rows = [json.loads(line) for line in f if line.strip()]
-    done = {(r["config"], r["method"], r["impl"], r["seed"], r["epochs"], r["n_batches"])
-            for r in rows}
+    def read_done():
+        rows = []
+        if os.path.exists(results):
+            with open(results) as f:
+                rows = [json.loads(line) for line in f if line.strip()]
+        return rows, {(r["config"], r["method"], r["impl"], r["seed"], r["epochs"],
+                       r["n_batches"]) for r in rows}
+    rows, done = read_done()
 
     def selected(cfg, method, impl):
         return not args.only or any(
@@ -343,13 +373,16 @@ def main(argv=None):
         if args.dry_run:
             print(f"  {cfg} {method} {impl} seed {seed}")
             continue
+        rows, done = read_done()  # another invocation may share the results file
         if (cfg, method, impl, seed, args.epochs, args.n_batches) in done:
-            continue  # written with the run of another implementation
+            continue  # written meanwhile, or with the run of another implementation
         dataset, short = cfg.split("-")
         root = roots.get(cfg, args.root)
         tag = re.sub(r"[^A-Za-z0-9]+", "_", f"{cfg}_{method}_{impl}_s{seed}_"
                      f"{args.epochs}x{args.n_batches}")
         log = os.path.join(args.work, tag + ".log")
+        if not claim(os.path.join(args.work, tag + ".claim")):
+            continue  # another invocation is running it
         l0, t0 = avca_accuracy.load(), time.time()
         print(f"[{k + 1}/{len(todo)}] {cfg} {method} {impl} seed {seed}", flush=True)
         if impl == OURS:
@@ -362,6 +395,7 @@ def main(argv=None):
             res = theirs(args, dataset, short, method, seed, os.path.join(args.work, tag), log,
                          root, [BETA_MODE[i] for i in impls])
             found = {i: res[BETA_MODE[i]] for i in impls}
+        os.remove(os.path.join(args.work, tag + ".claim"))
         wall = round(time.time() - t0, 1)
         for i, res in found.items():
             row = {"config": cfg, "method": method, "impl": i, "seed": seed,
@@ -374,6 +408,7 @@ def main(argv=None):
             print(json.dumps(row), flush=True)
     if args.dry_run:
         return
+    rows, done = read_done()
     chances = {}
     for cfg in {r["config"] for r in rows}:
         dataset, short = cfg.split("-")

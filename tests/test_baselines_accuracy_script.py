@@ -127,3 +127,18 @@ def test_verdict_within_spread():
     assert mod.verdict(ours, [row(0, 30, 30), row(1, 31, 31)])[0] == "below"
     assert mod.verdict(ours, [row(0, 5, 5), row(1, 20, 20), row(7, 99, 99)])[0] == \
         "at or above theirs"
+
+
+def test_claims_share_work_between_invocations(bench, tmp_path):
+    mod, calls, repo = bench
+    work = tmp_path / "work"
+    work.mkdir()
+    tag = "UCF_main_ale_ours_s1_2x5"
+    (work / f"{tag}.claim").write_text(str(os.getpid()))        # running elsewhere
+    (work / "UCF_main_ale_ours_s2_2x5.claim").write_text("999999999")  # owner gone
+    argv = ["--root", str(tmp_path), "--work", str(work), "--results", str(tmp_path / "r.jsonl"),
+            "--no-reference", "--only", "UCF-main:ale:ours", "--epochs", "2", "--n-batches", "5"]
+    mod.main(argv)
+    rows = [json.loads(line) for line in open(tmp_path / "r.jsonl")]
+    assert sorted(r["seed"] for r in rows) == [0, 2]
+    assert [f for f in os.listdir(work) if f.endswith(".claim")] == [f"{tag}.claim"]
