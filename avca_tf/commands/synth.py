@@ -2,6 +2,8 @@
 from avca_tf.data.benchmark import DATASETS, FEATURE_SETS
 from avca_tf.data.synth import FeatureModel
 
+USES_TENSORFLOW = False  # numpy and h5py only: no TensorFlow start-up
+
 
 def add_arguments(parser):
     parser.add_argument("--out", required=True, help="benchmark root to write <out>/<dataset> into")
