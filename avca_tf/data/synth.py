@@ -30,7 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from avca_tf.data.benchmark import (DATASETS, EMBED_DIM, FEATURE_SETS, MODALITIES, STAGES, Layout,
-                               read_name_list)
+                               read_embedding_dict, read_name_list)
 from avca_tf.config import check_choice
 from avca_tf.errors import BenchmarkError
 from avca_tf.io_utils import atomic_path
@@ -225,7 +225,7 @@ def _real_plan(splits: Path, dataset: str, feature_set: str, scale: float):
               encoding="utf-8") as f:
         rows = [(r["original"], r["manual"]) for r in csv.DictReader(f)]
     emb_path = _find_embeddings(splits, dataset, feature_set)
-    embeddings = dict(np.load(emb_path, allow_pickle=True).item())
+    embeddings = dict(read_embedding_dict(emb_path))
     stages: dict[str, dict[str, list[str]]] = {}
     for stage in STAGES:
         if stage == "stage_2_train":
