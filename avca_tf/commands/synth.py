@@ -1,6 +1,6 @@
 """`avca synth`: write a synthetic benchmark in the published layout."""
-from avca_tf.data.benchmark import DATASETS, FEATURE_SETS
-from avca_tf.data.synth import FeatureModel
+from avca_tf.data.formats.benchmark import DATASETS, FEATURE_SETS
+from avca_tf.data.synthesis.synth import FeatureModel
 
 
 def add_arguments(parser):
@@ -29,8 +29,8 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from avca_tf.data.benchmark import load_benchmark, summary
-    from avca_tf.data.synth import synthesize
+    from avca_tf.data.formats.benchmark import load_benchmark, summary
+    from avca_tf.data.synthesis.synth import synthesize
 
     dest = synthesize(args.out, dataset=args.dataset, feature_set=args.feature_set,
                       splits=args.splits, seed=args.seed, scale=args.scale, progress=True,
@@ -38,7 +38,7 @@ def run(args) -> int:
                       temporal=args.temporal)
     print(f"wrote {dest}")
     if args.temporal:
-        from avca_tf.data.temporal import load_temporal_benchmark, temporal_summary
+        from avca_tf.data.formats.temporal import load_temporal_benchmark, temporal_summary
         print(temporal_summary(load_temporal_benchmark(args.out, dest.name, args.feature_set)))
     else:
         print(summary(load_benchmark(args.out, dest.name, args.feature_set)))
