@@ -78,7 +78,7 @@ def main(argv=None):
         raise SystemExit("usage: run_reference.py --reference-repo DIR [--pairing P] [--gzsl-beta B] "
                          "-- SCRIPT ARGS")
     split = argv.index("--")
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(allow_abbrev=False)
     p.add_argument("--reference-repo", required=True)
     p.add_argument("--pairing", choices=("published", "corrected"), default="corrected")
     p.add_argument("--gzsl-beta", choices=("averaged", "both"), default="averaged",
