@@ -320,7 +320,7 @@ def plot(rows, path) -> None:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     p.add_argument("--root", required=True, help="benchmark root holding <DS>/ folders")
     p.add_argument("--root-for", action="append", default=[], metavar="CONFIG=DIR",
                    help="a configuration's own benchmark root (repeatable)")

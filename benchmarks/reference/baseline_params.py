@@ -111,7 +111,7 @@ def table(rows) -> str:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     p.add_argument("--reference-repo", required=True, help="checkout of ExplainableML/AVCA-GZSL")
     p.add_argument("--config", nargs="+", default=["UCF-main", "UCF-cls"])
     p.add_argument("--json", help="write the rows here")
