@@ -1,6 +1,7 @@
 """The Python API (`import avca_tf as avca`, avca_tf/api.py): the README's snippet runs as
 written, the package imports without TensorFlow, the thread pools are set or refused with
 the fix, and run_config resolves what `avca train` resolves."""
+import ast
 import json
 import os
 import re
@@ -39,10 +40,10 @@ def test_readme_python_snippet_runs_as_written(tmp_path):
     results = json.loads((run_dir / "results.json").read_text())
     hm, pools = lines[0].split(" ", 1)
     assert float(hm) == results["test"]["HM"]
-    assert pools == "{'intra_op': 1, 'inter_op': 1}"
+    assert ast.literal_eval(pools) == {"intra_op": 1, "inter_op": 1}
     assert json.loads((run_dir / "timing.json").read_text())["thread_pools"] == {
         "intra_op": 1, "inter_op": 1}
-    recomputed = eval(lines[1])  # noqa: S307 (our own printed dict of floats)
+    recomputed = ast.literal_eval(lines[1])
     for key in ("S", "U", "HM", "ZSL"):
         assert abs(recomputed[key] - results["test"][key]) <= 1e-6
     assert (tmp_path / "serving" / "avca" / "1" / "model.keras").is_file()
