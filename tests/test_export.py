@@ -14,7 +14,7 @@ import tensorflow as tf
 from avca_tf import cli
 from avca_tf.serving.export import (EXPORT_INFO, TF_TEXT_OPS, ExportError, export_run,
                             load_export_info, write_models_config)
-from avca_tf.data.synth import toy_word_vectors_path
+from avca_tf.data.synthesis.synth import toy_word_vectors_path
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)

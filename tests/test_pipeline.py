@@ -158,7 +158,7 @@ def test_pushed_model_loads_in_a_fresh_process_and_scores_like_the_evaluator(fir
     """The pushed SavedModel's top-1 predictions give the evaluator's test S and U."""
     import numpy as np
 
-    from avca_tf.data.tfrecord_input import load_benchmark_from_tfrecords
+    from avca_tf.data.formats.tfrecord_input import load_benchmark_from_tfrecords
     run = first["run"]
     dest = run.output("Pusher", "pushed_model").properties["pushed_destination"]
     bench = load_benchmark_from_tfrecords(run.output("FeatureIngestion", "examples").uri)
@@ -331,7 +331,7 @@ def test_tcaf_pipeline_on_temporal_toy_data(tmp_path):
     as TFRecords, streamed to the trainer, a sequence export evaluated and pushed."""
     import numpy as np
 
-    from avca_tf.data.synth import synthesize
+    from avca_tf.data.synthesis.synth import synthesize
     root = tmp_path / "toy_temporal"
     synthesize(root, seed=0, scale=0.05, temporal=True)
     work = str(tmp_path / "work")

@@ -135,7 +135,7 @@ def _run(args) -> int:
     cfg = cfg.replace(enable_cache=not args.no_cache)
     with claim_outputs(cfg.pipeline_root, cfg.metadata_path, cfg.serving_dir, cfg.serving_name):
         if args.root is None:
-            from avca_tf.data.synth import toy_benchmark
+            from avca_tf.data.synthesis.synth import toy_benchmark
             toy_benchmark(root, log=lambda m: print(f"[pipeline] {m}", flush=True),
                           temporal=cfg.data.temporal)
         print(f"[pipeline] {cfg.name}: {dataset}/{cfg.data.feature_set} from {cfg.data.root}; "

@@ -27,7 +27,7 @@ def serializable(cls):
 class GZSLModel(keras.Model):
     """A model scoring audio-visual samples against class label embeddings.
 
-    Batches are dicts from avca_tf.data.sampling: `audio`, `video`, `text` (label
+    Batches are dicts from avca_tf.data.batching.sampling: `audio`, `video`, `text` (label
     embedding of the sample's class), `label`, and the same keys prefixed
     with `neg_` for a sample of another class.
     """

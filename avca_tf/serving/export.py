@@ -17,13 +17,13 @@ Signatures (inputs -> outputs):
   `best_class` [B], `best_score` [B], and per name `token_count` [C],
   `known_token_count` [C], `oov_tokens` [C, T] (padded with ""),
   `calibrated` [C] (the name is a seen class of the run, so beta was added).
-  Names are embedded in the graph: `avca_tf.data.text.normalize_class_names` ->
+  Names are embedded in the graph: `avca_tf.data.text.normalize.normalize_class_names` ->
   word lookup in a table stored in the SavedModel -> mean over known tokens ->
   L2 normalisation -> the model's text projection. A name without any known
   token scores -inf and is never the best class.
 
 With a text encoder (ClipClap runs: `text_encoder=` an
-avca_tf.data.text_encoders encoder with `tf_encode`, e.g. the [CLIP; CLAP]
+avca_tf.data.text.encoders encoder with `tf_encode`, e.g. the [CLIP; CLAP]
 prompt ensembles), `classify_open` embeds each name in the graph: prompts ->
 tokenizer -> text tower -> L2 normalisation -> mean over the prompts ->
 renormalisation -> concatenation -> the model's class projection. Every name
@@ -102,7 +102,7 @@ class WordVectors:
 
     @classmethod
     def load(cls, path: str, max_words: Optional[int] = None):
-        from avca_tf.data.word_vectors import read_word_vectors
+        from avca_tf.data.text.word_vectors import read_word_vectors
         table = read_word_vectors(path, max_words=max_words)
         words, vectors = table.words, table.vectors
         bad = [w for w in words if "\n" in w or "\r" in w or not w]
@@ -131,7 +131,7 @@ class ClassNameEncoder(tf.Module):
         self.vectors = tf.Variable(word_vectors.vectors, trainable=False, name="word_vectors")
 
     def __call__(self, names):
-        from avca_tf.data.text import normalize_class_names
+        from avca_tf.data.text.normalize import normalize_class_names
         tokens = normalize_class_names(names)
         ids = tf.ragged.map_flat_values(self.table.lookup, tokens)
         known = ids >= 0
@@ -217,7 +217,7 @@ class SequenceInputs:
     """Variable-length sequences of a sequence model: audio [B, T_a, d_a] zero-padded (any
     T_a) + audio_lengths [B] int64 valid steps, the same for video. The padding is
     dropped and the evaluation batch of the run's SequenceSpec is built in the graph
-    (`avca_tf.data.sequence_batch.padded_eval_batch`)."""
+    (`avca_tf.data.batching.sequence_batch.padded_eval_batch`)."""
 
     kind = "sequences"
 
@@ -260,7 +260,7 @@ class SequenceInputs:
         return shapes + checks
 
     def model_inputs(self, audio, audio_lengths, video, video_lengths):
-        from avca_tf.data.sequence_batch import padded_eval_batch
+        from avca_tf.data.batching.sequence_batch import padded_eval_batch
         b = padded_eval_batch(self.spec, audio, audio_lengths, video, video_lengths)
         return b["audio"], b["video"], {k: b[k] for k in (
             "audio_mask", "audio_time", "video_mask", "video_time")}
@@ -276,7 +276,7 @@ def model_inputs_for(run_config):
     d_a, d_v = run_config.model.audio_dim, run_config.model.video_dim
     if not takes_sequences(run_config.model.name):
         return AveragedInputs(d_a, d_v)
-    from avca_tf.data.sequence_batch import spec_from_config
+    from avca_tf.data.batching.sequence_batch import spec_from_config
     return SequenceInputs(d_a, d_v, spec_from_config(run_config.data, run_config.model.audio_step,
                                                      run_config.model.video_step))
 
@@ -328,7 +328,7 @@ class ServingGraph:
             self.seen_table = self._seen_name_table()
 
     def _seen_name_table(self):
-        from avca_tf.data.text import normalized_strings
+        from avca_tf.data.text.normalize import normalized_strings
         seen = [n for n, s in zip(self.vocab.class_names, self.vocab.seen) if s]
         keys = sorted(set(normalized_strings(seen)))
         if not keys:  # a table needs at least one key; "" never matches a name with tokens
@@ -364,7 +364,7 @@ class ServingGraph:
 
     def _classify_open_encoded(self, features, class_names):
         """classify_open with the text encoder: every name is embedded in the graph."""
-        from avca_tf.data.text import normalize_class_names
+        from avca_tf.data.text.normalize import normalize_class_names
         names_ok = [tf.debugging.assert_greater(tf.size(class_names), 0, message=(
             "class_names: expected a non-empty list of class names"))]
         audio, video, seq = self._checked(features, names_ok)
@@ -529,7 +529,7 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
     the one the run's label embeddings were built from, if the run records it.
     `clip_preset` + `clap_savedmodel` (runs on clip_clap features): classify_open
     embeds names with the [CLIP; CLAP] prompt ensembles instead (prompts: the
-    dataset's defaults of avca_tf.data.text_encoders unless given).
+    dataset's defaults of avca_tf.data.text.encoders unless given).
     Without any, the export has serving_default and embed only.
 
     Exports into one SERVING_BASE/<model_name> take turns (its lock, waited for
@@ -551,7 +551,7 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
     if clip_preset or clap_savedmodel:
         if not (clip_preset and clap_savedmodel) or word_vectors:
             raise ExportError("clip_preset and clap_savedmodel go together, without word vectors")
-        from avca_tf.data.text_encoders import clip_clap_encoder
+        from avca_tf.data.text.encoders import clip_clap_encoder
         text_encoder = clip_clap_encoder(clip_preset, clap_savedmodel,
                                          run.run_config.data.dataset, clip_prompts, clap_prompts)
     else:
@@ -582,7 +582,7 @@ def _recorded_word_vectors(run) -> Optional[str]:
     Only the toy benchmark ships word vectors; the published benchmarks ship
     class-level vectors, which cannot embed new names.
     """
-    from avca_tf.data.synth import TOY, toy_word_vectors_path
+    from avca_tf.data.synthesis.synth import TOY, toy_word_vectors_path
     data = run.run_config.data
     if data.dataset != TOY or not data.root:
         return None
