@@ -36,7 +36,7 @@ def synthesize(out, dataset: str = TOY, feature_set: str = "main_features", *,
     VGGSound: the packaged real class splits with generated features) and returns
     `out`, the benchmark root every other function takes. `temporal`: per-step
     sequences (the layout sequence models such as "tcaf" read)."""
-    from avca_tf.data.synth import synthesize as write
+    from avca_tf.data.synthesis.synth import synthesize as write
     write(out, dataset=dataset, feature_set=feature_set, seed=seed, scale=scale,
           temporal=temporal)
     return os.path.abspath(out)
