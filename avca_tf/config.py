@@ -7,6 +7,7 @@ is 1 - m here (`keras_momentum`).
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -123,6 +124,25 @@ def check_limit(name: str, value: int, what: str) -> int:
 
 TORCH_DEFAULT_BN_MOMENTUM = 0.1  # nn.BatchNorm1d() without a momentum argument
 SEED_LIMIT = 2 ** 32  # numpy's seed range, used by keras.utils.set_random_seed
+
+
+# A TF Serving model name: one directory under the serving base, never a path.
+SERVING_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def check_serving_name(name: str, flag: str = "--serving-name", error=ConfigError) -> str:
+    """`name` if it is a plain model name (letters, digits, '_', '-', '.'; no '/' or '..'
+    prefix), so the model directory stays inside the serving base."""
+    if not isinstance(name, str) or not SERVING_NAME_PATTERN.match(name) or len(name) > 200:
+        raise error(f"{flag} {name!r}: expected a model name of letters, digits, '_', '-' "
+                    "and '.', starting with a letter or digit (one directory under the "
+                    "serving base, no '/')")
+    return name
+
+
+def short_feature_set(feature_set: str) -> str:
+    """main_features -> main, cls_features -> cls, clip_clap -> clip-clap."""
+    return feature_set.replace("_features", "").replace("_", "-")
 
 
 def keras_momentum(torch_momentum: float) -> float:
