@@ -31,7 +31,7 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from avca_tf.data.text_encoders import read_prompts
+    from avca_tf.data.text.encoders import read_prompts
     from avca_tf.serving.export import export_run, load_export_info
     path = export_run(args.run_dir, args.out, model_name=args.serving_name, version=args.version,
                       word_vectors=args.word_vectors, max_words=args.max_words,

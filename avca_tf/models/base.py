@@ -11,7 +11,7 @@ from avca_tf.models.distances import pairwise_l2
 class GZSLModel(keras.Model):
     """A model scoring audio-visual samples against class label embeddings.
 
-    Batches are dicts from avca_tf.data.sampling: `audio`, `video`, `text` (label
+    Batches are dicts from avca_tf.data.batching.sampling: `audio`, `video`, `text` (label
     embedding of the sample's class), `label`, and the same keys prefixed
     with `neg_` for a sample of another class.
     """

@@ -29,6 +29,7 @@ import tensorflow as tf
 from avca_tf.config import RunConfig
 from avca_tf.errors import ConfigError
 from avca_tf.io_utils import atomic_path, write_json
+from avca_tf.safe_load import load_npy
 from avca_tf.models import build_model
 from avca_tf.training.trainer import (PlateauScheduler, Trainer, evaluate_gzsl,
                                       get_strategy, make_distance_fn, prepare_process,
@@ -57,7 +58,7 @@ def sequence_spec(benchmark, cfg: RunConfig):
     """The SequenceSpec of a temporal benchmark (None for averaged features)."""
     if not is_temporal(benchmark):
         return None
-    from avca_tf.data.sequence_batch import spec_from_config
+    from avca_tf.data.batching.sequence_batch import spec_from_config
     return spec_from_config(cfg.data, benchmark.audio_step, benchmark.video_step)
 
 
@@ -406,7 +407,7 @@ def load_run(run_dir: str) -> LoadedRun:
     model.load_weights(os.path.join(run_dir, MODEL_DIR, WEIGHTS_FILE))
     return LoadedRun(model=model, run_config=cfg, results=results,
                      class_names=tuple(classes["class_names"]),
-                     label_embeddings=np.load(os.path.join(run_dir, MODEL_DIR, EMBEDDINGS_FILE)),
+                     label_embeddings=load_npy(os.path.join(run_dir, MODEL_DIR, EMBEDDINGS_FILE)),
                      seen_ids=np.asarray(classes["seen_ids"], np.int64),
                      unseen_ids=np.asarray(classes["unseen_ids"], np.int64),
                      beta=float(classes["beta"]))
@@ -415,9 +416,9 @@ def load_run(run_dir: str) -> LoadedRun:
 def load_data(cfg: RunConfig, stream: bool = True):
     """The Benchmark a RunConfig names: the TFRecords of data.tfrecords, else the h5 files
     under data.root. Sequences from TFRecords are streamed (an index of the records, see
-    `avca_tf.data.record_index`) unless `stream` is False."""
+    `avca_tf.data.formats.record_index`) unless `stream` is False."""
     if cfg.data.tfrecords:
-        from avca_tf.data.tfrecord_input import load_benchmark_from_tfrecords
+        from avca_tf.data.formats.tfrecord_input import load_benchmark_from_tfrecords
         bench = load_benchmark_from_tfrecords(cfg.data.tfrecords,
                                               text_pairing=cfg.data.text_pairing, stream=stream)
         if (bench.dataset, bench.feature_set) != (cfg.data.dataset, cfg.data.feature_set):
@@ -434,10 +435,10 @@ def load_data(cfg: RunConfig, stream: bool = True):
     if not cfg.data.root:
         raise ConfigError("--root (or --tfrecords) is required")
     if cfg.data.temporal:
-        from avca_tf.data.temporal import load_temporal_benchmark
+        from avca_tf.data.formats.temporal import load_temporal_benchmark
         return load_temporal_benchmark(cfg.data.root, cfg.data.dataset, cfg.data.feature_set,
                                        text_pairing=cfg.data.text_pairing)
-    from avca_tf.data.benchmark import load_benchmark
+    from avca_tf.data.formats.benchmark import load_benchmark
     return load_benchmark(cfg.data.root, cfg.data.dataset, cfg.data.feature_set,
                           text_pairing=cfg.data.text_pairing)
 

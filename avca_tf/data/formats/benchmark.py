@@ -27,6 +27,7 @@ import numpy as np
 from avca_tf.config import DATASETS as DATASET_NAMES, FEATURE_SETS, TEXT_PAIRINGS, FeatureSet  # noqa: F401
 from avca_tf.config import check_choice
 from avca_tf.errors import BenchmarkError
+from avca_tf.safe_load import load_npy
 
 log = logging.getLogger(__name__)
 
@@ -244,8 +245,7 @@ def read_embedding_dict(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise BenchmarkError(f"missing file {path} (label embeddings)")
     try:
-        obj = np.load(path, allow_pickle=True)
-        obj = obj.item() if obj.dtype == object and obj.shape == () else obj
+        obj = load_npy(str(path))
     except Exception as e:  # numpy/pickle raise many types for corrupt files
         raise BenchmarkError(f"unreadable label-embedding file {path}: {e}") from e
     if not isinstance(obj, dict):
@@ -402,7 +402,7 @@ def read_feature_file(path: Path, expected_dim: int, cls: str) -> tuple[np.ndarr
 def read_pickle_feature_file(path: Path, expected_dim: int, cls: str,
                              modality: str = "features") -> tuple[np.ndarray, np.ndarray]:
     """(data float32 [n, d], video ids object [n]) of one class pickle of 1-D entries."""
-    from avca_tf.data.pickle_features import read_class_pickle
+    from avca_tf.data.formats.pickle_features import read_class_pickle
     names, features = read_class_pickle(path, modality)
     first = features[0]
     if first.ndim != 1 or first.shape[0] != expected_dim:

@@ -29,10 +29,11 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from avca_tf.data.benchmark import (DATASETS, EMBED_DIM, FEATURE_SETS, MODALITIES, STAGES, Layout,
-                               read_name_list)
+from avca_tf.data.formats.benchmark import (DATASETS, EMBED_DIM, FEATURE_SETS, MODALITIES, STAGES, Layout,
+                               read_embedding_dict, read_name_list)
 from avca_tf.config import check_choice
 from avca_tf.errors import BenchmarkError
+from avca_tf.data.synthesis.features import FeatureModel, class_features, clip_clap_text
 from avca_tf.io_utils import atomic_path
 
 TOY = "Toy"
@@ -42,18 +43,6 @@ STAGE1 = STAGES[:3]
 # train csv is not distributed (VGGSound): UCF and ActivityNet both split
 # seen-class training videos 90/10 (3174/353 and 9204/1023).
 TRAIN_PER_VAL_SEEN = 9
-
-
-@dataclass(frozen=True)
-class FeatureModel:
-    """Generative model of the features (all sizes relative to a unit-variance signal)."""
-    hidden: int = 256          # width of the random tanh layer
-    gain: float = 2.0          # pre-activation scale: how non-linear the map is
-    nuisance: float = 1.0      # std of the per-class offset the text cannot predict
-    noise: float = 5.0         # median per-sample noise std
-    reliability: float = 1.2   # log-spread of the per-class audio/video noise ratio
-    noise_rank: int = 32       # part of the noise lives in a shared low-rank subspace
-    low_rank_share: float = 0.5  # fraction of noise variance in that subspace
 
 
 @dataclass(frozen=True)
@@ -80,8 +69,9 @@ def toy_word_vectors_path(root) -> Path:
 
 
 @dataclass
-class _Plan:
-    """What to write: per stage, the listed class names and per class the video ids."""
+class Plan:
+    """What to write: per stage, the listed class names and per class the video ids
+    (`toy_plan` makes the toy's; `write_lists` writes its class-split files)."""
     class_names: list[str]                       # all_class.txt order
     names_rows: list[tuple[str, str]]            # (original, manual)
     embeddings: dict[str, np.ndarray]            # manual -> vector
@@ -123,7 +113,9 @@ def _format_vectors(words: list[str], vectors: np.ndarray) -> tuple[str, np.ndar
     return "\n".join(lines) + "\n", parsed
 
 
-def _toy_plan(rng: np.random.Generator, toy: ToyLayout, scale: float):
+def toy_plan(rng: np.random.Generator, toy: ToyLayout, scale: float) -> tuple[Plan, str]:
+    """The toy's classes, names, label embeddings and video ids per stage, and its
+    vocabulary in word2vec text format (also used by the media toy, avca_tf/media/toy.py)."""
     words = _toy_words(rng, toy.n_words)
     basis, _ = np.linalg.qr(rng.standard_normal((EMBED_DIM, toy.latent_dim)))
     latent = rng.standard_normal((toy.n_words, toy.latent_dim))
@@ -168,7 +160,7 @@ def _toy_plan(rng: np.random.Generator, toy: ToyLayout, scale: float):
         "stage_2_test_unseen": {n: ids(n, toy.test_unseen) for n in test_unseen},
     }
     stages["stage_2_train"] = _stage2_train(train + val_unseen, stages, Path("stage_2_train.txt"))
-    return _Plan(class_names, rows, embeddings, stages, {o.lower(): m for o, m in rows}), text
+    return Plan(class_names, rows, embeddings, stages, {o.lower(): m for o, m in rows}), text
 
 
 def _stage2_train(listed: list[str], stages, txt: Path) -> dict[str, list[str]]:
@@ -222,7 +214,7 @@ def _real_plan(splits: Path, dataset: str, feature_set: str, scale: float):
               encoding="utf-8") as f:
         rows = [(r["original"], r["manual"]) for r in csv.DictReader(f)]
     emb_path = _find_embeddings(splits, dataset, feature_set)
-    embeddings = dict(np.load(emb_path, allow_pickle=True).item())
+    embeddings = dict(read_embedding_dict(emb_path))
     stages: dict[str, dict[str, list[str]]] = {}
     for stage in STAGES:
         if stage == "stage_2_train":
@@ -241,60 +233,13 @@ def _real_plan(splits: Path, dataset: str, feature_set: str, scale: float):
                                             stages, src.stage_txt("stage_2_train"))
     text_names = {o.lower(): m for o, m in rows}
     if FEATURE_SETS[feature_set].text_files and src.names_csv.is_file():
-        from avca_tf.data.benchmark import read_name_mapping
+        from avca_tf.data.formats.benchmark import read_name_mapping
         text_names = read_name_mapping(src.names_csv, src.name_column)
-    return _Plan(class_names, rows, embeddings, stages, text_names), src
+    return Plan(class_names, rows, embeddings, stages, text_names), src
 
 
-# ---------------------------------------------------------------- features
-def _class_features(rng, model: FeatureModel, emb_matrix: np.ndarray, dims: dict[str, int],
-                    modality_text: dict[str, np.ndarray] | None = None):
-    """Per modality: class centres [C, d], per-class noise std [C], noise basis [r, d].
-
-    `modality_text` (optional): per modality the unit-norm class text vectors
-    its centres are a function of (default: `emb_matrix` for both).
-    """
-    c = emb_matrix.shape[0]
-    log_ratio = model.reliability * rng.uniform(-1.0, 1.0, size=c)
-    out = {}
-    for m, sign in zip(MODALITIES, (1.0, -1.0)):
-        text = emb_matrix if modality_text is None else modality_text[m]
-        w1 = rng.standard_normal((text.shape[1], model.hidden))
-        if text.shape[1] != EMBED_DIM:  # same pre-activation scale for unit vectors of any width
-            w1 *= np.sqrt(EMBED_DIM / text.shape[1])
-        b1 = rng.uniform(-1.0, 1.0, size=model.hidden)
-        w2 = rng.standard_normal((model.hidden, dims[m])) / np.sqrt(model.hidden)
-        mu = np.tanh(model.gain * text @ w1 + b1) @ w2
-        mu = (mu - mu.mean(axis=0)) / (mu.std(axis=0) + 1e-8)
-        centres = mu + model.nuisance * rng.standard_normal((c, dims[m]))
-        basis = rng.standard_normal((model.noise_rank, dims[m])) / np.sqrt(model.noise_rank)
-        out[m] = (centres, model.noise * np.exp(sign * log_ratio), basis)
-    return out
-
-
-def _clip_clap_text(rng, emb_matrix: np.ndarray, shared: int = 24,
-                    own: int = 24) -> tuple[np.ndarray, np.ndarray]:
-    """[CLIP C x 512], [CLAP C x 1024] unit class vectors, partly redundant.
-
-    Each half is a random linear image of [s; z]: s (`shared` dims) is a
-    random non-linear function of the word2vec vector, common to both halves;
-    z (`own` dims) is drawn per class and per half, so each half also carries
-    information the other lacks.
-    """
-    c = emb_matrix.shape[0]
-    w = rng.standard_normal((emb_matrix.shape[1], shared)) * np.sqrt(EMBED_DIM / emb_matrix.shape[1])
-    s = np.tanh(emb_matrix @ w)
-    s = (s - s.mean(axis=0)) / (s.std(axis=0) + 1e-8)
-    halves = []
-    for dim in (512, 1024):
-        z = rng.standard_normal((c, own))
-        a = rng.standard_normal((shared + own, dim))
-        x = np.concatenate([s, z], axis=1) @ a + 0.1 * rng.standard_normal((c, dim))
-        halves.append((x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32))
-    return halves[0], halves[1]
-
-
-def _write_h5(path: Path, data: np.ndarray, ids: list[str]) -> None:
+def write_h5(path: Path, data: np.ndarray, ids: list[str]) -> None:
+    """One averaged-feature file of the published layout: `data` [n, d], `video_urls` [n]."""
     encoded = np.array([i.encode("utf-8") for i in ids], dtype="S80")
     if any(len(i.encode("utf-8")) > 80 for i in ids):
         raise BenchmarkError(f"{path}: a video id is longer than 80 bytes")
@@ -305,13 +250,13 @@ def _write_h5(path: Path, data: np.ndarray, ids: list[str]) -> None:
 
 def _write_features(fs, path: Path, data: np.ndarray, ids: list[str]) -> None:
     if fs.file_format == "pkl":  # one 1-D vector per video
-        from avca_tf.data.pickle_features import write_class_pickle
+        from avca_tf.data.formats.pickle_features import write_class_pickle
         write_class_pickle(path, ids, list(data))
     else:
-        _write_h5(path, data, ids)
+        write_h5(path, data, ids)
 
 
-def _write_plan(ds_dir: Path, plan: _Plan, dataset: str, feature_set: str, seed: int,
+def _write_plan(ds_dir: Path, plan: Plan, dataset: str, feature_set: str, seed: int,
                 model: FeatureModel, progress: bool, text_encoder=None) -> None:
     layout = Layout(ds_dir.parent, dataset, feature_set)
     fs = FEATURE_SETS[feature_set]
@@ -331,16 +276,16 @@ def _write_plan(ds_dir: Path, plan: _Plan, dataset: str, feature_set: str, seed:
                                      f"[{len(keys)}, {fs.text_dim}]")
             clip, clap = both[:, :fs.text_files[0][1]], both[:, fs.text_files[0][1]:]
         else:
-            clip, clap = _clip_clap_text(
+            clip, clap = clip_clap_text(
                 np.random.default_rng(np.random.SeedSequence([seed, 3])),
                 emb_matrix.astype(np.float64))
         for (path, _), part in zip(layout.embedding_files, (clip, clap)):
             np.save(path, dict(zip(keys, part)), allow_pickle=True)
-        classes = _class_features(rng, model, emb_matrix.astype(np.float64), dims,
+        classes = class_features(rng, model, emb_matrix.astype(np.float64), dims,
                                   {"video": clip.astype(np.float64),
                                    "audio": clap.astype(np.float64)})
     else:
-        classes = _class_features(rng, model, emb_matrix.astype(np.float64), dims)
+        classes = class_features(rng, model, emb_matrix.astype(np.float64), dims)
         np.save(layout.embeddings_file, plan.embeddings, allow_pickle=True)
     stage1: dict[str, dict[str, list[np.ndarray]]] = {}
     jobs = [(s, n) for s in STAGE1 + ("stage_2_test_seen", "stage_2_test_unseen")
@@ -371,7 +316,7 @@ def _write_plan(ds_dir: Path, plan: _Plan, dataset: str, feature_set: str, seed:
                             np.concatenate(stage1[name.lower()][m]), ids)
 
 
-def _write_lists(ds_dir: Path, plan: _Plan, dataset: str, feature_set: str,
+def write_lists(ds_dir: Path, plan: Plan, dataset: str, feature_set: str,
                  class_files: bool) -> None:
     """Stage .txt/.csv files describing exactly what was written (and, for the
     toy, all_class.txt and the name mapping)."""
@@ -404,7 +349,7 @@ def _install(tmp_ds: Path, dest_ds: Path, parts: list[str]) -> None:
 
 
 # The authors' class splits and label embeddings, shipped as package data (MIT, LICENSE.md).
-PACKAGED_SPLITS = Path(__file__).resolve().parent / "avgzsl_benchmark"
+PACKAGED_SPLITS = Path(__file__).resolve().parent.parent / "avgzsl_benchmark"
 
 
 def synthesize(out, dataset: str | None = None, feature_set: str = "main_features",
@@ -420,8 +365,8 @@ def synthesize(out, dataset: str | None = None, feature_set: str = "main_feature
     copy shipped in the package (PACKAGED_SPLITS). `scale` multiplies every
     per-class sample count (rounded, at least 1).
     `temporal`: write per-step sequences in the non-averaged pickle layout
-    (`avca_tf.data.synth_temporal`) instead of the averaged h5 files.
-    `text_encoder` (clip_clap only): an avca_tf.data.text_encoders encoder whose
+    (`avca_tf.data.synthesis.synth_temporal`) instead of the averaged h5 files.
+    `text_encoder` (clip_clap only): an avca_tf.data.text.encoders encoder whose
     `encode(names)` gives the [CLIP; CLAP] class vectors (names as the prompts
     use them), instead of vectors generated from the word2vec ones.
     """
@@ -445,7 +390,7 @@ def synthesize(out, dataset: str | None = None, feature_set: str = "main_feature
         tmp_ds.mkdir(parents=True)
         if splits is None:
             rng = np.random.default_rng(np.random.SeedSequence([seed, 0]))
-            plan, words_text = _toy_plan(rng, toy, scale)
+            plan, words_text = toy_plan(rng, toy, scale)
             (tmp_ds / TOY_WORD_VECTORS).write_text(words_text, encoding="utf-8")
         else:
             splits = Path(splits)
@@ -460,10 +405,10 @@ def synthesize(out, dataset: str | None = None, feature_set: str = "main_feature
                     w = csv.writer(f, lineterminator="\n")
                     w.writerow(["original", "manual", Layout(out, dataset, feature_set).name_column])
                     w.writerows((o, m, plan.text_names[o.lower()]) for o, m in plan.names_rows)
-        _write_lists(tmp_ds, plan, dataset, feature_set, class_files=splits is None)
+        write_lists(tmp_ds, plan, dataset, feature_set, class_files=splits is None)
         features = feature_set
         if temporal:
-            from avca_tf.data.synth_temporal import TemporalModel, write_temporal_features
+            from avca_tf.data.synthesis.synth_temporal import TemporalModel, write_temporal_features
             write_temporal_features(tmp_ds, plan, dataset, feature_set, seed, model, progress)
             features = f"{feature_set}_non_averaged"
         else:
