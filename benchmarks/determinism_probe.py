@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     p.add_argument("--root", required=True)
     p.add_argument("--dataset", default="UCF")
     p.add_argument("--features", default="main_features")
@@ -37,7 +37,7 @@ def main(argv=None):
 
     import keras
     import numpy as np
-    from avca_tf.data.benchmark import load_benchmark
+    from avca_tf.data.formats.benchmark import load_benchmark
     from avca_tf.models import build_model
     from avca_tf.training.presets import RunOverrides, run_config
     from avca_tf.training.trainer import Trainer, prepare_process

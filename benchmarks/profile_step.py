@@ -56,7 +56,7 @@ def op_table(logdir: str):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__,
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", required=True, help="benchmark root holding <dataset>/")
     p.add_argument("--model", choices=["avca", "tcaf"], default="avca")
@@ -76,8 +76,8 @@ def main(argv=None):
 
     import keras
     import tensorflow as tf
-    from avca_tf.data.benchmark import load_benchmark
-    from avca_tf.data.temporal import load_temporal_benchmark
+    from avca_tf.data.formats.benchmark import load_benchmark
+    from avca_tf.data.formats.temporal import load_temporal_benchmark
     from avca_tf.models import build_model, get_preset
     from avca_tf.training.protocol import sequence_spec
     from avca_tf.training.trainer import Trainer, prepare_process

@@ -54,7 +54,7 @@ def child(args) -> dict:
     import dataclasses
     import keras
     import tensorflow as tf
-    from avca_tf.data.benchmark import load_benchmark
+    from avca_tf.data.formats.benchmark import load_benchmark
     from avca_tf.models import build_model, get_preset
     from avca_tf.training.trainer import DistanceFn, Trainer, evaluate_gzsl, prepare_process
     kind, intra, inter = parse_mode(args.child)
@@ -164,7 +164,7 @@ def time_protocol(args, epochs: int, n_batches: int, torch_threads: int) -> dict
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__,
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", help="benchmark root holding main_features (default: synthesize)")
     p.add_argument("--dataset", default="UCF",
@@ -190,7 +190,7 @@ def main(argv=None):
     for spec in args.modes.split(","):
         parse_mode(spec)
     if args.root is None:  # full-scale UCF from the packaged real splits
-        from avca_tf.data.synth import synthesize
+        from avca_tf.data.synthesis.synth import synthesize
         args.root, args.dataset = tempfile.mkdtemp(prefix="avca_bench_"), "UCF"
         synthesize(args.root, dataset="UCF", feature_set="main_features", seed=0)
     args.root = os.path.abspath(args.root)

@@ -4,7 +4,6 @@ the media toy end to end (extract -> train)."""
 import csv
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,9 +37,9 @@ def extracted(media_toy, tmp_path_factory):
 
 
 def test_extract_writes_both_layouts_and_a_report(extracted, media_toy):
-    from avca_tf.data.benchmark import load_benchmark
-    from avca_tf.data.pickle_features import read_class_pickle
-    from avca_tf.data.temporal import load_temporal_benchmark
+    from avca_tf.data.formats.benchmark import load_benchmark
+    from avca_tf.data.formats.pickle_features import read_class_pickle
+    from avca_tf.data.formats.temporal import load_temporal_benchmark
     report = json.loads((extracted / "report.json").read_text())
     clips = sorted((media_toy / "Toy" / "videos").rglob("*.mp4"))
     assert report["videos"] == len(clips) and report["skipped"] == [] == report["unlisted"]
@@ -155,7 +154,7 @@ def test_bad_inputs_are_named_and_skipped_or_refused(media_toy, tmp_path, capsys
     for name, why in reasons.items():
         assert why in skipped[name] and name in skipped[name], (name, skipped[name])
     assert report["videos"] == len(good) + 1  # the variable-frame-rate clip is extracted
-    from avca_tf.data.benchmark import load_benchmark
+    from avca_tf.data.formats.benchmark import load_benchmark
     bench = load_benchmark(tmp_path / "skipped", "Toy", "main_features")
     assert "vfr" in set(bench.splits["stage_1_train"].video_ids)
 

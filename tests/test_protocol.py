@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from avca_tf import cli
-from avca_tf.data.benchmark import Split, load_benchmark
+from avca_tf.data.formats.benchmark import Split, load_benchmark
 from avca_tf.errors import ConfigError
 from avca_tf.models import get_preset
 from avca_tf.training.protocol import load_run, run_protocol

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from avca_tf.data.benchmark import Split
+from avca_tf.data.formats.benchmark import Split
 from avca_tf.config import ModelConfig, TrainConfig
 from avca_tf.models import build_model
 from avca_tf.models.base import GZSLModel

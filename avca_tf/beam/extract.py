@@ -37,9 +37,9 @@ from apache_beam.io import fileio
 from avca_tf.beam import beam_io
 from avca_tf.beam.beam_io import PipelineError
 from avca_tf.config import check_choice
-from avca_tf.data.benchmark import (DATASETS, FEATURE_SETS, STAGES, Layout, read_name_list)
-from avca_tf.data.pickle_features import write_class_pickle
-from avca_tf.data.synth import PACKAGED_SPLITS, TOY, Plan, stage2_train, write_h5, write_lists
+from avca_tf.data.formats.benchmark import (DATASETS, FEATURE_SETS, STAGES, Layout, read_name_list)
+from avca_tf.data.formats.pickle_features import write_class_pickle
+from avca_tf.data.synthesis.synth import PACKAGED_SPLITS, TOY, Plan, stage2_train, write_h5, write_lists
 from avca_tf.errors import BenchmarkError, ConfigError
 from avca_tf.io_utils import json_text
 from avca_tf.locking import check_dir_target, output_lock

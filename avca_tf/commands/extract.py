@@ -12,7 +12,7 @@ from avca_tf.commands.ingest import add_beam_args, check_beam_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from avca_tf.data.benchmark import DATASETS, FEATURE_SETS
+    from avca_tf.data.formats.benchmark import DATASETS, FEATURE_SETS
     from avca_tf.media.encoders import DEFAULT_AUDIO_PRESET, DEFAULT_IMAGE_PRESET
     from avca_tf.media.preprocess import MediaSpec
     parser.add_argument("--dataset", required=True, choices=sorted(DATASETS),

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from avca_tf.data.benchmark import Layout
-from avca_tf.data.synth import TOY, TOY_WORD_VECTORS, ToyLayout, toy_plan, write_lists
+from avca_tf.data.formats.benchmark import Layout
+from avca_tf.data.synthesis.synth import TOY, TOY_WORD_VECTORS, ToyLayout, toy_plan, write_lists
 from avca_tf.errors import BenchmarkError
 from avca_tf.io_utils import atomic_path, json_text
 from avca_tf.media.write import write_clip

@@ -57,7 +57,7 @@ def sequence_spec(benchmark, cfg: RunConfig):
     """The SequenceSpec of a temporal benchmark (None for averaged features)."""
     if not is_temporal(benchmark):
         return None
-    from avca_tf.data.sequence_batch import spec_from_config
+    from avca_tf.data.batching.sequence_batch import spec_from_config
     return spec_from_config(cfg.data, benchmark.audio_step, benchmark.video_step)
 
 
@@ -315,7 +315,10 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
     if resume and os.path.exists(results_path):
         with open(results_path) as f:
             return json.load(f)
-    timing = dict(timing or {}, resumed=bool(resume))
+    # the thread pools this process trains with (a run's bits depend on them)
+    timing = dict(timing or {}, resumed=bool(resume), thread_pools={
+        "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op": tf.config.threading.get_inter_op_parallelism_threads()})
     t_start = time.perf_counter()
     with _precision(cfg.train.precision):
         _, history1 = _run_stage(1, benchmark, cfg, run_dir, cfg.train.epochs, resume,
@@ -406,9 +409,9 @@ def load_run(run_dir: str) -> LoadedRun:
 def load_data(cfg: RunConfig, stream: bool = True):
     """The Benchmark a RunConfig names: the TFRecords of data.tfrecords, else the h5 files
     under data.root. Sequences from TFRecords are streamed (an index of the records, see
-    `avca_tf.data.record_index`) unless `stream` is False."""
+    `avca_tf.data.formats.record_index`) unless `stream` is False."""
     if cfg.data.tfrecords:
-        from avca_tf.data.tfrecord_input import load_benchmark_from_tfrecords
+        from avca_tf.data.formats.tfrecord_input import load_benchmark_from_tfrecords
         bench = load_benchmark_from_tfrecords(cfg.data.tfrecords,
                                               text_pairing=cfg.data.text_pairing, stream=stream)
         if (bench.dataset, bench.feature_set) != (cfg.data.dataset, cfg.data.feature_set):
@@ -425,10 +428,10 @@ def load_data(cfg: RunConfig, stream: bool = True):
     if not cfg.data.root:
         raise ConfigError("--root (or --tfrecords) is required")
     if cfg.data.temporal:
-        from avca_tf.data.temporal import load_temporal_benchmark
+        from avca_tf.data.formats.temporal import load_temporal_benchmark
         return load_temporal_benchmark(cfg.data.root, cfg.data.dataset, cfg.data.feature_set,
                                        text_pairing=cfg.data.text_pairing)
-    from avca_tf.data.benchmark import load_benchmark
+    from avca_tf.data.formats.benchmark import load_benchmark
     return load_benchmark(cfg.data.root, cfg.data.dataset, cfg.data.feature_set,
                           text_pairing=cfg.data.text_pairing)
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 from avca_tf.config import STRATEGIES, TrainConfig
 from avca_tf.errors import ConfigError
 from avca_tf.training.optimizers import CoupledAdam
-from avca_tf.data.sampling import ClassAwareSampler, gather_batch
+from avca_tf.data.batching.sampling import ClassAwareSampler, gather_batch
 from avca_tf.models.layers import matmul_dtype
 
 
@@ -180,7 +180,7 @@ class Trainer:
     loss is divided by R, and the optimizer all-reduces (sums) the gradients
     before the unchanged CoupledAdam update.
     Sequence models (`takes_sequences`) train on a TemporalSplit with padded,
-    masked batches built by `avca_tf.data.sequence_batch` as `sequence` (a
+    masked batches built by `avca_tf.data.batching.sequence_batch` as `sequence` (a
     SequenceSpec) says; a model's `after_step(batch)`, if it has one, runs after
     each update.
     """
@@ -198,7 +198,7 @@ class Trainer:
                 raise ConfigError(f"jit_compile is not supported with strategy {cfg.strategy!r}")
         seed = cfg.seed if seed is None else seed
         if takes_sequences(model):
-            from avca_tf.data.sequence_batch import training_input
+            from avca_tf.data.batching.sequence_batch import training_input
             if sequence is None:
                 raise ValueError("a sequence model needs a SequenceSpec (sequence=...)")
             sampler_cls, self._gather = training_input(sequence, split, label_embeddings)
@@ -335,7 +335,7 @@ class SequenceDistanceFn:
     takes_splits = True
 
     def __init__(self, model, spec, batch_size: int = 64):
-        from avca_tf.data.sequence_batch import sequence_batch
+        from avca_tf.data.batching.sequence_batch import sequence_batch
         self.model, self.spec, self.batch_size = model, spec, batch_size
 
         def distances(rows, data, emb):
@@ -347,7 +347,7 @@ class SequenceDistanceFn:
         self._fn = tf.function(distances, reduce_retracing=True)
 
     def __call__(self, split, label_embeddings) -> np.ndarray:
-        from avca_tf.data.sequence_batch import SequenceTable, is_streamed
+        from avca_tf.data.batching.sequence_batch import SequenceTable, is_streamed
         streamed = is_streamed(split)
         data = None if streamed else SequenceTable(split).data
         emb = tf.constant(label_embeddings, tf.float32)
@@ -377,10 +377,10 @@ def evaluate_gzsl(distance_fn, data, label_embeddings, beta: float | None = None
     beta None: search it over `betas` (default metrics.BETAS) (validation);
     otherwise use it (test). Returns (beta, GZSLResult).
     """
-    from avca_tf.evaluation.metrics import BETAS, gzsl_metrics, search_beta
+    from avca_tf.metrics import BETAS, gzsl_metrics, search_beta
     labels = np.concatenate([data.eval_seen.labels, data.eval_unseen.labels])
     if getattr(distance_fn, "takes_splits", False):
-        from avca_tf.data.temporal import concat_temporal
+        from avca_tf.data.formats.temporal import concat_temporal
         distances = distance_fn(concat_temporal("eval", [data.eval_seen, data.eval_unseen]),
                                 label_embeddings)
     else:
