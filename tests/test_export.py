@@ -405,6 +405,27 @@ def test_grpc_client_round_trip(served):
         server.stop(None)
 
 
+def test_export_keras_writes_the_keras_model_beside_the_saved_model(served, trained_run,
+                                                                   tmp_path, capsys):
+    import keras
+
+    from avca_tf.serving.export import KERAS_FILE
+    assert cli.main(["export", str(trained_run), "--out", str(tmp_path), "--keras"]) == 0
+    version_dir = os.path.join(tmp_path, "avca", "1")
+    assert f"keras model: {version_dir}/{KERAS_FILE}" in capsys.readouterr().out
+    assert load_export_info(version_dir)["keras_file"] == KERAS_FILE
+    assert served["info"]["keras_file"] is None
+    assert not os.path.exists(os.path.join(served["version_dir"], KERAS_FILE))
+    model = keras.saving.load_model(os.path.join(version_dir, KERAS_FILE))
+    run = served["run"]
+    assert type(model) is type(run.model)
+    assert model.get_config() == run.model.get_config()
+    labels = run.label_embeddings[served["ids"]]
+    np.testing.assert_array_equal(
+        model.class_distances(served["audio"], served["video"], labels).numpy(),
+        run.model.class_distances(served["audio"], served["video"], labels).numpy())
+
+
 def test_export_refuses_another_input_signature_and_versions_past_int64(trained_run, tmp_path,
                                                                           capsys):
     """Issue 29: a serving name keeps one input signature (a TCaF export takes sequences,

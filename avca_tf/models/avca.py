@@ -17,17 +17,19 @@ from avca_tf.config import (FEATURE_SETS, DataConfig, LossConfig, ModelConfig, R
                             TrainConfig, keras_momentum)
 from avca_tf.models.layers import CrossModalTransformer, EmbeddingMLP, PositionEmbedding
 from avca_tf.models.losses import avca_loss_terms
-from avca_tf.models.base import GZSLModel
+from avca_tf.models.base import ConfiguredModel, serializable
 from avca_tf.models.registry import register_model, register_preset
 
 
-class AVCA(GZSLModel):
+@serializable
+class AVCA(ConfiguredModel):
     """Encoders, cross-modal attention, projections, decoder and reconstruction heads."""
 
+    default_name = "avca"
+
     def __init__(self, model_config: ModelConfig, loss_config: LossConfig | None = None, **kwargs):
-        super().__init__(name=kwargs.pop("name", "avca"), **kwargs)
-        c = self.model_config = model_config
-        self.loss_config = loss_config or LossConfig()
+        super().__init__(model_config, loss_config, **kwargs)
+        c = model_config
         mlp = lambda units, hidden, dropout, name: EmbeddingMLP(  # noqa: E731
             units, hidden=hidden, dropout=dropout, momentum=c.bn_momentum,
             default_momentum=c.bn_default_momentum, epsilon=c.bn_epsilon, name=name)

@@ -63,6 +63,7 @@ from avca_tf.models.distances import pairwise_l2
 SIGNATURES = ("serving_default", "embed", "classify_open")
 VOCAB_ASSET = "word_vocab.txt"
 EXPORT_INFO = os.path.join("assets.extra", "avca_export.json")
+KERAS_FILE = "model.keras"  # `avca export --keras`: the Keras model beside the SavedModel
 # tensorflow-text kernels the classify_open graph runs (checked by the tests).
 TF_TEXT_OPS = ("NormalizeUTF8", "CaseFoldUTF8", "TFText>WhitespaceTokenizeWithOffsetsV2")
 # TF Serving versions are int64.
@@ -559,8 +560,12 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
                version: Optional[int] = None, word_vectors: Optional[str] = None,
                max_words: Optional[int] = None, top_k: int = 5, wait_s: float = 600.0,
                clip_preset: Optional[str] = None, clap_savedmodel: Optional[str] = None,
-               clip_prompts=None, clap_prompts=None) -> str:
+               clip_prompts=None, clap_prompts=None, keras_file: bool = False) -> str:
     """Exports the run at `run_dir`; returns SERVING_BASE/<model_name>/<version>.
+
+    `keras_file`: also writes the trained Keras model as <version>/model.keras
+    (KERAS_FILE; `avca_tf.load_model` or, after `import avca_tf.models`,
+    `keras.saving.load_model` reads it back), which TF Serving ignores.
 
     `word_vectors` is a word2vec/GloVe text file for classify_open; by default
     the one the run's label embeddings were built from, if the run records it.
@@ -603,13 +608,15 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
             raise ExportError(f"{out_dir} already exists; versions are never overwritten "
                               "(pick another --version or leave it out for the next one)")
         info = {"run_dir": os.path.abspath(run_dir), "model_name": model_name,
-                "version": version}
+                "version": version, "keras_file": KERAS_FILE if keras_file else None}
         with atomic_path(out_dir, replace=False) as tmp:
             export_model(run.model, inputs.d_a, inputs.d_v, vocab, tmp, vectors, top_k, info,
                          inputs, text_encoder=text_encoder)
             problem = signature_mismatch(model_dir, tmp)
             if problem:
                 raise ExportError(f"{problem}: export under another --serving-name")
+            if keras_file:
+                run.model.save(os.path.join(tmp, KERAS_FILE))
     write_models_config(os.path.abspath(serving_base), wait_s=wait_s)
     return out_dir
 

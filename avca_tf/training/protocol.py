@@ -325,7 +325,10 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
     if resume and os.path.exists(results_path):
         with open(results_path) as f:
             return json.load(f)
-    timing = dict(timing or {}, resumed=bool(resume))
+    # the thread pools this process trains with (a run's bits depend on them)
+    timing = dict(timing or {}, resumed=bool(resume), thread_pools={
+        "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op": tf.config.threading.get_inter_op_parallelism_threads()})
     t_start = time.perf_counter()
     with _precision(cfg.train.precision):
         _, history1 = _run_stage(1, benchmark, cfg, run_dir, cfg.train.epochs, resume,
