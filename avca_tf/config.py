@@ -27,9 +27,11 @@ Stage2LR = Literal["replay", "constant", "validation"]
 Stage2Length = Literal["best", "all"]
 # arithmetic of the training step: "float32"; "bf16-matmul": every dense layer's matmul in
 # bfloat16 (AMX/tensor cores), everything else float32; "mixed": Keras' mixed_bfloat16 policy
-# (mixed_float16 with loss scaling on a GPU). Evaluation and export are float32 in every case
-# except "mixed".
-Precision = Literal["float32", "bf16-matmul", "mixed"]
+# (mixed_float16 with loss scaling on a GPU); "auto": resolved when a run starts (and recorded
+# so in its config.json): bf16-matmul on a CPU with bfloat16 units (AMX or AVX512-BF16), where
+# it is faster, float32 elsewhere (a CPU without them emulates bf16, slower; GPUs unmeasured).
+# Evaluation and export are float32 in every case except "mixed".
+Precision = Literal["auto", "float32", "bf16-matmul", "mixed"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 STAGE2_LRS: tuple[str, ...] = get_args(Stage2LR)
 STAGE2_LENGTHS: tuple[str, ...] = get_args(Stage2Length)

@@ -33,6 +33,7 @@ from avca_tf.safe_load import load_npy
 from avca_tf.models import build_model
 from avca_tf.training.trainer import (PlateauScheduler, Trainer, evaluate_gzsl,
                                       get_strategy, make_distance_fn, prepare_process,
+                                      resolve_precision,
                                       set_learning_rate, worker_run_dir)
 
 CONFIG_FILE = "config.json"
@@ -111,6 +112,13 @@ def validate_benchmark(benchmark, cfg: RunConfig) -> None:
                               f"seen classes/samples in {seen_name}")
 
 
+def resolved_config(cfg: RunConfig) -> RunConfig:
+    """`cfg` as a run on this machine executes it: train.precision "auto" resolved
+    (trainer.resolve_precision); what config.json records and run dirs are compared by."""
+    precision = resolve_precision(cfg.train.precision)
+    return cfg if precision == cfg.train.precision else cfg.replace(train__precision=precision)
+
+
 def config_diff(a: dict, b: dict, wanted: str = "requested", prefix="") -> list[str]:
     """'section.field: A (in run dir) vs B (<wanted>)' for each field where the config dicts
     `a` (a run dir's) and `b` differ."""
@@ -141,7 +149,8 @@ def prepare_run_dir(run_dir: str, cfg: RunConfig, resume: bool) -> None:
         with open(path) as f:
             existing = json.load(f)
         # fields added since the run was written compare by their defaults
-        diff = config_diff(RunConfig.from_dict(existing).to_dict(), cfg.to_dict())
+        diff = config_diff(resolved_config(RunConfig.from_dict(existing)).to_dict(),
+                           cfg.to_dict())
         if diff:
             raise ConfigError(f"{run_dir} already holds a run with a different configuration "
                               f"({'; '.join(diff)}); choose another --out")
@@ -309,6 +318,7 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
     """
     run_dir = os.path.abspath(run_dir)
     cfg.validate()
+    cfg = resolved_config(cfg)  # precision "auto" -> this machine's; config.json says which
     validate_benchmark(benchmark, cfg)
     prepare_run_dir(run_dir, cfg, resume)
     results_path = os.path.join(run_dir, RESULTS_FILE)
