@@ -37,7 +37,7 @@ def main(argv=None):
 
     import keras
     import numpy as np
-    from avca_tf.data.benchmark import load_benchmark
+    from avca_tf.data.formats.benchmark import load_benchmark
     from avca_tf.models import build_model
     from avca_tf.training.presets import RunOverrides, run_config
     from avca_tf.training.trainer import Trainer, prepare_process

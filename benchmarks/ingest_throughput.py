@@ -54,7 +54,7 @@ def cpu_seconds() -> float:
 def raw_read(root: Path, dataset: str, feature_set: str, repeats: int = 3) -> dict:
     """Best of `repeats` full reads of all stage h5 files with h5py."""
     import h5py
-    from avca_tf.data.benchmark import MODALITIES, STAGES, Layout
+    from avca_tf.data.formats.benchmark import MODALITIES, STAGES, Layout
     layout = Layout(root, dataset, feature_set)
     files = [p for s in STAGES for m in MODALITIES for p in sorted(layout.stage_dir(m, s).glob("*.h5"))]
     best = best_cpu = None
@@ -97,7 +97,7 @@ def ingest(root: Path, dataset: str, feature_set: str, out: Path, beam_args, raw
 
 
 def tfdata_rates(out: Path) -> dict:
-    from avca_tf.data.tfrecord_input import read_metadata, stage_dataset
+    from avca_tf.data.formats.tfrecord_input import read_metadata, stage_dataset
     meta = read_metadata(str(out))
     n = meta["total"]
     width = meta["widths"]["audio"] + meta["widths"]["video"]
@@ -120,7 +120,7 @@ def training_rate(out: Path, steps: int, warmup: int = 3) -> dict:
     import keras
     from avca_tf.models import get_preset
     from avca_tf.models import build_model
-    from avca_tf.data.tfrecord_input import load_benchmark_from_tfrecords
+    from avca_tf.data.formats.tfrecord_input import load_benchmark_from_tfrecords
     from avca_tf.training.trainer import Trainer
     cfg = get_preset("avca", "VGGSound", "cls_features")
     cfg = cfg.replace(train=dataclasses.replace(cfg.train, batch_size=BATCH,
@@ -195,7 +195,7 @@ def main(argv=None) -> int:
     ap.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "ingest.md"))
     args = ap.parse_args(own)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from avca_tf.data.synth import synthesize
+    from avca_tf.data.synthesis.synth import synthesize
     res = {"machine": machine(), "scale": args.scale, "beam_args": beam_args,
            "command": "python benchmarks/ingest_throughput.py " + " ".join(argv)}
     with tempfile.TemporaryDirectory(dir=args.workdir) as work:

@@ -76,8 +76,8 @@ def main(argv=None):
 
     import keras
     import tensorflow as tf
-    from avca_tf.data.benchmark import load_benchmark
-    from avca_tf.data.temporal import load_temporal_benchmark
+    from avca_tf.data.formats.benchmark import load_benchmark
+    from avca_tf.data.formats.temporal import load_temporal_benchmark
     from avca_tf.models import build_model, get_preset
     from avca_tf.training.protocol import sequence_spec
     from avca_tf.training.trainer import Trainer, prepare_process

@@ -71,7 +71,7 @@ def step_worker(root: str, steps: int, batch: int) -> None:
     strategy_name = "multi-worker" if os.environ.get("TF_CONFIG") else "default"
     from avca_tf.training.trainer import Trainer, get_strategy
     strategy = get_strategy(strategy_name)
-    from avca_tf.data.benchmark import load_benchmark
+    from avca_tf.data.formats.benchmark import load_benchmark
     from avca_tf.models import build_model
     from avca_tf.models.registry import get_preset
     cfg = get_preset("avca", "UCF", "main_features", root)

@@ -32,7 +32,7 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from avca_tf.serving.export import export_run, load_export_info  # noqa: E402
 from avca_tf.training.protocol import load_run  # noqa: E402
-from avca_tf.data.text import class_name_tokens  # noqa: E402
+from avca_tf.data.text.normalize import class_name_tokens  # noqa: E402
 
 N_OPEN = 100
 BATCH = 256

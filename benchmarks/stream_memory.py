@@ -45,7 +45,7 @@ def child(mode: str, tfrec: str, out: str) -> None:
         model.class_distances(a, v, rng.random((10, 300), np.float32), training=False)
         n_bytes = 0
     else:
-        from avca_tf.data.tfrecord_input import load_benchmark_from_tfrecords
+        from avca_tf.data.formats.tfrecord_input import load_benchmark_from_tfrecords
         from avca_tf.training.protocol import run_protocol
         bench = load_benchmark_from_tfrecords(tfrec, stream=mode == "stream")
         run_protocol(bench, cfg, out, verbose=0)
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
         return 0
     sys.path.insert(0, str(REPO))
     from avca_tf.beam.ingest import run_ingest
-    from avca_tf.data.synth import synthesize
+    from avca_tf.data.synthesis.synth import synthesize
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     load = [os.getloadavg()]

@@ -99,7 +99,7 @@ def synthetic_train_split(cfg_name, split_like, dims, n_per_class=20, seed=0):
     import numpy as np
     sys.path.insert(0, os.path.join(HERE, "reference"))
     import ref_step
-    from avca_tf.data.temporal import TemporalSplit
+    from avca_tf.data.formats.temporal import TemporalSplit
     rng = np.random.default_rng(seed)
     r = ref_step.TCAF_CONFIGS[cfg_name]
     classes = np.unique(split_like.labels)
@@ -123,7 +123,7 @@ def synthetic_train_split(cfg_name, split_like, dims, n_per_class=20, seed=0):
 def ours(cfg_name, root, modes, steps, warmup, repeats):
     import dataclasses
     import keras
-    from avca_tf.data.temporal import load_temporal_benchmark
+    from avca_tf.data.formats.temporal import load_temporal_benchmark
     from avca_tf.models import build_model
     from avca_tf.models.tcaf import preset
     from avca_tf.training.protocol import sequence_spec
@@ -178,7 +178,7 @@ def ours_clipclap(ds, root, modes, steps, warmup, repeats):
     """Our clipclap training step on the clip_clap benchmark's stage-1 training set."""
     import dataclasses
     import keras
-    from avca_tf.data.benchmark import load_benchmark
+    from avca_tf.data.formats.benchmark import load_benchmark
     from avca_tf.models import build_model, get_preset
     from avca_tf.training.trainer import Trainer
     cfg = get_preset("clipclap", ds, "clip_clap", root)

@@ -16,7 +16,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.channel import Channel
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from avca_tf.data.benchmark import STAGES
+from avca_tf.data.formats.benchmark import STAGES
 
 
 class FeatureIngestionSpec(ComponentSpec):

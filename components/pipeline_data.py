@@ -8,8 +8,8 @@ import dataclasses
 
 import numpy as np
 
-from avca_tf.data.benchmark import Benchmark, BenchmarkError
-from avca_tf.data.tfrecord_input import (load_benchmark_from_tfrecords, pairing_permutation,
+from avca_tf.data.formats.benchmark import Benchmark, BenchmarkError
+from avca_tf.data.formats.tfrecord_input import (load_benchmark_from_tfrecords, pairing_permutation,
                                          read_class_embeddings)
 
 
@@ -26,7 +26,7 @@ def vectors_by_name(class_names, names, vectors, source: str) -> np.ndarray:
 def load_pipeline_benchmark(examples_dir: str, class_embeddings_dir: str,
                             text_pairing: str = "own") -> Benchmark:
     """Ingested splits with the class-embedding artifact's vectors (per-step sequences are
-    streamed from an index of the records, `avca_tf.data.record_index`).
+    streamed from an index of the records, `avca_tf.data.formats.record_index`).
 
     `text_pairing="reference"` gives each class the vector the authors' reader
     gives it: the permutation ingestion recorded, applied to the artifact's vectors.

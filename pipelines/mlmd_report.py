@@ -181,7 +181,7 @@ def invalidate_corrupt_examples(store, pipeline: str, input_fingerprint: str = "
     found; a DELETED artifact is never a cache hit, so the run ingests again.
     Call it only while holding the run's locks.
     """
-    from avca_tf.data.tfrecord_input import verify_tfrecords
+    from avca_tf.data.formats.tfrecord_input import verify_tfrecords
     from avca_tf.errors import AvcaError
     ctx = store.get_context_by_type_and_name("pipeline", pipeline)
     if ctx is None:

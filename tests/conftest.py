@@ -2,10 +2,10 @@
 
 `toy_root`: the self-contained toy benchmark (dataset "Toy", main_features,
 seed 0, full size); its word2vec-format vocabulary file is
-`avca_tf.data.synth.toy_word_vectors_path(toy_root)`.
+`avca_tf.data.synthesis.synth.toy_word_vectors_path(toy_root)`.
 `ucf_main_root`: UCF main_features built from the real splits at scale 0.1.
 `real_splits`: the authors' real class splits and label embeddings, as packaged
-(avca_tf.data.synth.PACKAGED_SPLITS); nothing outside the repository is read.
+(avca_tf.data.synthesis.synth.PACKAGED_SPLITS); nothing outside the repository is read.
 Treat the directories as read-only: copy before corrupting anything.
 """
 from pathlib import Path
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from avca_tf.config import TrainConfig
-from avca_tf.data.synth import PACKAGED_SPLITS, synthesize
+from avca_tf.data.synthesis.synth import PACKAGED_SPLITS, synthesize
 from avca_tf.training.trainer import prepare_process
 
 # In-process runs (cli.main in this process) are compared bit for bit with runs in fresh
@@ -50,7 +50,7 @@ def assert_same_splits(ref, got):
     """Every stage's arrays of two Benchmarks are equal bit for bit (dtype, shape, values)."""
     import numpy as np
 
-    from avca_tf.data.benchmark import STAGES
+    from avca_tf.data.formats.benchmark import STAGES
     for stage in STAGES:
         a, b = ref.splits[stage], got.splits[stage]
         for field in ("audio", "video", "labels", "video_ids", "class_ids"):

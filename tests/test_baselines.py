@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from avca_tf.data.benchmark import load_benchmark
+from avca_tf.data.formats.benchmark import load_benchmark
 from avca_tf.config import LossConfig
 from avca_tf.models.losses import avca_loss_terms, mse, triplet_margin_loss
 from avca_tf.models import ablations, baselines, build_model, get_preset, presets
 from avca_tf.models.baseline_layers import batch_classes
 from avca_tf.models.cjme import attention_target
 from avca_tf.models.linear_compat import ranking_loss
-from avca_tf.data.synth import FeatureModel, synthesize
+from avca_tf.data.synthesis.synth import FeatureModel, synthesize
 from avca_tf.training.trainer import DistanceFn, Trainer, evaluate_gzsl
 
 NEW_MODELS = sorted(set(baselines.BASELINES) | set(ablations.ABLATIONS))

@@ -7,10 +7,10 @@ import h5py
 import numpy as np
 import pytest
 
-from avca_tf.data.benchmark import (FEATURE_SETS, STAGES, Layout, label_embeddings, load_benchmark,
+from avca_tf.data.formats.benchmark import (FEATURE_SETS, STAGES, Layout, label_embeddings, load_benchmark,
                                reference_mispaired)
 from avca_tf.errors import AvcaError, BenchmarkError
-from avca_tf.data.synth import synthesize
+from avca_tf.data.synthesis.synth import synthesize
 
 NPY = {"UCF": "ucf", "ActivityNet": "activity", "VGGSound": "vggsound"}
 # small scales keep every real-split benchmark to a few hundred samples

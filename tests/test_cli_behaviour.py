@@ -164,7 +164,7 @@ def test_request_client_prints_a_readable_request_and_defaults_in_help(capsys):
 def test_sequences_over_the_step_limit_are_refused_before_training(tmp_path, monkeypatch,
                                                                    capsys):
     """Issue 29: one 10,000-step video ended in a ResourceExhausted traceback."""
-    from avca_tf.data.synth import synthesize
+    from avca_tf.data.synthesis.synth import synthesize
     synthesize(tmp_path / "bench", temporal=True, scale=0.2, seed=0)
     monkeypatch.setenv("AVCA_MAX_SEQUENCE_STEPS", "3")
     rc = main(["train", "--root", str(tmp_path / "bench"), "--dataset", "Toy", "--model",

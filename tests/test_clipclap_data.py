@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from avca_tf.data.benchmark import FEATURE_SETS, Layout, load_benchmark
-from avca_tf.data.pickle_features import read_class_pickle, write_class_pickle
-from avca_tf.data.synth import synthesize
+from avca_tf.data.formats.benchmark import FEATURE_SETS, Layout, load_benchmark
+from avca_tf.data.formats.pickle_features import read_class_pickle, write_class_pickle
+from avca_tf.data.synthesis.synth import synthesize
 from avca_tf.errors import BenchmarkError
 
 SCALE = 0.05
@@ -135,7 +135,7 @@ def test_cli_inspect_and_ingest(clip_root, tmp_path):
                          env=env)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ")
     from avca_tf.beam.ingest import run_ingest
-    from avca_tf.data.tfrecord_input import load_benchmark_from_tfrecords
+    from avca_tf.data.formats.tfrecord_input import load_benchmark_from_tfrecords
     run_ingest(str(clip_root), "UCF", "clip_clap", str(tmp_path / "tfrec"))
     got = load_benchmark_from_tfrecords(str(tmp_path / "tfrec"))
     ref = load_benchmark(clip_root, "UCF", "clip_clap")

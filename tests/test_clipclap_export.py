@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from avca_tf.data.benchmark import Layout, load_benchmark
-from avca_tf.data.synth import FeatureModel, synthesize
-from avca_tf.data.text_encoders import (KerasHubCLIPText, PromptEnsembleEncoder, SavedModelText,
+from avca_tf.data.formats.benchmark import Layout, load_benchmark
+from avca_tf.data.synthesis.synth import FeatureModel, synthesize
+from avca_tf.data.text.encoders import (KerasHubCLIPText, PromptEnsembleEncoder, SavedModelText,
                                         TextEncoderError, WordAverageEncoder, clip_clap_encoder)
 from tiny_text_encoders import tiny_clap_savedmodel, tiny_clip_preset
 
@@ -55,7 +55,7 @@ def test_prompt_ensemble_is_the_normalised_mean_of_normalised_prompts(encoders, 
 
 
 def test_word_average_encoder_wraps_the_word_vectors(toy_root):
-    from avca_tf.data.synth import toy_word_vectors_path
+    from avca_tf.data.synthesis.synth import toy_word_vectors_path
     bench = load_benchmark(toy_root, "Toy", "main_features")
     enc = WordAverageEncoder.load(str(toy_word_vectors_path(toy_root)))
     np.testing.assert_allclose(enc.encode(bench.class_names[:5]), bench.label_embeddings[:5],

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from avca_tf.config import RunConfig, TrainConfig
-from avca_tf.data.benchmark import load_benchmark
-from avca_tf.data.synth import FeatureModel, synthesize
-from avca_tf.evaluation.metrics import BETAS
+from avca_tf.data.formats.benchmark import load_benchmark
+from avca_tf.data.synthesis.synth import FeatureModel, synthesize
+from avca_tf.metrics import BETAS
 from avca_tf.models import build_model
 from avca_tf.models.registry import get_preset, model_names, presets
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from avca_tf import cli
-from avca_tf.data.benchmark import DATASETS, Layout, read_embedding_dict, read_name_list, read_name_mapping
-from avca_tf.data.synth import synthesize, toy_word_vectors_path
-from avca_tf.data.tfrecord_input import read_class_embeddings
+from avca_tf.data.formats.benchmark import DATASETS, Layout, read_embedding_dict, read_name_list, read_name_mapping
+from avca_tf.data.synthesis.synth import synthesize, toy_word_vectors_path
+from avca_tf.data.formats.tfrecord_input import read_class_embeddings
 from avca_tf.beam.beam_io import PipelineError
 from avca_tf.beam.embed_classes import run_embed_classes
 
@@ -117,7 +117,7 @@ def test_classes_without_known_tokens_fail_listing_them(toy, tmp_path, capsys):
 
 
 def test_load_word_vectors_text_formats(tmp_path):
-    from avca_tf.data.word_vectors import WordVectorError, load_word_vectors
+    from avca_tf.data.text.word_vectors import WordVectorError, load_word_vectors
     body = "cat 1 0 0\ndog 0 1.5 0\ncat 9 9 9\nbird 0 0 -2\n"
     glove = tmp_path / "g.txt"
     glove.write_text(body)
@@ -146,7 +146,7 @@ def test_load_word_vectors_text_formats(tmp_path):
 
 
 def test_load_word_vectors_npy_dict(real_splits, tmp_path):
-    from avca_tf.data.word_vectors import WordVectorError, load_word_vectors
+    from avca_tf.data.text.word_vectors import WordVectorError, load_word_vectors
     words, vectors = load_word_vectors(str(real_splits / "w2v_features" / NPY["UCF"]))
     published = read_embedding_dict(real_splits / "w2v_features" / NPY["UCF"])
     assert words == list(published) and vectors.shape == (101, 300)

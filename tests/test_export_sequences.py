@@ -16,8 +16,8 @@ import pytest
 import tensorflow as tf
 
 from avca_tf import cli
-from avca_tf.data.synth import synthesize
-from avca_tf.data.temporal import load_temporal_benchmark
+from avca_tf.data.synthesis.synth import synthesize
+from avca_tf.data.formats.temporal import load_temporal_benchmark
 from avca_tf.models import registry
 from avca_tf.serving.export import load_export_info
 from avca_tf.training.protocol import (CLASSES_FILE, MODEL_DIR, load_run, run_protocol,

@@ -11,9 +11,9 @@ from conftest import assert_same_splits
 import tensorflow as tf
 
 from avca_tf import cli
-from avca_tf.data.benchmark import STAGES, BenchmarkError, Layout, load_benchmark, read_name_list
-from avca_tf.data.synth import synthesize
-from avca_tf.data.tfrecord_input import load_benchmark_from_tfrecords, stage_files
+from avca_tf.data.formats.benchmark import STAGES, BenchmarkError, Layout, load_benchmark, read_name_list
+from avca_tf.data.synthesis.synth import synthesize
+from avca_tf.data.formats.tfrecord_input import load_benchmark_from_tfrecords, stage_files
 from avca_tf.beam.beam_io import (PipelineError, encode_entries, encode_example,
                                example_from_pieces, float_entry_header)
 from avca_tf.beam.ingest import plan, run_ingest

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from avca_tf import cli
-from avca_tf.data.pickle_features import read_class_pickle, write_class_pickle
-from avca_tf.data.sequence_batch import SequenceBatcher, SequenceSampler
-from avca_tf.data.synth import synthesize
-from avca_tf.data.temporal import (TEMPORAL_STAGES, TemporalLayout, TemporalSplit,
+from avca_tf.data.formats.pickle_features import read_class_pickle, write_class_pickle
+from avca_tf.data.batching.sequence_batch import SequenceBatcher, SequenceSampler
+from avca_tf.data.synthesis.synth import synthesize
+from avca_tf.data.formats.temporal import (TEMPORAL_STAGES, TemporalLayout, TemporalSplit,
                                    load_temporal_benchmark)
-from avca_tf.data.tfrecord_input import load_benchmark_from_tfrecords
+from avca_tf.data.formats.tfrecord_input import load_benchmark_from_tfrecords
 from avca_tf.errors import BenchmarkError, ConfigError
 from avca_tf.models import registry
 from avca_tf.training.protocol import load_data, run_protocol, sequence_spec
@@ -105,10 +105,10 @@ def test_streamed_batches_equal_in_memory_batches(ingested, mode):
     """Class-aware batches read record by record from the index are the in-memory ones."""
     import tensorflow as tf
 
-    from avca_tf.data.record_index import StreamedSplit
-    from avca_tf.data.sequence_batch import (SequenceSpec, StreamingSequenceBatcher,
+    from avca_tf.data.formats.record_index import StreamedSplit
+    from avca_tf.data.batching.sequence_batch import (SequenceSpec, StreamingSequenceBatcher,
                                              training_input)
-    from avca_tf.data.temporal import concat_temporal
+    from avca_tf.data.formats.temporal import concat_temporal
     from avca_tf.training.trainer import SequenceDistanceFn
     _, out = ingested
     mem = load_benchmark_from_tfrecords(str(out))
@@ -150,7 +150,7 @@ def test_streaming_reads_a_bounded_part_and_names_bad_shards(ingested, tmp_path,
     shard = sorted((bad / "stage_1_train").glob("part-*.tfrecord"))[0]
     data = shard.read_bytes()
     shard.write_bytes(data[:len(data) - 7])  # the last record is cut
-    from avca_tf.data.record_index import scan_offsets
+    from avca_tf.data.formats.record_index import scan_offsets
     with pytest.raises(BenchmarkError, match=f"{shard.name}: record .* runs past the end"):
         scan_offsets(str(shard))
     run = tmp_path / "run"

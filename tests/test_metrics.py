@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from avca_tf.evaluation.metrics import BETAS, gzsl_metrics, harmonic_mean, search_beta
+from avca_tf.metrics import BETAS, gzsl_metrics, harmonic_mean, search_beta
 
 
 def test_hand_computed_s_u_hm_zsl():

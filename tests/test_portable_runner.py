@@ -14,7 +14,7 @@ import pytest
 from conftest import free_ports
 
 from avca_tf import cli
-from avca_tf.data.synth import synthesize
+from avca_tf.data.synthesis.synth import synthesize
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 90

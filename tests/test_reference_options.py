@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from avca_tf.config import ModelConfig, RunConfig, TrainConfig
-from avca_tf.data.benchmark import Split, load_benchmark
+from avca_tf.data.formats.benchmark import Split, load_benchmark
 from avca_tf.errors import ConfigError
 from avca_tf.models import build_model, get_preset
 from avca_tf.training import protocol

@@ -16,9 +16,9 @@ import pytest
 
 from avca_tf import cli
 from avca_tf.beam.ingest import run_ingest
-from avca_tf.data.benchmark import Layout, read_name_list
-from avca_tf.data.synth import synthesize, toy_word_vectors_path
-from avca_tf.data.tfrecord_input import stage_files
+from avca_tf.data.formats.benchmark import Layout, read_name_list
+from avca_tf.data.synthesis.synth import synthesize, toy_word_vectors_path
+from avca_tf.data.formats.tfrecord_input import stage_files
 
 TIMEOUT = 600
 

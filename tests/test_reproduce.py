@@ -6,7 +6,7 @@ import pytest
 
 from avca_tf import cli
 from avca_tf.evaluation import published
-from avca_tf.data.synth import synthesize
+from avca_tf.data.synthesis.synth import synthesize
 from avca_tf.errors import ConfigError
 from avca_tf.evaluation.reproduce import ReproduceConfig, plan_runs, summarize, to_markdown
 

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from avca_tf.errors import ConfigError
-from avca_tf.data.sampling import ClassAwareSampler, gather_batch
+from avca_tf.data.batching.sampling import ClassAwareSampler, gather_batch
 
 # imbalanced classes with non-contiguous ids: 3 samples of class 7, 60 of class 2, 20 of class 40
 LABELS = np.array([2] * 60 + [7] * 3 + [40] * 20, np.int64)

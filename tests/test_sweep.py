@@ -11,7 +11,7 @@ import pytest
 
 from avca_tf import cli
 from avca_tf.beam import sweep
-from avca_tf.data.synth import synthesize
+from avca_tf.data.synthesis.synth import synthesize
 from avca_tf.errors import ConfigError
 from avca_tf.evaluation.reproduce import ReproduceConfig, plan_runs
 

@@ -5,10 +5,10 @@ import shutil
 import numpy as np
 import pytest
 
-from avca_tf.data.benchmark import STAGES, Layout, load_benchmark
+from avca_tf.data.formats.benchmark import STAGES, Layout, load_benchmark
 from avca_tf.errors import BenchmarkError
-from avca_tf.evaluation.metrics import gzsl_metrics
-from avca_tf.data.synth import PACKAGED_SPLITS, synthesize, toy_word_vectors_path
+from avca_tf.metrics import gzsl_metrics
+from avca_tf.data.synthesis.synth import PACKAGED_SPLITS, synthesize, toy_word_vectors_path
 
 
 def _digest(root):

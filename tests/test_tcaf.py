@@ -10,10 +10,10 @@ import pytest
 import tensorflow as tf
 
 from avca_tf.config import RunConfig
-from avca_tf.data.sequence_batch import (SequenceBatcher, SequenceSampler, SequenceSpec,
+from avca_tf.data.batching.sequence_batch import (SequenceBatcher, SequenceSampler, SequenceSpec,
                                          SequenceTable, sequence_batch)
-from avca_tf.data.synth import synthesize
-from avca_tf.data.temporal import TemporalSplit, load_temporal_benchmark
+from avca_tf.data.synthesis.synth import synthesize
+from avca_tf.data.formats.temporal import TemporalSplit, load_temporal_benchmark
 from avca_tf.errors import ConfigError
 from avca_tf.models import registry
 from avca_tf.models.tcaf import reference_quirks

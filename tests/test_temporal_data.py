@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from avca_tf.data.pickle_features import (read_class_pickle, read_class_pickle_with_fps,
+from avca_tf.data.formats.pickle_features import (read_class_pickle, read_class_pickle_with_fps,
                                           write_class_pickle)
-from avca_tf.data.synth import synthesize
-from avca_tf.data.temporal import (TEMPORAL_STAGES, TemporalLayout, concat_temporal,
+from avca_tf.data.synthesis.synth import synthesize
+from avca_tf.data.formats.temporal import (TEMPORAL_STAGES, TemporalLayout, concat_temporal,
                                    load_temporal_benchmark)
 from avca_tf.errors import BenchmarkError
 

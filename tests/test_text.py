@@ -1,4 +1,4 @@
-"""tensorflow-text class-name normalisation (avca_tf/data/text.py)."""
+"""tensorflow-text class-name normalisation (avca_tf/data/text/normalize.py)."""
 import csv
 import os
 import re
@@ -9,9 +9,9 @@ import textwrap
 import pytest
 import tensorflow as tf
 
-from avca_tf.data.text import class_name_tokens, normalize_class_names, normalized_strings
+from avca_tf.data.text.normalize import class_name_tokens, normalize_class_names, normalized_strings
 
-from avca_tf.data.synth import PACKAGED_SPLITS
+from avca_tf.data.synthesis.synth import PACKAGED_SPLITS
 
 SHARED = str(PACKAGED_SPLITS)
 MAPPINGS = {"UCF": "ucf", "ActivityNet": "activitynet", "VGGSound": "vggsound"}

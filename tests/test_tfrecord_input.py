@@ -1,4 +1,4 @@
-"""tf.data input from ingested TFRecords (avca_tf/data/tfrecord_input.py)."""
+"""tf.data input from ingested TFRecords (avca_tf/data/formats/tfrecord_input.py)."""
 import json
 import shutil
 
@@ -8,9 +8,9 @@ from conftest import assert_same_splits
 import tensorflow as tf
 
 from avca_tf import cli
-from avca_tf.data.benchmark import BenchmarkError, load_benchmark
-from avca_tf.data.synth import synthesize
-from avca_tf.data.tfrecord_input import (load_benchmark_from_tfrecords, read_metadata, stage_dataset,
+from avca_tf.data.formats.benchmark import BenchmarkError, load_benchmark
+from avca_tf.data.synthesis.synth import synthesize
+from avca_tf.data.formats.tfrecord_input import (load_benchmark_from_tfrecords, read_metadata, stage_dataset,
                                     stage_files)
 from avca_tf.beam.ingest import run_ingest
 

@@ -6,7 +6,7 @@ import pytest
 
 from avca_tf import cli
 from avca_tf.training import presets
-from avca_tf.data.benchmark import load_benchmark
+from avca_tf.data.formats.benchmark import load_benchmark
 from avca_tf.models import get_preset
 from avca_tf.evaluation.plots import tsne_figure
 from avca_tf.training.protocol import load_run, run_protocol

@@ -14,8 +14,8 @@ import sys
 import numpy as np
 import pytest
 
-from avca_tf.data.benchmark import Layout
-from avca_tf.data.synth import synthesize
+from avca_tf.data.formats.benchmark import Layout
+from avca_tf.data.synthesis.synth import synthesize
 from avca_tf.safe_load import UnsafeFileError, load_npy, load_pickle
 
 AVCA = [sys.executable, "-m", "avca_tf.cli"]

@@ -40,7 +40,7 @@ def tiny_clip_preset(path, projection_dim=512, seed=0):
 
 
 def tiny_clap_savedmodel(path, dim=1024, buckets=4096, width=32, seed=1):
-    from avca_tf.data.text import normalize_class_names
+    from avca_tf.data.text.normalize import normalize_class_names
     rng = np.random.default_rng(seed)
     module = tf.Module()
     module.table = tf.Variable(rng.standard_normal((buckets, width)).astype(np.float32))

@@ -2,7 +2,7 @@
 
 Two lookups, chosen by the vector file (`lookup="auto"`) or explicitly:
 * word (word2vec/GloVe text files): each name is normalised and tokenised
-  with avca_tf.data.text (tensorflow-text), the case-folded tokens are looked up,
+  with avca_tf.data.text.normalize (tensorflow-text), the case-folded tokens are looked up,
   averaged and L2-normalised. Unknown tokens are reported; a class with no
   known token is an error.
 * class (the benchmark's npy dict, keyed by whole class names): the vector of
@@ -26,8 +26,8 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from avca_tf.data import benchmark as bm
-from avca_tf.data.word_vectors import is_npy, read_word_vectors
+from avca_tf.data.formats import benchmark as bm
+from avca_tf.data.text.word_vectors import is_npy, read_word_vectors
 from avca_tf.beam import beam_io
 from avca_tf.beam.beam_io import PipelineError
 from avca_tf.locking import check_dir_target, output_lock
@@ -39,7 +39,7 @@ class Tokenize(beam.DoFn):
     """Adds the tensorflow-text tokens of the class name."""
 
     def process(self, element: dict) -> Iterator[dict]:
-        from avca_tf.data.text import class_name_tokens  # imports TF in the worker only
+        from avca_tf.data.text.normalize import class_name_tokens  # imports TF in the worker only
         yield {**element, "tokens": class_name_tokens([element["class_name"]])[0]}
 
 
@@ -55,7 +55,7 @@ class Embed(beam.DoFn):
             table = read_word_vectors(self.vectors_path, vocabulary=vocabulary)
             return {"index": {w: i for i, w in enumerate(table.words)}, "vectors": table.vectors,
                     "duplicates": [list(d) for d in table.duplicates]}
-        from avca_tf.data.text import normalized_strings
+        from avca_tf.data.text.normalize import normalized_strings
         table = read_word_vectors(self.vectors_path)
         words, vectors = table.words, table.vectors
         norm, spaceless = {}, {}
@@ -67,7 +67,7 @@ class Embed(beam.DoFn):
                 "duplicates": [list(d) for d in table.duplicates]}
 
     def process(self, element: dict, vocabulary) -> Iterator[dict]:
-        from avca_tf.data.word_vectors import WordVectorError
+        from avca_tf.data.text.word_vectors import WordVectorError
         if self._table is None:
             try:
                 self._table = self._load(set(vocabulary))
@@ -206,9 +206,9 @@ def benchmark_inputs(root: str, dataset: str, feature_set: str, vectors: str | N
     """(class list, word vectors) of a benchmark for the class-embedding job: all_class.txt
     and `vectors` or, by default, the toy vocabulary / the benchmark's npy dict (of the
     non-averaged layout if `temporal`). String joins keep remote roots (gs://...) intact."""
-    from avca_tf.data.benchmark import Layout
-    from avca_tf.data.synth import TOY, toy_word_vectors_path
-    from avca_tf.data.temporal import TemporalLayout
+    from avca_tf.data.formats.benchmark import Layout
+    from avca_tf.data.synthesis.synth import TOY, toy_word_vectors_path
+    from avca_tf.data.formats.temporal import TemporalLayout
     rel = (TemporalLayout if temporal else Layout)("", dataset, feature_set)
     vectors = vectors or os.path.join(root, str(toy_word_vectors_path("") if dataset == TOY
                                                 else rel.embeddings_file))
@@ -224,7 +224,7 @@ class EncodeWithTextModels(beam.DoFn):
         self._encoder = None
 
     def setup(self):
-        from avca_tf.data.text_encoders import clip_clap_encoder
+        from avca_tf.data.text.encoders import clip_clap_encoder
         clip, clap, clip_prompts, clap_prompts = self.args
         self._encoder = clip_clap_encoder(clip, clap, clip_prompts=clip_prompts,
                                           clap_prompts=clap_prompts)
@@ -259,7 +259,7 @@ def run_embed_classes_encoders(classes_file: str, out_dir: str, dataset: str,
     out_dir/report.json                                encoders, prompts, names
     Names (the dict keys and what fills the prompts) come from the dataset's name csv.
     """
-    from avca_tf.data.text_encoders import CLAP_PROMPTS, CLIP_PROMPTS, DATASET_CLIP_PROMPTS, \
+    from avca_tf.data.text.encoders import CLAP_PROMPTS, CLIP_PROMPTS, DATASET_CLIP_PROMPTS, \
         check_prompts
     if dataset not in bm.DATASETS:
         raise PipelineError(f"unknown dataset {dataset!r}; expected one of {sorted(bm.DATASETS)}")

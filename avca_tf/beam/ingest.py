@@ -4,11 +4,11 @@ With `temporal=True` (`avca ingest --temporal`) the non-averaged pickle
 layout of sequence models is ingested instead: one Example per video with the
 sequences flattened row-major (`SEQUENCE_FEATURES`), the five temporal stage
 folders, and each class pair checked by the temporal reader's own checks
-(`avca_tf.data.temporal.check_class`); a class failing them is one rejected
+(`avca_tf.data.formats.temporal.check_class`); a class failing them is one rejected
 "row" (file, reason).
 
 The driver plans the job from the class lists (the reader's own helpers in
-avca_tf.data.benchmark); the pipeline reads every (stage, class) pair of audio and
+avca_tf.data.formats.benchmark); the pipeline reads every (stage, class) pair of audio and
 video h5 files in parallel, validates each row, and writes sharded TFRecords
 per stage. Only small per-class counts and the rejected rows come back to
 the driver, so the features never need to fit in one machine's memory.
@@ -34,10 +34,10 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
 from avca_tf.config import check_choice
-from avca_tf.data import benchmark as bm
+from avca_tf.data.formats import benchmark as bm
 from avca_tf.beam import beam_io
 from avca_tf.beam.beam_io import PipelineError
-from avca_tf.data.tfrecord_input import FORMAT
+from avca_tf.data.formats.records import FORMAT
 from avca_tf.locking import check_dir_target, output_lock
 
 JOB = "job"  # side output: per-class counts and rejected rows
@@ -131,7 +131,7 @@ def plan(root, dataset: str, feature_set: str, temporal: bool = False) -> dict:
 def plan_temporal(root, dataset: str, feature_set: str) -> dict:
     """plan() of the non-averaged layout: one task per (stage, listed class), files found
     as the temporal reader finds them (same errors before the job starts)."""
-    from avca_tf.data.temporal import TEMPORAL_STAGES, TemporalLayout, step_seconds
+    from avca_tf.data.formats.temporal import TEMPORAL_STAGES, TemporalLayout, step_seconds
     check_choice("dataset", dataset, bm.DATASETS, bm.BenchmarkError)
     check_choice("feature set", feature_set, bm.FEATURE_SETS, bm.BenchmarkError)
     layout = TemporalLayout(Path(root), dataset, feature_set)
@@ -217,7 +217,7 @@ def _read_features(path: str, file_format: str = "h5"):
 def _read_local_pkl(path: str):
     """A class pickle of one vector per video (clip_clap) as (data [n, d], ids); rows with
     NaN/Inf are left for the job to reject."""
-    from avca_tf.data.pickle_features import read_class_pickle
+    from avca_tf.data.formats.pickle_features import read_class_pickle
     ids, features = read_class_pickle(path, "features", check_finite=False)
     if features and features[0].ndim != 1:
         raise bm.BenchmarkError(f"{path}: entries have shape {features[0].shape}, expected one "
@@ -320,8 +320,8 @@ class ReadAndValidateSequences(beam.DoFn):
     checks it; a failing pair is one reject (file, reason) and writes nothing."""
 
     def process(self, task: dict) -> Iterator:
-        from avca_tf.data.pickle_features import read_class_pickle_with_fps
-        from avca_tf.data.temporal import check_class
+        from avca_tf.data.formats.pickle_features import read_class_pickle_with_fps
+        from avca_tf.data.formats.temporal import check_class
         stage, name, label = task["stage"], task["class_name"], task["label"]
         where = {"stage": stage, "class_name": name}
         paths = {m: Path(task[m]) for m in bm.MODALITIES}

@@ -36,7 +36,7 @@ def run(args) -> int:
         if not (args.clip and args.clap) or args.vectors:
             raise ConfigError("--clip and --clap go together, without --vectors")
         from avca_tf.beam.embed_classes import run_embed_classes_encoders
-        from avca_tf.data.text_encoders import read_prompts
+        from avca_tf.data.text.encoders import read_prompts
         run_embed_classes_encoders(
             args.classes, args.out, args.dataset, args.clip, args.clap,
             beam_args=check_beam_args(args),

@@ -27,7 +27,7 @@ def check_beam_args(args) -> list:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", required=True, help="benchmark root (holds <dataset>/)")
     parser.add_argument("--dataset", required=True, help="UCF, ActivityNet, VGGSound or Toy")
-    from avca_tf.data.benchmark import FEATURE_SETS
+    from avca_tf.data.formats.benchmark import FEATURE_SETS
     parser.add_argument("--features", required=True, choices=sorted(FEATURE_SETS),
                         help="feature set")
     parser.add_argument("--out", required=True, help="output directory (local, gs://, ...)")

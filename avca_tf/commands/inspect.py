@@ -1,5 +1,5 @@
 """`avca inspect`: validate a benchmark and print one row per stage."""
-from avca_tf.data.benchmark import DATASETS, FEATURE_SETS, TEXT_PAIRINGS
+from avca_tf.data.formats.benchmark import DATASETS, FEATURE_SETS, TEXT_PAIRINGS
 
 
 def add_arguments(parser):
@@ -17,8 +17,8 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from avca_tf.data.benchmark import inspect_benchmark, summary
-    from avca_tf.data.temporal import inspect_temporal_benchmark, temporal_summary
+    from avca_tf.data.formats.benchmark import inspect_benchmark, summary
+    from avca_tf.data.formats.temporal import inspect_temporal_benchmark, temporal_summary
     if args.temporal:
         print(temporal_summary(*inspect_temporal_benchmark(args.root, args.dataset,
                                                            args.feature_set, args.text_pairing)))

@@ -1,8 +1,8 @@
 """`avca synth`: write a synthetic benchmark in the published layout."""
 import sys
 
-from avca_tf.data.benchmark import DATASETS, FEATURE_SETS
-from avca_tf.data.synth import FeatureModel
+from avca_tf.data.formats.benchmark import DATASETS, FEATURE_SETS
+from avca_tf.data.synthesis.synth import FeatureModel
 
 USES_TENSORFLOW = False  # numpy and h5py only: no TensorFlow start-up
 
@@ -38,8 +38,8 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from avca_tf.data.benchmark import load_benchmark, summary
-    from avca_tf.data.synth import synthesize
+    from avca_tf.data.formats.benchmark import load_benchmark, summary
+    from avca_tf.data.synthesis.synth import synthesize
 
     if args.media:
         from avca_tf.media.toy import synthesize_media
@@ -54,7 +54,7 @@ def run(args) -> int:
                       temporal=args.temporal)
     print(f"wrote {dest}")
     if args.temporal:
-        from avca_tf.data.temporal import load_temporal_benchmark, temporal_summary
+        from avca_tf.data.formats.temporal import load_temporal_benchmark, temporal_summary
         print(temporal_summary(load_temporal_benchmark(args.out, dest.name, args.feature_set)))
     else:
         print(summary(load_benchmark(args.out, dest.name, args.feature_set)))

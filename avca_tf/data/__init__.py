@@ -1,1 +1,1 @@
-"""Benchmark data: reading, synthesis, sampling, TFRecord input, class-name text."""
+"""Benchmark data by concept: formats/ (readers), text/, batching/, synthesis/."""

@@ -90,7 +90,7 @@ def typical_steps(cfg) -> tuple[int, int]:
     `max` mode: floor(typical duration / step) per modality (UCF cls 6 / 9, VGGSound cls
     10 / 15, main 6 / 6 and 10 / 10); `fixed` mode (ActivityNet): the test window
     (video `test_video_steps`, audio the same time span: cls 200 / 300, main 300 / 300)."""
-    from avca_tf.data.sequence_batch import spec_from_config
+    from avca_tf.data.batching.sequence_batch import spec_from_config
     spec = spec_from_config(cfg.data, cfg.model.audio_step, cfg.model.video_step)
     if spec.mode == "fixed":
         return spec.window(training=False)

@@ -24,7 +24,7 @@ import os
 import numpy as np
 
 from avca_tf.evaluation import published
-from avca_tf.data.benchmark import Layout
+from avca_tf.data.formats.benchmark import Layout
 from avca_tf.errors import ConfigError
 from avca_tf.io_utils import atomic_path
 from avca_tf.training.presets import RunOverrides, run_config as resolve_run_config
@@ -66,7 +66,7 @@ def table_stem(table) -> str:
 def available_datasets(root: str, feature_set: str, temporal: bool = False) -> list[str]:
     """The seed's datasets that `root` holds for `feature_set` (class split and features;
     `temporal`: the non-averaged per-step features of sequence models)."""
-    from avca_tf.data.temporal import TemporalLayout
+    from avca_tf.data.formats.temporal import TemporalLayout
     found = []
     for ds in published.DATASETS:
         layout = (TemporalLayout if temporal else Layout)(root, ds, feature_set)

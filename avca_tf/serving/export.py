@@ -17,13 +17,13 @@ Signatures (inputs -> outputs):
   `best_class` [B], `best_score` [B], and per name `token_count` [C],
   `known_token_count` [C], `oov_tokens` [C, T] (padded with ""),
   `calibrated` [C] (the name is a seen class of the run, so beta was added).
-  Names are embedded in the graph: `avca_tf.data.text.normalize_class_names` ->
+  Names are embedded in the graph: `avca_tf.data.text.normalize.normalize_class_names` ->
   word lookup in a table stored in the SavedModel -> mean over known tokens ->
   L2 normalisation -> the model's text projection. A name without any known
   token scores -inf and is never the best class.
 
 With a text encoder (ClipClap runs: `text_encoder=` an
-avca_tf.data.text_encoders encoder with `tf_encode`, e.g. the [CLIP; CLAP]
+avca_tf.data.text.encoders encoder with `tf_encode`, e.g. the [CLIP; CLAP]
 prompt ensembles), `classify_open` embeds each name in the graph: prompts ->
 tokenizer -> text tower -> L2 normalisation -> mean over the prompts ->
 renormalisation -> concatenation -> the model's class projection. Every name
@@ -46,7 +46,6 @@ SavedModel text tower brings the ops it was exported with.
 import dataclasses
 import json
 import os
-import re
 import tempfile
 from typing import Optional
 
@@ -54,7 +53,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from avca_tf.config import MAX_FEATURE, MAX_VERSION, REQUEST_LIMITS
+from avca_tf.config import MAX_FEATURE, MAX_VERSION, REQUEST_LIMITS, check_serving_name
 from avca_tf.errors import AvcaError
 from avca_tf.io_utils import atomic_path, write_json
 from avca_tf.locking import check_dir_target, output_lock
@@ -64,9 +63,9 @@ from avca_tf.models.distances import pairwise_l2
 SIGNATURES = ("serving_default", "embed", "classify_open")
 VOCAB_ASSET = "word_vocab.txt"
 EXPORT_INFO = os.path.join("assets.extra", "avca_export.json")
+KERAS_FILE = "model.keras"  # `avca export --keras`: the Keras model beside the SavedModel
 # tensorflow-text kernels the classify_open graph runs (checked by the tests).
 TF_TEXT_OPS = ("NormalizeUTF8", "CaseFoldUTF8", "TFText>WhitespaceTokenizeWithOffsetsV2")
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class ExportError(AvcaError, ValueError):
@@ -102,7 +101,7 @@ class WordVectors:
 
     @classmethod
     def load(cls, path: str, max_words: Optional[int] = None):
-        from avca_tf.data.word_vectors import read_word_vectors
+        from avca_tf.data.text.word_vectors import read_word_vectors
         table = read_word_vectors(path, max_words=max_words)
         words, vectors = table.words, table.vectors
         bad = [w for w in words if "\n" in w or "\r" in w or not w]
@@ -131,7 +130,7 @@ class ClassNameEncoder(tf.Module):
         self.vectors = tf.Variable(word_vectors.vectors, trainable=False, name="word_vectors")
 
     def __call__(self, names):
-        from avca_tf.data.text import normalize_class_names
+        from avca_tf.data.text.normalize import normalize_class_names
         tokens = normalize_class_names(names)
         ids = tf.ragged.map_flat_values(self.table.lookup, tokens)
         known = ids >= 0
@@ -251,7 +250,7 @@ class SequenceInputs:
     """Variable-length sequences of a sequence model: audio [B, T_a, d_a] zero-padded (any
     T_a) + audio_lengths [B] int64 valid steps, the same for video. The padding is
     dropped and the evaluation batch of the run's SequenceSpec is built in the graph
-    (`avca_tf.data.sequence_batch.padded_eval_batch`)."""
+    (`avca_tf.data.batching.sequence_batch.padded_eval_batch`)."""
 
     kind = "sequences"
 
@@ -300,7 +299,7 @@ class SequenceInputs:
         return shapes + checks
 
     def model_inputs(self, audio, audio_lengths, video, video_lengths):
-        from avca_tf.data.sequence_batch import padded_eval_batch
+        from avca_tf.data.batching.sequence_batch import padded_eval_batch
         b = padded_eval_batch(self.spec, audio, audio_lengths, video, video_lengths)
         return b["audio"], b["video"], {k: b[k] for k in (
             "audio_mask", "audio_time", "video_mask", "video_time")}
@@ -316,7 +315,7 @@ def model_inputs_for(run_config):
     d_a, d_v = run_config.model.audio_dim, run_config.model.video_dim
     if not takes_sequences(run_config.model.name):
         return AveragedInputs(d_a, d_v)
-    from avca_tf.data.sequence_batch import spec_from_config
+    from avca_tf.data.batching.sequence_batch import spec_from_config
     return SequenceInputs(d_a, d_v, spec_from_config(run_config.data, run_config.model.audio_step,
                                                      run_config.model.video_step))
 
@@ -368,7 +367,7 @@ class ServingGraph:
             self.seen_table = self._seen_name_table()
 
     def _seen_name_table(self):
-        from avca_tf.data.text import normalized_strings
+        from avca_tf.data.text.normalize import normalized_strings
         seen = [n for n, s in zip(self.vocab.class_names, self.vocab.seen) if s]
         keys = sorted(set(normalized_strings(seen)))
         if not keys:  # a table needs at least one key; "" never matches a name with tokens
@@ -404,7 +403,7 @@ class ServingGraph:
 
     def _classify_open_encoded(self, features, class_names):
         """classify_open with the text encoder: every name is embedded in the graph."""
-        from avca_tf.data.text import normalize_class_names
+        from avca_tf.data.text.normalize import normalize_class_names
         names_ok = _names_checks(class_names, empty_ok=False)
         audio, video, seq = self._checked(features, names_ok)
         with tf.control_dependencies(names_ok):
@@ -522,7 +521,48 @@ def next_version(model_dir: str) -> int:
     if not os.path.isdir(model_dir):
         return 1
     versions = [int(d) for d in os.listdir(model_dir) if d.isdigit()]
-    return max(versions, default=0) + 1
+    version = max(versions, default=0) + 1
+    if version > MAX_VERSION:
+        raise ExportError(f"{model_dir}: the next version {version} is past TF Serving's int64 "
+                          "versions; pass --version or use another --serving-name")
+    return version
+
+
+def serving_inputs(version_dir: str) -> dict:
+    """{input name: "dtype[shape]"} of a SavedModel's serving_default signature (read from
+    saved_model.pb without loading the model; -1 is an unknown dimension)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+    sm = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(os.path.join(version_dir, "saved_model.pb"), "rb") as f:
+        sm.ParseFromString(f.read())
+    sig = sm.meta_graphs[0].signature_def.get("serving_default")
+    if sig is None:
+        return {}
+    return {name: f"{tf.dtypes.as_dtype(t.dtype).name}"
+                  f"{[d.size for d in t.tensor_shape.dim] if not t.tensor_shape.unknown_rank else '[?]'}"
+            for name, t in sorted(sig.inputs.items())}
+
+
+def signature_mismatch(model_dir: str, new_version_dir: str) -> Optional[str]:
+    """Why `new_version_dir` cannot be the next version of the serving model at `model_dir`
+    (its serving_default inputs differ from the newest existing version's), or None.
+    Clients of a serving name send one input signature; a model taking other inputs
+    (sequences instead of vectors, other widths) needs its own name."""
+    if not tf.io.gfile.isdir(model_dir):
+        return None
+    versions = sorted((int(v.rstrip("/")) for v in tf.io.gfile.listdir(model_dir)
+                       if v.rstrip("/").isdigit()
+                       and tf.io.gfile.exists(os.path.join(model_dir, v.rstrip("/"),
+                                                           "saved_model.pb"))), reverse=True)
+    if not versions:
+        return None
+    current = os.path.join(model_dir, str(versions[0]))
+    want, got = serving_inputs(current), serving_inputs(new_version_dir)
+    if want == got:
+        return None
+    fmt = lambda d: ", ".join(f"{k} {v}" for k, v in d.items()) or "no serving_default"  # noqa: E731
+    return (f"the serving model {model_dir} (version {versions[0]}) takes {fmt(want)}; this "
+            f"model takes {fmt(got)}")
 
 
 def write_models_config(serving_base: str, container_base: str = "/models",
@@ -553,14 +593,18 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
                version: Optional[int] = None, word_vectors: Optional[str] = None,
                max_words: Optional[int] = None, top_k: int = 5, wait_s: float = 600.0,
                clip_preset: Optional[str] = None, clap_savedmodel: Optional[str] = None,
-               clip_prompts=None, clap_prompts=None) -> str:
+               clip_prompts=None, clap_prompts=None, keras_file: bool = False) -> str:
     """Exports the run at `run_dir`; returns SERVING_BASE/<model_name>/<version>.
+
+    `keras_file`: also writes the trained Keras model as <version>/model.keras
+    (KERAS_FILE; `avca_tf.load_model` or, after `import avca_tf.models`,
+    `keras.saving.load_model` reads it back), which TF Serving ignores.
 
     `word_vectors` is a word2vec/GloVe text file for classify_open; by default
     the one the run's label embeddings were built from, if the run records it.
     `clip_preset` + `clap_savedmodel` (runs on clip_clap features): classify_open
     embeds names with the [CLIP; CLAP] prompt ensembles instead (prompts: the
-    dataset's defaults of avca_tf.data.text_encoders unless given).
+    dataset's defaults of avca_tf.data.text.encoders unless given).
     Without any, the export has serving_default and embed only.
 
     Exports into one SERVING_BASE/<model_name> take turns (its lock, waited for
@@ -568,11 +612,10 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
     existing version is never replaced.
     """
     from avca_tf.training.protocol import load_run
-    if not _MODEL_NAME.match(model_name):
-        raise ExportError(f"model name {model_name!r}: expected letters, digits, '_', '-', '.'")
+    check_serving_name(model_name, error=ExportError)
     if version is not None and not 1 <= version <= MAX_VERSION:
-        raise ExportError(f"version must be an integer in [1, {MAX_VERSION}] (TF Serving's "
-                          f"int64), got {version}")
+        raise ExportError(f"--version {version}: expected an integer in [1, {MAX_VERSION}] "
+                          "(TF Serving versions are int64)")
     check_dir_target(serving_base, "--out")
     model_dir = os.path.join(os.path.abspath(serving_base), model_name)
     check_dir_target(model_dir, "--out")
@@ -583,7 +626,7 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
     if clip_preset or clap_savedmodel:
         if not (clip_preset and clap_savedmodel) or word_vectors:
             raise ExportError("clip_preset and clap_savedmodel go together, without word vectors")
-        from avca_tf.data.text_encoders import clip_clap_encoder
+        from avca_tf.data.text.encoders import clip_clap_encoder
         text_encoder = clip_clap_encoder(clip_preset, clap_savedmodel,
                                          run.run_config.data.dataset, clip_prompts, clap_prompts)
     else:
@@ -598,11 +641,17 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
             raise ExportError(f"{out_dir} already exists; versions are never overwritten "
                               "(pick another --version or leave it out for the next one)")
         info = {"run_dir": os.path.abspath(run_dir), "model_name": model_name,
-                "version": version, "model": run.run_config.model.name,
+                "version": version, "keras_file": KERAS_FILE if keras_file else None,
+                "model": run.run_config.model.name,
                 "feature_set": run.run_config.data.feature_set}
         with atomic_path(out_dir, replace=False) as tmp:
             export_model(run.model, inputs.d_a, inputs.d_v, vocab, tmp, vectors, top_k, info,
                          inputs, text_encoder=text_encoder)
+            problem = signature_mismatch(model_dir, tmp)
+            if problem:
+                raise ExportError(f"{problem}: export under another --serving-name")
+            if keras_file:
+                run.model.save(os.path.join(tmp, KERAS_FILE))
     write_models_config(os.path.abspath(serving_base), wait_s=wait_s)
     return out_dir
 
@@ -613,7 +662,7 @@ def _recorded_word_vectors(run) -> Optional[str]:
     Only the toy benchmark ships word vectors; the published benchmarks ship
     class-level vectors, which cannot embed new names.
     """
-    from avca_tf.data.synth import TOY, toy_word_vectors_path
+    from avca_tf.data.synthesis.synth import TOY, toy_word_vectors_path
     data = run.run_config.data
     if data.dataset != TOY or not data.root:
         return None

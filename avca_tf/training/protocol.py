@@ -33,6 +33,7 @@ from avca_tf.safe_load import load_npy
 from avca_tf.models import build_model
 from avca_tf.training.trainer import (PlateauScheduler, Trainer, evaluate_gzsl,
                                       get_strategy, make_distance_fn, prepare_process,
+                                      resolve_precision,
                                       set_learning_rate, worker_run_dir)
 
 CONFIG_FILE = "config.json"
@@ -57,7 +58,7 @@ def sequence_spec(benchmark, cfg: RunConfig):
     """The SequenceSpec of a temporal benchmark (None for averaged features)."""
     if not is_temporal(benchmark):
         return None
-    from avca_tf.data.sequence_batch import spec_from_config
+    from avca_tf.data.batching.sequence_batch import spec_from_config
     return spec_from_config(cfg.data, benchmark.audio_step, benchmark.video_step)
 
 
@@ -128,6 +129,13 @@ def validate_benchmark(benchmark, cfg: RunConfig) -> None:
                               f"seen classes/samples in {seen_name}")
 
 
+def resolved_config(cfg: RunConfig) -> RunConfig:
+    """`cfg` as a run on this machine executes it: train.precision "auto" resolved
+    (trainer.resolve_precision); what config.json records and run dirs are compared by."""
+    precision = resolve_precision(cfg.train.precision)
+    return cfg if precision == cfg.train.precision else cfg.replace(train__precision=precision)
+
+
 def config_diff(a: dict, b: dict, wanted: str = "requested", prefix="") -> list[str]:
     """'section.field: A (in run dir) vs B (<wanted>)' for each field where the config dicts
     `a` (a run dir's) and `b` differ."""
@@ -158,7 +166,8 @@ def prepare_run_dir(run_dir: str, cfg: RunConfig, resume: bool) -> None:
         with open(path) as f:
             existing = json.load(f)
         # fields added since the run was written compare by their defaults
-        diff = config_diff(RunConfig.from_dict(existing).to_dict(), cfg.to_dict())
+        diff = config_diff(resolved_config(RunConfig.from_dict(existing)).to_dict(),
+                           cfg.to_dict())
         if diff:
             raise ConfigError(f"{run_dir} already holds a run with a different configuration "
                               f"({'; '.join(diff)}); choose another --out")
@@ -326,13 +335,17 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
     """
     run_dir = os.path.abspath(run_dir)
     cfg.validate()
+    cfg = resolved_config(cfg)  # precision "auto" -> this machine's; config.json says which
     validate_benchmark(benchmark, cfg)
     prepare_run_dir(run_dir, cfg, resume)
     results_path = os.path.join(run_dir, RESULTS_FILE)
     if resume and os.path.exists(results_path):
         with open(results_path) as f:
             return json.load(f)
-    timing = dict(timing or {}, resumed=bool(resume))
+    # the thread pools this process trains with (a run's bits depend on them)
+    timing = dict(timing or {}, resumed=bool(resume), thread_pools={
+        "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op": tf.config.threading.get_inter_op_parallelism_threads()})
     t_start = time.perf_counter()
     with _precision(cfg.train.precision):
         _, history1 = _run_stage(1, benchmark, cfg, run_dir, cfg.train.epochs, resume,
@@ -423,9 +436,9 @@ def load_run(run_dir: str) -> LoadedRun:
 def load_data(cfg: RunConfig, stream: bool = True):
     """The Benchmark a RunConfig names: the TFRecords of data.tfrecords, else the h5 files
     under data.root. Sequences from TFRecords are streamed (an index of the records, see
-    `avca_tf.data.record_index`) unless `stream` is False."""
+    `avca_tf.data.formats.record_index`) unless `stream` is False."""
     if cfg.data.tfrecords:
-        from avca_tf.data.tfrecord_input import load_benchmark_from_tfrecords
+        from avca_tf.data.formats.tfrecord_input import load_benchmark_from_tfrecords
         bench = load_benchmark_from_tfrecords(cfg.data.tfrecords,
                                               text_pairing=cfg.data.text_pairing, stream=stream)
         if (bench.dataset, bench.feature_set) != (cfg.data.dataset, cfg.data.feature_set):
@@ -442,10 +455,10 @@ def load_data(cfg: RunConfig, stream: bool = True):
     if not cfg.data.root:
         raise ConfigError("--root (or --tfrecords) is required")
     if cfg.data.temporal:
-        from avca_tf.data.temporal import load_temporal_benchmark
+        from avca_tf.data.formats.temporal import load_temporal_benchmark
         return load_temporal_benchmark(cfg.data.root, cfg.data.dataset, cfg.data.feature_set,
                                        text_pairing=cfg.data.text_pairing)
-    from avca_tf.data.benchmark import load_benchmark
+    from avca_tf.data.formats.benchmark import load_benchmark
     return load_benchmark(cfg.data.root, cfg.data.dataset, cfg.data.feature_set,
                           text_pairing=cfg.data.text_pairing)
 

@@ -4,6 +4,7 @@ coupled L2 weight decay, ReduceLROnPlateau on validation HM, batched evaluation.
 from __future__ import annotations
 
 import math
+import os
 import sys
 
 import keras
@@ -13,7 +14,7 @@ import tensorflow as tf
 from avca_tf.config import STRATEGIES, TrainConfig
 from avca_tf.errors import ConfigError
 from avca_tf.training.optimizers import CoupledAdam
-from avca_tf.data.sampling import ClassAwareSampler, gather_batch
+from avca_tf.data.batching.sampling import ClassAwareSampler, gather_batch
 from avca_tf.models.layers import matmul_dtype
 
 
@@ -79,21 +80,46 @@ def configure_threads(intra_op_threads: int, inter_op_threads: int) -> tuple[int
     return tuple(in_effect)
 
 
+_CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_bf16_units(cpuinfo: str | None = None) -> str | None:
+    """The CPU's bfloat16 matmul units by /proc/cpuinfo flag ("amx_bf16" or "avx512_bf16",
+    AMX first), or None (none, or no /proc/cpuinfo). `cpuinfo`: that file's text."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return None
+    flags = set(cpuinfo.split())
+    return next((f for f in _CPU_BF16_FLAGS if f in flags), None)
+
+
+def resolve_precision(precision: str) -> str:
+    """TrainConfig.precision with "auto" made concrete for this machine: "bf16-matmul" on a
+    CPU with bfloat16 units (cpu_bf16_units) and no GPU, else "float32"; other values as
+    they are."""
+    if precision != "auto":
+        return precision
+    if tf.config.list_physical_devices("GPU") or cpu_bf16_units() is None:
+        return "float32"
+    return "bf16-matmul"
+
+
 def warn_if_bf16_is_emulated(precision: str) -> None:
     """A warning when precision "bf16-matmul" runs on a CPU without bfloat16 instructions
     (AMX or AVX512-BF16; Linux flags) and no GPU: oneDNN then emulates it, slower than
-    float32 (pass --precision float32)."""
+    float32 (pass --precision float32 or auto)."""
     if precision != "bf16-matmul" or tf.config.list_physical_devices("GPU"):
         return
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
+    if not os.path.exists("/proc/cpuinfo"):
         return
-    if "amx_bf16" not in flags and "avx512_bf16" not in flags:
+    if cpu_bf16_units() is None:
         import sys
         print("warning: train.precision bf16-matmul on a CPU without AMX/AVX512-BF16 is "
-              "emulated and slower than float32; pass --precision float32", file=sys.stderr)
+              "emulated and slower than float32; pass --precision auto or float32",
+              file=sys.stderr)
 
 
 def prepare_process(cfg: TrainConfig) -> tuple[int, int]:
@@ -181,7 +207,7 @@ class Trainer:
     loss is divided by R, and the optimizer all-reduces (sums) the gradients
     before the unchanged CoupledAdam update.
     Sequence models (`takes_sequences`) train on a TemporalSplit with padded,
-    masked batches built by `avca_tf.data.sequence_batch` as `sequence` (a
+    masked batches built by `avca_tf.data.batching.sequence_batch` as `sequence` (a
     SequenceSpec) says; a model's `after_step(batch)`, if it has one, runs after
     each update.
     """
@@ -199,7 +225,7 @@ class Trainer:
                 raise ConfigError(f"jit_compile is not supported with strategy {cfg.strategy!r}")
         seed = cfg.seed if seed is None else seed
         if takes_sequences(model):
-            from avca_tf.data.sequence_batch import training_input
+            from avca_tf.data.batching.sequence_batch import training_input
             if sequence is None:
                 raise ValueError("a sequence model needs a SequenceSpec (sequence=...)")
             sampler_cls, self._gather = training_input(sequence, split, label_embeddings)
@@ -257,7 +283,7 @@ class Trainer:
     def _update(self, batch):
         variables = self.model.trainable_variables
         scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
-        bf16 = "bfloat16" if self.cfg.precision == "bf16-matmul" else None
+        bf16 = "bfloat16" if resolve_precision(self.cfg.precision) == "bf16-matmul" else None
         with tf.GradientTape() as tape, matmul_dtype(bf16):
             losses = self.model.compute_losses(batch, training=True)
             loss = losses["total"]
@@ -339,7 +365,7 @@ class SequenceDistanceFn:
     takes_splits = True
 
     def __init__(self, model, spec, batch_size: int = 64):
-        from avca_tf.data.sequence_batch import sequence_batch
+        from avca_tf.data.batching.sequence_batch import sequence_batch
         self.model, self.spec, self.batch_size = model, spec, batch_size
 
         def distances(rows, data, emb):
@@ -351,7 +377,7 @@ class SequenceDistanceFn:
         self._fn = tf.function(distances, reduce_retracing=True)
 
     def __call__(self, split, label_embeddings) -> np.ndarray:
-        from avca_tf.data.sequence_batch import SequenceTable, is_streamed
+        from avca_tf.data.batching.sequence_batch import SequenceTable, is_streamed
         streamed = is_streamed(split)
         data = None if streamed else SequenceTable(split).data
         emb = tf.constant(label_embeddings, tf.float32)
@@ -381,10 +407,10 @@ def evaluate_gzsl(distance_fn, data, label_embeddings, beta: float | None = None
     beta None: search it over `betas` (default metrics.BETAS) (validation);
     otherwise use it (test). Returns (beta, GZSLResult).
     """
-    from avca_tf.evaluation.metrics import BETAS, gzsl_metrics, search_beta
+    from avca_tf.metrics import BETAS, gzsl_metrics, search_beta
     labels = np.concatenate([data.eval_seen.labels, data.eval_unseen.labels])
     if getattr(distance_fn, "takes_splits", False):
-        from avca_tf.data.temporal import concat_temporal
+        from avca_tf.data.formats.temporal import concat_temporal
         distances = distance_fn(concat_temporal("eval", [data.eval_seen, data.eval_unseen]),
                                 label_embeddings)
     else:

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from avca_tf.data.benchmark import BenchmarkError
+from avca_tf.data.formats.benchmark import BenchmarkError
+from avca_tf.data.formats.records import check_counts, feature_spec, stage_files, tf_reason
 
 HEADER = 12       # uint64 length + uint32 masked CRC of the length
 FOOTER = 4        # uint32 masked CRC of the data
@@ -61,7 +62,6 @@ def scan_offsets(path: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sequence_spec(widths: dict) -> dict:
-    from avca_tf.data.tfrecord_input import feature_spec
     return feature_spec(widths, temporal=True)
 
 
@@ -172,7 +172,6 @@ def concat_streamed(name: str, parts: list) -> StreamedSplit:
 def index_temporal_split(tfrec_dir: str, stage: str, metadata: dict) -> StreamedSplit:
     """The StreamedSplit of one stage: reads every shard once in batches (bounded memory),
     checks CRCs, value counts and the record count, keeps only the index."""
-    from avca_tf.data.tfrecord_input import _check_counts, _tf_reason, stage_files
     widths = metadata["widths"]
     spec = sequence_spec(widths)
     files = stage_files(tfrec_dir, stage)
@@ -201,7 +200,7 @@ def index_temporal_split(tfrec_dir: str, stage: str, metadata: dict) -> Streamed
                 n += b
         except tf.errors.OpError as e:
             raise BenchmarkError(f"{path}: corrupt or unreadable TFRecord shard (after {n} good "
-                                 f"records: {_tf_reason(e)}); expected intact TFRecords of "
+                                 f"records: {tf_reason(e)}); expected intact TFRecords of "
                                  "`avca ingest`: ingest again") from None
         if n != len(offsets):
             raise BenchmarkError(f"{path}: {n} records parsed but {len(offsets)} record headers "
@@ -212,7 +211,7 @@ def index_temporal_split(tfrec_dir: str, stage: str, metadata: dict) -> Streamed
     empty = {"file": np.int32, "video_id": object}
     cat = {k: (np.concatenate(v) if v else np.zeros(0, empty.get(k, np.int64)))
            for k, v in cols.items()}
-    _check_counts(tfrec_dir, stage, metadata, len(cat["label"]))
+    check_counts(tfrec_dir, stage, metadata, len(cat["label"]))
     order = np.lexsort((cat["row"], cat["label"]))  # class id, then row of the class pickles
     return StreamedSplit(
         name=stage, audio_lengths=cat["audio_steps"][order].astype(np.int64),

@@ -1,6 +1,6 @@
 """Synthetic per-step (temporal) features in the non-averaged layout (`avca synth --temporal`).
 
-Same plans as `avca_tf.data.synth` (real splits or toy); per video instead of
+Same plans as `avca_tf.data.synthesis.synth` (real splits or toy); per video instead of
 one vector, a sequence of steps at the feature set's step rates
 (`temporal.STEP_SECONDS`): main 1 s audio and video, cls 0.96 s audio and
 0.64 s video. Durations follow the dataset (`DURATIONS`): UCF clips of a few
@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from avca_tf.data.benchmark import FEATURE_SETS, MODALITIES, STAGES
-from avca_tf.data.pickle_features import write_class_pickle
-from avca_tf.data.temporal import TEMPORAL_STAGES, TemporalLayout, step_seconds
+from avca_tf.data.formats.benchmark import FEATURE_SETS, MODALITIES, STAGES
+from avca_tf.data.formats.pickle_features import write_class_pickle
+from avca_tf.data.synthesis.features import class_features
+from avca_tf.data.formats.temporal import TEMPORAL_STAGES, TemporalLayout, step_seconds
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,6 @@ def _steps(duration: float, step: float) -> int:
 def write_temporal_features(ds_dir: Path, plan, dataset: str, feature_set: str, seed: int,
                             model, progress: bool, temporal: TemporalModel = TemporalModel()):
     """Writes the five stage folders of pickles and the label-embedding dict for `plan`."""
-    from avca_tf.data.synth import _class_features
     layout = TemporalLayout(ds_dir.parent, dataset, feature_set)
     fs = FEATURE_SETS[feature_set]
     dims = {"audio": fs.audio_dim, "video": fs.video_dim}
@@ -77,7 +77,7 @@ def write_temporal_features(ds_dir: Path, plan, dataset: str, feature_set: str, 
     manual = {o.lower(): m for o, m in plan.names_rows}
     emb_matrix = np.stack([plan.embeddings[manual[n.lower()]] for n in plan.class_names])
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
-    classes = _class_features(rng, model, emb_matrix.astype(np.float64), dims)
+    classes = class_features(rng, model, emb_matrix.astype(np.float64), dims)
     layout.embeddings_file.parent.mkdir(parents=True, exist_ok=True)
     np.save(layout.embeddings_file, plan.embeddings, allow_pickle=True)
     jobs = [(s, n) for s in TEMPORAL_STAGES for n in plan.stages[s]]

@@ -19,7 +19,7 @@ offset by the window start (as the authors).
 Everything runs in TensorFlow on index tensors, inside the compiled
 training step: the flat feature matrices are arguments, never copied.
 The random window starts come from `SequenceSampler`, the class-aware
-sampler of `avca_tf.data.sampling` plus one uniform per sample, all
+sampler of `avca_tf.data.batching.sampling` plus one uniform per sample, all
 stateless functions of (seed, epoch, step).
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from avca_tf.data.sampling import ClassAwareSampler
+from avca_tf.data.batching.sampling import ClassAwareSampler
 from avca_tf.errors import ConfigError
 
 SEQUENCE_MODES = ("max", "fixed")
@@ -211,7 +211,7 @@ class StreamingSequenceSampler(SequenceSampler):
         self.split = split
 
     def _fetch(self, indices):
-        from avca_tf.data.record_index import parse_table
+        from avca_tf.data.formats.record_index import parse_table
         serialized = tf.py_function(lambda rows: self.split.serialized(rows.numpy()),
                                     [indices["index"]], tf.string)
         serialized.set_shape([self.batch_size])

@@ -29,10 +29,11 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from avca_tf.data.benchmark import (DATASETS, EMBED_DIM, FEATURE_SETS, MODALITIES, STAGES, Layout,
+from avca_tf.data.formats.benchmark import (DATASETS, EMBED_DIM, FEATURE_SETS, MODALITIES, STAGES, Layout,
                                read_embedding_dict, read_name_list)
 from avca_tf.config import check_choice
 from avca_tf.errors import BenchmarkError
+from avca_tf.data.synthesis.features import FeatureModel, class_features, clip_clap_text
 from avca_tf.io_utils import atomic_path
 
 TOY = "Toy"
@@ -42,18 +43,6 @@ STAGE1 = STAGES[:3]
 # train csv is not distributed (VGGSound): UCF and ActivityNet both split
 # seen-class training videos 90/10 (3174/353 and 9204/1023).
 TRAIN_PER_VAL_SEEN = 9
-
-
-@dataclass(frozen=True)
-class FeatureModel:
-    """Generative model of the features (all sizes relative to a unit-variance signal)."""
-    hidden: int = 256          # width of the random tanh layer
-    gain: float = 2.0          # pre-activation scale: how non-linear the map is
-    nuisance: float = 1.0      # std of the per-class offset the text cannot predict
-    noise: float = 5.0         # median per-sample noise std
-    reliability: float = 1.2   # log-spread of the per-class audio/video noise ratio
-    noise_rank: int = 32       # part of the noise lives in a shared low-rank subspace
-    low_rank_share: float = 0.5  # fraction of noise variance in that subspace
 
 
 @dataclass(frozen=True)
@@ -170,11 +159,11 @@ def toy_plan(rng: np.random.Generator, toy: ToyLayout, scale: float) -> tuple[Pl
         "stage_2_test_seen": {n: ids(n, toy.test_seen) for n in train + val_unseen},
         "stage_2_test_unseen": {n: ids(n, toy.test_unseen) for n in test_unseen},
     }
-    stages["stage_2_train"] = _stage2_train(train + val_unseen, stages, Path("stage_2_train.txt"))
+    stages["stage_2_train"] = stage2_train(train + val_unseen, stages, Path("stage_2_train.txt"))
     return Plan(class_names, rows, embeddings, stages, {o.lower(): m for o, m in rows}), text
 
 
-def _stage2_train(listed: list[str], stages, txt: Path) -> dict[str, list[str]]:
+def stage2_train(listed: list[str], stages, txt: Path) -> dict[str, list[str]]:
     """stage_2_train holds the same videos as the three stage-1 folders."""
     out = {}
     for name in listed:
@@ -240,61 +229,13 @@ def _real_plan(splits: Path, dataset: str, feature_set: str, scale: float):
         else:
             raise BenchmarkError(f"missing file {src.stage_csv(stage)} (per-class sample counts)")
         stages[stage] = {n: ids[:_scaled(len(ids), scale)] for n, ids in per.items()}
-    stages["stage_2_train"] = _stage2_train(read_name_list(src.stage_txt("stage_2_train")),
+    stages["stage_2_train"] = stage2_train(read_name_list(src.stage_txt("stage_2_train")),
                                             stages, src.stage_txt("stage_2_train"))
     text_names = {o.lower(): m for o, m in rows}
     if FEATURE_SETS[feature_set].text_files and src.names_csv.is_file():
-        from avca_tf.data.benchmark import read_name_mapping
+        from avca_tf.data.formats.benchmark import read_name_mapping
         text_names = read_name_mapping(src.names_csv, src.name_column)
     return Plan(class_names, rows, embeddings, stages, text_names), src
-
-
-# ---------------------------------------------------------------- features
-def _class_features(rng, model: FeatureModel, emb_matrix: np.ndarray, dims: dict[str, int],
-                    modality_text: dict[str, np.ndarray] | None = None):
-    """Per modality: class centres [C, d], per-class noise std [C], noise basis [r, d].
-
-    `modality_text` (optional): per modality the unit-norm class text vectors
-    its centres are a function of (default: `emb_matrix` for both).
-    """
-    c = emb_matrix.shape[0]
-    log_ratio = model.reliability * rng.uniform(-1.0, 1.0, size=c)
-    out = {}
-    for m, sign in zip(MODALITIES, (1.0, -1.0)):
-        text = emb_matrix if modality_text is None else modality_text[m]
-        w1 = rng.standard_normal((text.shape[1], model.hidden))
-        if text.shape[1] != EMBED_DIM:  # same pre-activation scale for unit vectors of any width
-            w1 *= np.sqrt(EMBED_DIM / text.shape[1])
-        b1 = rng.uniform(-1.0, 1.0, size=model.hidden)
-        w2 = rng.standard_normal((model.hidden, dims[m])) / np.sqrt(model.hidden)
-        mu = np.tanh(model.gain * text @ w1 + b1) @ w2
-        mu = (mu - mu.mean(axis=0)) / (mu.std(axis=0) + 1e-8)
-        centres = mu + model.nuisance * rng.standard_normal((c, dims[m]))
-        basis = rng.standard_normal((model.noise_rank, dims[m])) / np.sqrt(model.noise_rank)
-        out[m] = (centres, model.noise * np.exp(sign * log_ratio), basis)
-    return out
-
-
-def _clip_clap_text(rng, emb_matrix: np.ndarray, shared: int = 24,
-                    own: int = 24) -> tuple[np.ndarray, np.ndarray]:
-    """[CLIP C x 512], [CLAP C x 1024] unit class vectors, partly redundant.
-
-    Each half is a random linear image of [s; z]: s (`shared` dims) is a
-    random non-linear function of the word2vec vector, common to both halves;
-    z (`own` dims) is drawn per class and per half, so each half also carries
-    information the other lacks.
-    """
-    c = emb_matrix.shape[0]
-    w = rng.standard_normal((emb_matrix.shape[1], shared)) * np.sqrt(EMBED_DIM / emb_matrix.shape[1])
-    s = np.tanh(emb_matrix @ w)
-    s = (s - s.mean(axis=0)) / (s.std(axis=0) + 1e-8)
-    halves = []
-    for dim in (512, 1024):
-        z = rng.standard_normal((c, own))
-        a = rng.standard_normal((shared + own, dim))
-        x = np.concatenate([s, z], axis=1) @ a + 0.1 * rng.standard_normal((c, dim))
-        halves.append((x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32))
-    return halves[0], halves[1]
 
 
 def write_h5(path: Path, data: np.ndarray, ids: list[str]) -> None:
@@ -309,7 +250,7 @@ def write_h5(path: Path, data: np.ndarray, ids: list[str]) -> None:
 
 def _write_features(fs, path: Path, data: np.ndarray, ids: list[str]) -> None:
     if fs.file_format == "pkl":  # one 1-D vector per video
-        from avca_tf.data.pickle_features import write_class_pickle
+        from avca_tf.data.formats.pickle_features import write_class_pickle
         write_class_pickle(path, ids, list(data))
     else:
         write_h5(path, data, ids)
@@ -335,16 +276,16 @@ def _write_plan(ds_dir: Path, plan: Plan, dataset: str, feature_set: str, seed: 
                                      f"[{len(keys)}, {fs.text_dim}]")
             clip, clap = both[:, :fs.text_files[0][1]], both[:, fs.text_files[0][1]:]
         else:
-            clip, clap = _clip_clap_text(
+            clip, clap = clip_clap_text(
                 np.random.default_rng(np.random.SeedSequence([seed, 3])),
                 emb_matrix.astype(np.float64))
         for (path, _), part in zip(layout.embedding_files, (clip, clap)):
             np.save(path, dict(zip(keys, part)), allow_pickle=True)
-        classes = _class_features(rng, model, emb_matrix.astype(np.float64), dims,
+        classes = class_features(rng, model, emb_matrix.astype(np.float64), dims,
                                   {"video": clip.astype(np.float64),
                                    "audio": clap.astype(np.float64)})
     else:
-        classes = _class_features(rng, model, emb_matrix.astype(np.float64), dims)
+        classes = class_features(rng, model, emb_matrix.astype(np.float64), dims)
         np.save(layout.embeddings_file, plan.embeddings, allow_pickle=True)
     stage1: dict[str, dict[str, list[np.ndarray]]] = {}
     jobs = [(s, n) for s in STAGE1 + ("stage_2_test_seen", "stage_2_test_unseen")
@@ -408,7 +349,7 @@ def _install(tmp_ds: Path, dest_ds: Path, parts: list[str]) -> None:
 
 
 # The authors' class splits and label embeddings, shipped as package data (MIT, LICENSE.md).
-PACKAGED_SPLITS = Path(__file__).resolve().parent / "avgzsl_benchmark"
+PACKAGED_SPLITS = Path(__file__).resolve().parent.parent / "avgzsl_benchmark"
 
 
 def synthesize(out, dataset: str | None = None, feature_set: str = "main_features",
@@ -424,8 +365,8 @@ def synthesize(out, dataset: str | None = None, feature_set: str = "main_feature
     copy shipped in the package (PACKAGED_SPLITS). `scale` multiplies every
     per-class sample count (rounded, at least 1).
     `temporal`: write per-step sequences in the non-averaged pickle layout
-    (`avca_tf.data.synth_temporal`) instead of the averaged h5 files.
-    `text_encoder` (clip_clap only): an avca_tf.data.text_encoders encoder whose
+    (`avca_tf.data.synthesis.synth_temporal`) instead of the averaged h5 files.
+    `text_encoder` (clip_clap only): an avca_tf.data.text.encoders encoder whose
     `encode(names)` gives the [CLIP; CLAP] class vectors (names as the prompts
     use them), instead of vectors generated from the word2vec ones.
     """
@@ -467,7 +408,7 @@ def synthesize(out, dataset: str | None = None, feature_set: str = "main_feature
         write_lists(tmp_ds, plan, dataset, feature_set, class_files=splits is None)
         features = feature_set
         if temporal:
-            from avca_tf.data.synth_temporal import TemporalModel, write_temporal_features
+            from avca_tf.data.synthesis.synth_temporal import TemporalModel, write_temporal_features
             write_temporal_features(tmp_ds, plan, dataset, feature_set, seed, model, progress)
             features = f"{feature_set}_non_averaged"
         else:

@@ -402,7 +402,7 @@ def read_feature_file(path: Path, expected_dim: int, cls: str) -> tuple[np.ndarr
 def read_pickle_feature_file(path: Path, expected_dim: int, cls: str,
                              modality: str = "features") -> tuple[np.ndarray, np.ndarray]:
     """(data float32 [n, d], video ids object [n]) of one class pickle of 1-D entries."""
-    from avca_tf.data.pickle_features import read_class_pickle
+    from avca_tf.data.formats.pickle_features import read_class_pickle
     names, features = read_class_pickle(path, modality)
     first = features[0]
     if first.ndim != 1 or first.shape[0] != expected_dim:

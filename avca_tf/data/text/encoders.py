@@ -6,7 +6,7 @@ whose computation is a TensorFlow graph also have `tf_encode(names: tf.string
 `classify_open` computes a new name's vector in the served graph.
 
 * `WordAverageEncoder`: the word2vec/GloVe averaging of the AVCA benchmarks
-  (tokens of avca_tf.data.text, vectors of avca_tf.data.word_vectors; mean of
+  (tokens of avca_tf.data.text.normalize, vectors of avca_tf.data.text.word_vectors; mean of
   the known tokens, L2-normalised).
 * `PromptEnsembleEncoder`: any text model with a string -> vector signature,
   applied to every prompt of a template ensemble ("a video of {}."); each
@@ -88,12 +88,12 @@ class WordAverageEncoder:
 
     @classmethod
     def load(cls, path: str, max_words: Optional[int] = None) -> "WordAverageEncoder":
-        from avca_tf.data.word_vectors import load_word_vectors
+        from avca_tf.data.text.word_vectors import load_word_vectors
         words, vectors = load_word_vectors(path, max_words=max_words)
         return cls(words, vectors, path)
 
     def encode(self, names: Sequence[str]) -> np.ndarray:
-        from avca_tf.data.text import class_name_tokens
+        from avca_tf.data.text.normalize import class_name_tokens
         out = np.empty((len(names), self.dim), np.float32)
         for i, (name, tokens) in enumerate(zip(names, class_name_tokens(names))):
             known = [self.index[t] for t in tokens if t in self.index]

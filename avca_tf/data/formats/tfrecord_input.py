@@ -8,59 +8,21 @@ same results.json as training from h5 for the same seed. Outputs of
 `load_temporal_benchmark` reads from the pickles, bit for bit (flat sequences
 in class-id, then pickle order). Both are loaded into memory whole, except with
 `stream=True`: temporal splits are then indexes of the records
-(`avca_tf.data.record_index`), what `avca train --tfrecords` uses for sequences.
+(`avca_tf.data.formats.record_index`), what `avca train --tfrecords` uses for sequences.
 """
 from __future__ import annotations
 
-import json
 import os
-import re
 
 import numpy as np
 import tensorflow as tf
 
 from avca_tf.config import check_choice
-from avca_tf.data.benchmark import TEXT_PAIRINGS, Benchmark, BenchmarkError, Split
-
-FORMAT = "avca-tfrecords/2"   # /2: the reference pairing is a permutation in the metadata
-METADATA = "metadata.json"
-READ_BATCH = 1024
-
-
-def read_metadata(tfrec_dir: str) -> dict:
-    path = os.path.join(tfrec_dir, METADATA)
-    if not tf.io.gfile.exists(path):
-        raise BenchmarkError(f"missing {path}: not an `avca ingest` output directory "
-                             f"(or the job did not finish)")
-    with tf.io.gfile.GFile(path) as f:
-        meta = json.load(f)
-    if meta.get("format") != FORMAT:
-        raise BenchmarkError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
-    return meta
-
-
-def feature_spec(widths: dict, temporal: bool = False) -> dict:
-    """tf.io.parse_example spec of one ingested row (one video's sequences if `temporal`)."""
-    if temporal:
-        return {"audio": tf.io.RaggedFeature(tf.float32),
-                "audio_steps": tf.io.FixedLenFeature([], tf.int64),
-                "video": tf.io.RaggedFeature(tf.float32),
-                "video_steps": tf.io.FixedLenFeature([], tf.int64),
-                **{k: v for k, v in feature_spec(widths).items() if k not in ("audio", "video")}}
-    return {
-        "audio": tf.io.FixedLenFeature([widths["audio"]], tf.float32),
-        "video": tf.io.FixedLenFeature([widths["video"]], tf.float32),
-        "label": tf.io.FixedLenFeature([], tf.int64),
-        "class_name": tf.io.FixedLenFeature([], tf.string),
-        "video_id": tf.io.FixedLenFeature([], tf.string),
-        "stage": tf.io.FixedLenFeature([], tf.string),
-        "row": tf.io.FixedLenFeature([], tf.int64),
-    }
-
-
-def stage_files(tfrec_dir: str, stage: str) -> list:
-    return sorted(tf.io.gfile.glob(os.path.join(tfrec_dir, stage, "part-*.tfrecord")))
-
+from avca_tf.data.formats.benchmark import TEXT_PAIRINGS, Benchmark, BenchmarkError, Split
+from avca_tf.data.formats.record_index import index_temporal_split
+from avca_tf.data.formats.records import (METADATA, READ_BATCH, check_counts, check_shard,
+                                          feature_spec, read_metadata, stage_files, tf_reason)
+from avca_tf.data.formats.temporal import TemporalBenchmark, TemporalSplit
 
 def stage_dataset(tfrec_dir: str, stage: str, metadata: dict | None = None,
                   batch_size: int = READ_BATCH, cache: bool = True) -> tf.data.Dataset:
@@ -78,29 +40,6 @@ def stage_dataset(tfrec_dir: str, stage: str, metadata: dict | None = None,
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _tf_reason(error: tf.errors.OpError) -> str:
-    """The TF error message without its node and op decorations."""
-    text = re.sub(r"\{\{[^}]*\}\}|\[Op:[^\]]*\]|name: *$", "", error.message.splitlines()[0])
-    return " ".join(text.split()) or type(error).__name__
-
-
-def check_shard(path: str, spec: dict | None = None) -> int:
-    """Reads one TFRecord file fully (the reader checks every record's CRC) and parses its
-    records with `spec`; returns the record count. BenchmarkError names the file."""
-    n = 0
-    ds = tf.data.TFRecordDataset([path]).batch(READ_BATCH)
-    if spec is not None:
-        ds = ds.map(lambda s: tf.io.parse_example(s, spec))
-    try:
-        for batch in ds:
-            n += int(tf.shape(tf.nest.flatten(batch)[0])[0])
-    except tf.errors.OpError as e:
-        raise BenchmarkError(f"{path}: corrupt or unreadable TFRecord shard (after {n} good "
-                             f"records: {_tf_reason(e)}); expected intact TFRecords of "
-                             "`avca ingest`: ingest again") from None
-    return n
-
-
 def _culprit(files: list, spec: dict, error: tf.errors.OpError) -> BenchmarkError:
     """The shard a multi-file read failed on, found by reading them one by one."""
     for path in files:
@@ -109,7 +48,7 @@ def _culprit(files: list, spec: dict, error: tf.errors.OpError) -> BenchmarkErro
         except BenchmarkError as e:
             return e
     return BenchmarkError(f"{os.path.dirname(files[0]) if files else '?'}: unreadable "
-                          f"TFRecords: {_tf_reason(error)}")
+                          f"TFRecords: {tf_reason(error)}")
 
 
 def verify_tfrecords(tfrec_dir: str) -> None:
@@ -125,22 +64,6 @@ def verify_tfrecords(tfrec_dir: str) -> None:
     for rel in meta["label_embeddings"].values():
         for f in sorted(tf.io.gfile.glob(os.path.join(tfrec_dir, rel, "*.tfrecord"))):
             check_shard(f)
-
-
-def _check_counts(tfrec_dir: str, stage: str, metadata: dict, n: int) -> None:
-    expected = metadata["stages"][stage]["count"]
-    if n != expected:
-        raise BenchmarkError(f"{tfrec_dir}/{stage}: {n} records, metadata.json says {expected} "
-                             "(files missing or added after ingestion)")
-    empty = [name for name, count in metadata["stages"][stage].get("class_counts", {}).items()
-             if count == 0]
-    if empty:
-        rejects = metadata.get("rejects_file")
-        raise BenchmarkError(
-            f"{tfrec_dir}/{stage}: class(es) {empty[:5]} listed for this stage have no "
-            f"samples" + (f" (their rows were rejected at ingestion, see "
-                          f"{os.path.join(tfrec_dir, rejects)})" if rejects else "")
-            + "; fix the features or remove the classes from the stage list and ingest again")
 
 
 def _read_columns(tfrec_dir: str, stage: str, metadata: dict, keys) -> dict:
@@ -164,13 +87,12 @@ def read_split(tfrec_dir: str, stage: str, metadata: dict, stream: bool = False)
     (temporal outputs only): a `record_index.StreamedSplit`, an index of the records."""
     if metadata.get("temporal"):
         if stream:
-            from avca_tf.data.record_index import index_temporal_split
             return index_temporal_split(tfrec_dir, stage, metadata)
         return read_temporal_split(tfrec_dir, stage, metadata)
     widths = metadata["widths"]
     cols = _read_columns(tfrec_dir, stage, metadata, ("audio", "video", "label", "video_id", "row"))
     n = sum(len(x) for x in cols["label"])
-    _check_counts(tfrec_dir, stage, metadata, n)
+    check_counts(tfrec_dir, stage, metadata, n)
     if n == 0:
         audio = np.zeros((0, widths["audio"]), np.float32)
         video = np.zeros((0, widths["video"]), np.float32)
@@ -202,12 +124,11 @@ def _ragged_rows(parts: list, steps: np.ndarray, width: int, order: np.ndarray, 
 def read_temporal_split(tfrec_dir: str, stage: str, metadata: dict):
     """One stage of an `avca ingest --temporal` output as the TemporalSplit the pickle
     reader builds (class id, then video order of the class's pickles)."""
-    from avca_tf.data.temporal import TemporalSplit
     widths = metadata["widths"]
     cols = _read_columns(tfrec_dir, stage, metadata, ("audio", "audio_steps", "video",
                                                       "video_steps", "label", "video_id", "row"))
     n = sum(len(x) for x in cols["label"])
-    _check_counts(tfrec_dir, stage, metadata, n)
+    check_counts(tfrec_dir, stage, metadata, n)
     cat = lambda k, dtype: (np.concatenate(cols[k]) if n else np.zeros(0, dtype))  # noqa: E731
     labels, rows, vids = cat("label", np.int64), cat("row", np.int64), cat("video_id", object)
     a_steps, v_steps = cat("audio_steps", np.int64), cat("video_steps", np.int64)
@@ -284,7 +205,6 @@ def load_benchmark_from_tfrecords(tfrec_dir: str, text_pairing: str = "own",
                   class_names=tuple(meta["class_names"]), label_embeddings=embeddings,
                   splits=splits, text_pairing=text_pairing, notes=tuple(meta["notes"]))
     if meta.get("temporal"):
-        from avca_tf.data.temporal import TemporalBenchmark
         return TemporalBenchmark(**fields, audio_step=meta["temporal"]["audio_step"],
                                  video_step=meta["temporal"]["video_step"])
     return Benchmark(**fields)

@@ -1,9 +1,9 @@
 """Reader of the non-averaged (temporal) feature layout used by TCaF.
 
 `<root>/<dataset>/features/{main|cls}_features_non_averaged/{audio,video}/<stage>/<class>.pkl`,
-each a dict (`avca_tf.data.pickle_features`) of per-video sequences [T_i, D].
+each a dict (`avca_tf.data.formats.pickle_features`) of per-video sequences [T_i, D].
 The class lists, name mapping and label embeddings are those of the averaged
-layout (`avca_tf.data.benchmark`: same `class-split/` folder, label vectors in
+layout (`avca_tf.data.formats.benchmark`: same `class-split/` folder, label vectors in
 `features/<...>_non_averaged/text/`). Five stage folders as the authors' data
 (stage_1_train, stage_1_val_seen, stage_1_val_unseen, stage_2_test_seen,
 stage_2_test_unseen); stage 2 trains on the three stage-1 folders.
@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from avca_tf.config import DATASETS, check_choice
-from avca_tf.data.benchmark import (FEATURE_SETS, MODALITIES, Benchmark, Layout,
+from avca_tf.data.formats.benchmark import (FEATURE_SETS, MODALITIES, Benchmark, Layout,
                                     _stage_files, check_seen_unseen_disjoint,
                                     label_embeddings, read_name_list)
-from avca_tf.data.pickle_features import FPS, read_class_pickle_with_fps
+from avca_tf.data.formats.record_index import concat_streamed
+from avca_tf.data.formats.pickle_features import FPS, read_class_pickle_with_fps
 from avca_tf.errors import BenchmarkError
 
 log = logging.getLogger(__name__)
@@ -110,9 +111,8 @@ def _gather_rows(starts, lengths, rows) -> np.ndarray:
 
 def concat_temporal(name: str, parts: list[TemporalSplit]) -> TemporalSplit:
     """One TemporalSplit holding the videos of `parts` in order (a StreamedSplit for
-    streamed parts, `avca_tf.data.record_index`)."""
+    streamed parts, `avca_tf.data.formats.record_index`)."""
     if parts and hasattr(parts[0], "serialized"):
-        from avca_tf.data.record_index import concat_streamed
         return concat_streamed(name, parts)
     cat = lambda f: np.concatenate([getattr(p, f) for p in parts])  # noqa: E731
     return TemporalSplit(name=name, audio=cat("audio"), audio_lengths=cat("audio_lengths"),
@@ -261,7 +261,7 @@ def _steps(lengths) -> str:
 
 def temporal_summary(bench: TemporalBenchmark, mispaired=None) -> str:
     """The per-stage table `avca inspect --temporal` and `avca synth --temporal` print."""
-    from avca_tf.data.benchmark import stage_table
+    from avca_tf.data.formats.benchmark import stage_table
     header = ("stage", "classes", "videos", "audio steps min/med/max", "video steps min/med/max",
               "audio dim", "video dim")
     rows = [(name, len(s.class_ids), len(s), _steps(s.audio_lengths), _steps(s.video_lengths),
@@ -275,7 +275,7 @@ def temporal_summary(bench: TemporalBenchmark, mispaired=None) -> str:
 
 def inspect_temporal_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "own"):
     """(TemporalBenchmark, classes the reference pairing gives another vector or None)."""
-    from avca_tf.data.benchmark import label_embeddings, reference_mispaired
+    from avca_tf.data.formats.benchmark import label_embeddings, reference_mispaired
     bench = load_temporal_benchmark(root, dataset, feature_set, text_pairing)
     mispaired = None
     if text_pairing == "reference":

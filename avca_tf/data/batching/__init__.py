@@ -1,0 +1,1 @@
+"""Training and evaluation batches: class-aware sampling, padded sequence batches."""

@@ -1,0 +1,1 @@
+"""On-disk formats and their readers: the h5 benchmark layout, per-step pickles, TFRecords."""

@@ -1,0 +1,1 @@
+"""Class-name text: normalisation, word vectors and text encoders."""
