@@ -186,9 +186,10 @@ def script_preset(dataset: str, feature_set: str, root: str = "",
                           dropout_decoder=d_dec, dropout_additional=d_add,
                           bn_momentum=keras_momentum(torch_m)),
         loss=LossConfig(),
-        # bf16 matmuls in the step: 1.3-1.6x faster on AMX CPUs, test metrics within the
-        # float32 seed spread (BENCHMARKS.md, issue 17)
-        train=TrainConfig(batch_size=bs, precision="bf16-matmul"),
+        # "auto": bf16 matmuls in the step on CPUs with bf16 units (1.3-1.6x faster on AMX,
+        # 1.4x on AVX512-BF16; test metrics within the float32 seed spread: BENCHMARKS.md,
+        # issues 17 and 28), float32 on the others
+        train=TrainConfig(batch_size=bs, precision="auto"),
         preset=f"{dataset}-{fs.short}",
     )
     if not measured:

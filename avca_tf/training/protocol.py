@@ -31,8 +31,10 @@ from avca_tf.errors import ConfigError
 from avca_tf.io_utils import atomic_path, write_json
 from avca_tf.safe_load import load_npy
 from avca_tf.models import build_model
+from avca_tf.models.base import load_weights
 from avca_tf.training.trainer import (PlateauScheduler, Trainer, evaluate_gzsl,
                                       get_strategy, make_distance_fn, prepare_process,
+                                      resolve_precision,
                                       set_learning_rate, worker_run_dir)
 
 CONFIG_FILE = "config.json"
@@ -61,6 +63,21 @@ def sequence_spec(benchmark, cfg: RunConfig):
     return spec_from_config(cfg.data, benchmark.audio_step, benchmark.video_step)
 
 
+def check_sequence_steps(benchmark) -> None:
+    """Every video within the sequence-steps limit (config.LIMITS), before memory is taken:
+    one 10,000-step video in a padded batch needs gigabytes of attention."""
+    from avca_tf.config import check_limit
+    for stage, split in benchmark.splits.items():
+        for modality in ("audio", "video"):
+            lengths = getattr(split, f"{modality}_lengths", None)
+            if lengths is None or not len(lengths):
+                continue  # streamed (TFRecord) splits hold no lengths in memory
+            k = int(np.argmax(lengths))
+            check_limit("sequence steps", int(lengths[k]),
+                        f"{benchmark.dataset}/{stage}: video {split.video_ids[k]!r} has "
+                        f"{modality} steps")
+
+
 def validate_benchmark(benchmark, cfg: RunConfig) -> None:
     """Feature widths match the model; both stages have training samples and unseen classes;
     sequence models get temporal features at the step rates they were configured for."""
@@ -79,7 +96,9 @@ def validate_benchmark(benchmark, cfg: RunConfig) -> None:
             raise ConfigError(f"model step times {steps} s differ from the {benchmark.feature_set} "
                               f"step rates {(benchmark.audio_step, benchmark.video_step)} s; use "
                               f"the preset of this feature set")
-        sequence_spec(benchmark, cfg)  # validates the sequence options
+        spec = sequence_spec(benchmark, cfg)  # validates the sequence options
+        if spec.mode == "max":  # batches pad to their longest video: bound the steps
+            check_sequence_steps(benchmark)
     train = benchmark.splits["stage_1_train"]
     dims = (train.feature_dims if hasattr(train, "feature_dims")  # streamed: no arrays
             else (train.audio.shape[1], train.video.shape[1]))
@@ -109,6 +128,13 @@ def validate_benchmark(benchmark, cfg: RunConfig) -> None:
         if len(data.seen_class_ids) == 0 or len(data.eval_seen) == 0:
             raise ConfigError(f"stage {stage} of {benchmark.dataset}/{benchmark.feature_set} has no "
                               f"seen classes/samples in {seen_name}")
+
+
+def resolved_config(cfg: RunConfig) -> RunConfig:
+    """`cfg` as a run on this machine executes it: train.precision "auto" resolved
+    (trainer.resolve_precision); what config.json records and run dirs are compared by."""
+    precision = resolve_precision(cfg.train.precision)
+    return cfg if precision == cfg.train.precision else cfg.replace(train__precision=precision)
 
 
 def config_diff(a: dict, b: dict, wanted: str = "requested", prefix="") -> list[str]:
@@ -141,7 +167,8 @@ def prepare_run_dir(run_dir: str, cfg: RunConfig, resume: bool) -> None:
         with open(path) as f:
             existing = json.load(f)
         # fields added since the run was written compare by their defaults
-        diff = config_diff(RunConfig.from_dict(existing).to_dict(), cfg.to_dict())
+        diff = config_diff(resolved_config(RunConfig.from_dict(existing)).to_dict(),
+                           cfg.to_dict())
         if diff:
             raise ConfigError(f"{run_dir} already holds a run with a different configuration "
                               f"({'; '.join(diff)}); choose another --out")
@@ -309,6 +336,7 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
     """
     run_dir = os.path.abspath(run_dir)
     cfg.validate()
+    cfg = resolved_config(cfg)  # precision "auto" -> this machine's; config.json says which
     validate_benchmark(benchmark, cfg)
     prepare_run_dir(run_dir, cfg, resume)
     results_path = os.path.join(run_dir, RESULTS_FILE)
@@ -397,7 +425,7 @@ def load_run(run_dir: str) -> LoadedRun:
     with open(os.path.join(run_dir, MODEL_DIR, CLASSES_FILE)) as f:
         classes = json.load(f)
     model = build_model(cfg.model.name, cfg.model, cfg.loss)
-    model.load_weights(os.path.join(run_dir, MODEL_DIR, WEIGHTS_FILE))
+    load_weights(model, os.path.join(run_dir, MODEL_DIR, WEIGHTS_FILE))  # old layouts too
     return LoadedRun(model=model, run_config=cfg, results=results,
                      class_names=tuple(classes["class_names"]),
                      label_embeddings=load_npy(os.path.join(run_dir, MODEL_DIR, EMBEDDINGS_FILE)),
