@@ -45,7 +45,7 @@ def seq_export(tmp_path_factory):
     classes["beta"] = BETA
     classes_file.write_text(json.dumps(classes))
     base = tmp_path_factory.mktemp("serving")
-    assert cli.main(["export", str(run_dir), "--out", str(base), "--top-k", "3"]) == 0
+    assert cli.main(["export", str(run_dir), "--out", str(base), "--top-k", "3", "--keras"]) == 0
     version_dir = os.path.join(base, "avca", "1")
     run = load_run(str(run_dir))
     # reference: the in-process model's evaluation-mode distances of test videos (the
@@ -145,6 +145,19 @@ def test_sequence_export_scores_do_not_depend_on_padding(seq_export, tmp_path):
         np.testing.assert_allclose(rev[k], out[f"all_{k}"], atol=1e-5, rtol=1e-5, err_msg=k)
     assert (out["reversed_classes"][::-1] == out["all_classes"]).all()
     np.testing.assert_array_equal(out["all_embed"], out["all_embedding"])
+
+
+def test_sequence_export_keras_file_scores_as_the_run(seq_export):
+    """`avca export --keras` of a sequence model: model.keras loads (avca.load_model) and
+    scores the padded evaluation batches as the trained model does."""
+    import avca_tf as avca
+    model = avca.load_model(seq_export["version_dir"])
+    run = seq_export["run"]
+    assert type(model) is type(run.model) and model.get_config() == run.model.get_config()
+    labels = run.label_embeddings[np.union1d(run.seen_ids, run.unseen_ids)]
+    np.testing.assert_array_equal(
+        SequenceDistanceFn(model, seq_export["spec"], 16)(seq_export["videos"], labels),
+        SequenceDistanceFn(run.model, seq_export["spec"], 16)(seq_export["videos"], labels))
 
 
 def test_sequence_export_rejects_bad_inputs(seq_export):
