@@ -84,6 +84,7 @@ LAYERS = [
     ("data", "data.formats", "data.text"),
     ("data.batching", "data.synthesis"),
     ("models",),
+    ("inputs",),
     ("training",),
     ("beam",),
     ("evaluation", "serving"),

@@ -123,12 +123,12 @@ def lc_loss(loss_config: LossConfig) -> LossConfig:
     return dataclasses.replace(loss_config, additional_triplets=False, regression=False)
 
 
-@register_model("avca-no-xatt")
+@register_model("avca-no-xatt", BranchAVCA)
 def build_no_xatt(model_config, loss_config=None):
     return BranchAVCA(model_config, loss_config, MODALITIES, name="avca_no_xatt")
 
 
-@register_model("avca-xatt-lc")
+@register_model("avca-xatt-lc", AVCA)
 def build_xatt_lc(model_config, loss_config=None):
     model = AVCA(model_config, lc_loss(loss_config or LossConfig()), name="avca_xatt_lc")
     # l_c has no regression term, so A_rec/V_rec get no gradient: freeze them
@@ -138,12 +138,12 @@ def build_xatt_lc(model_config, loss_config=None):
     return model
 
 
-@register_model("avca-visual")
+@register_model("avca-visual", BranchAVCA)
 def build_visual(model_config, loss_config=None):
     return BranchAVCA(model_config, loss_config, ("video",), name="avca_visual")
 
 
-@register_model("avca-audio")
+@register_model("avca-audio", BranchAVCA)
 def build_audio(model_config, loss_config=None):
     return BranchAVCA(model_config, loss_config, ("audio",), name="avca_audio")
 

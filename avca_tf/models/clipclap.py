@@ -42,7 +42,7 @@ def _mse(a, b):
 class ClipClap(GZSLModel):
     """O_enc, O_proj, D_o (audio-visual branch) and W_enc, W_proj, D_w (text branch)."""
 
-    uses_training_classes = True  # the trainer adds class_text / class_index to batches
+    uses_training_classes = True  # cross-entropy over the training classes
 
     def __init__(self, model_config: ModelConfig, loss_config: LossConfig | None = None,
                  **kwargs):
@@ -111,9 +111,7 @@ class ClipClap(GZSLModel):
         return ops.cast(self.w_proj(w, training=training), "float32")
 
 
-@register_model(NAME)
-def build(model_config: ModelConfig, loss_config: LossConfig | None = None) -> ClipClap:
-    return ClipClap(model_config, loss_config)
+register_model(NAME, ClipClap)
 
 
 def model_config(audio_dim: int = 1024, video_dim: int = 512, text_dim: int = 1536) -> ModelConfig:

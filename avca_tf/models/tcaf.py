@@ -200,7 +200,8 @@ class MaskedAttentionLayer(layers.Layer):
 class TCaF(GZSLModel):
     """Temporal cross-modal attention model (takes padded sequences + masks)."""
 
-    takes_sequences = True
+    input_kind = "sequences"       # padded per-step sequences + masks (avca_tf.inputs.sequence)
+    uses_training_classes = True   # cross-entropy over the training classes
 
     def __init__(self, model_config: ModelConfig, loss_config: LossConfig | None = None, **kwargs):
         super().__init__(name=kwargs.pop("name", "tcaf"), **kwargs)
@@ -340,12 +341,7 @@ class TCaF(GZSLModel):
         return cls(ModelConfig(**config["model_config"]), LossConfig(**config["loss_config"]))
 
 
-@register_model("tcaf")
-def build(model_config: ModelConfig, loss_config: LossConfig | None = None) -> TCaF:
-    return TCaF(model_config, loss_config)
-
-
-build.takes_sequences = True  # the protocol checks this before building: needs --temporal data
+register_model("tcaf", TCaF)
 
 
 # ------------------------------------------------------------------- presets
