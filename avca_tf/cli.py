@@ -1,10 +1,13 @@
 """The `avca` console script: one subcommand per module in avca_tf.commands."""
 import argparse
+import contextlib
 import importlib
 import os
+import re
 import sys
+import tempfile
 
-from avca_tf.errors import AvcaError
+from avca_tf.errors import AvcaError, did_you_mean
 
 # name -> module under avca_tf.commands; imported lazily so `avca synth` does
 # not pay for TFX imports.
@@ -37,12 +40,46 @@ HELP = {
 }
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse as the tools people know: no prefix matching (`--epoch` is not `--epochs`),
+    "did you mean" for unknown flags and values, and an unknown flag reported by the
+    (sub)command that was given it, with that command's usage. Subcommand parsers
+    (add_subparsers) are of this class too."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error("unrecognized arguments: " + " ".join(extras))
+        return namespace, extras
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}{self._hint(message)}\n")
+
+    def _hint(self, message: str) -> str:
+        choice = re.search(r"invalid choice: '(.*?)' \(choose from (.*)\)$", message)
+        if choice:
+            return did_you_mean(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)))
+        if message.startswith("unrecognized arguments: "):
+            flags = [a.split("=")[0] for a in message.split(": ", 1)[1].split()
+                     if a.startswith("--")]
+            for flag in flags:
+                hint = did_you_mean(flag, self._option_string_actions)
+                if hint:
+                    return hint
+        return ""
+
+
 def _load(name):
     return importlib.import_module(f"avca_tf.commands.{SUBCOMMANDS[name]}")
 
 
 def build_parser(argv):
-    parser = argparse.ArgumentParser(prog="avca", description=__doc__)
+    parser = ArgumentParser(prog="avca", description=__doc__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     wanted = argv[0] if argv and argv[0] in SUBCOMMANDS else None
     for name in SUBCOMMANDS:
@@ -52,12 +89,57 @@ def build_parser(argv):
     return parser
 
 
+# TensorFlow's start-up lines that say nothing to act on; printed by absl before
+# TF_CPP_MIN_LOG_LEVEL takes effect, so they are filtered out of stderr instead.
+TF_NOISE = re.compile(
+    r"All log messages before absl::InitializeLog|cudart_stub\.cc|cuda_platform\.cc.*cuInit|"
+    r"cuda_(dnn|fft|blas)\.cc.*Unable to register|computation_placer\.cc|"
+    r"port\.cc.*oneDNN custom operations|cpu_feature_guard\.cc|"
+    r"^To enable the following instructions|rebuild TensorFlow with the appropriate compiler")
+
+
+@contextlib.contextmanager
+def filtered_stderr(pattern=TF_NOISE):
+    """Inside: file descriptor 2 goes to a temporary file; on leaving, its lines that do
+    not match `pattern` are written to the real stderr (C++ logging included)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            for line in tmp.read().decode("utf-8", "replace").splitlines(keepends=True):
+                if not pattern.search(line):
+                    sys.stderr.write(line)
+            sys.stderr.flush()
+
+
+def quiet_tensorflow_start() -> None:
+    """Imports TensorFlow and lists its devices (where CUDA start-up logs) with TF's
+    start-up noise filtered, unless TF_CPP_MIN_LOG_LEVEL asks for info lines (0 or 1)."""
+    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("0", "1"):
+        return
+    with filtered_stderr():
+        import tensorflow as tf
+        tf.config.list_physical_devices()
+
+
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's C++ start-up chatter
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
     try:
-        return int(_load(args.command).run(args) or 0)
+        module = _load(args.command)
+        if hasattr(module, "check"):  # argument checks that need no TensorFlow
+            module.check(args)
+        if getattr(module, "USES_TENSORFLOW", True):
+            quiet_tensorflow_start()
+        return int(module.run(args) or 0)
     except AvcaError as e:
         if os.environ.get("AVCA_DEBUG") == "1":
             raise

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from avca_tf.errors import ConfigError
+from avca_tf.errors import ConfigError, did_you_mean
 
 # The enumerated values of a run, typed once; `check_choice` is their one validator.
 Dataset = Literal["UCF", "ActivityNet", "VGGSound", "Toy"]
@@ -84,7 +84,40 @@ assert tuple(FEATURE_SETS) == get_args(FeatureSetName)
 def check_choice(kind: str, value, choices, error=ConfigError):
     """`value` if it is one of `choices`, else `error` naming `kind` and the valid choices."""
     if value not in choices:
-        raise error(f"unknown {kind} {value!r}; expected one of {sorted(choices)}")
+        raise error(f"unknown {kind} {value!r}{did_you_mean(value, choices)}; expected one of "
+                    f"{sorted(choices)}")
+    return value
+
+
+# Limits a user can hit, checked before memory is taken; each `error:` names the limit and
+# the environment variable that raises it.
+LIMITS = {  # name -> (environment variable, default)
+    "batch size": ("AVCA_MAX_BATCH_SIZE", 8192),
+    "sequence steps": ("AVCA_MAX_SEQUENCE_STEPS", 2048),  # per video and modality
+}
+
+
+def limit(name: str) -> int:
+    """The current value of LIMITS[name] (its environment variable, else the default)."""
+    var, default = LIMITS[name]
+    text = __import__("os").environ.get(var, "")
+    try:
+        value = int(text) if text else default
+    except ValueError:
+        raise ConfigError(f"{var}={text!r}: expected a whole number") from None
+    if value < 1:
+        raise ConfigError(f"{var}={text!r}: expected a number >= 1")
+    return value
+
+
+def check_limit(name: str, value: int, what: str) -> int:
+    """`value` if it is within LIMITS[name], else a ConfigError naming the limit and how to
+    raise it; `what` names the value (e.g. "--batch-size", "video 'v_1' of stage_1_train")."""
+    bound = limit(name)
+    if value > bound:
+        var = LIMITS[name][0]
+        raise ConfigError(f"{what}: {value} is over the {name} limit {bound} (set {var} "
+                          f"to raise it, if the machine has the memory)")
     return value
 
 

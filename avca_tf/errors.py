@@ -15,3 +15,14 @@ class ConfigError(AvcaError, ValueError):
 
 class TrainingDivergedError(AvcaError, FloatingPointError):
     """The loss became NaN or Inf (usually a learning rate far too large)."""
+
+
+def did_you_mean(value, choices) -> str:
+    """' (did you mean X?)' for the choice closest to `value` (same word in another case,
+    a prefix of one choice, or a near spelling); '' when nothing is close."""
+    import difflib
+    text, names = str(value), [str(c) for c in choices]
+    match = ([c for c in names if c.lower() == text.lower()]
+             or difflib.get_close_matches(text, names, n=1, cutoff=0.6)
+             or ([c for c in names if c.startswith(text)] if len(text) >= 3 else []))
+    return f" (did you mean {match[0]}?)" if len(match) >= 1 and match[0] != text else ""

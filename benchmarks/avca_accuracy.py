@@ -195,7 +195,7 @@ def _mean_row(cfg, impl, sched, sel) -> list[str]:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     p.add_argument("--root", required=True, help="benchmark root holding <DS>/ folders")
     p.add_argument("--root-for", action="append", default=[], metavar="CONFIG=DIR",
                    help="a configuration's own benchmark root (repeatable)")

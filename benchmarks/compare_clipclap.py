@@ -44,7 +44,7 @@ FEATURES = "clip_clap"
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--reference-repo", required=True, help="checkout of dkurzend/ClipClap-GZSL")
     p.add_argument("--torch-python", required=True, help="python with torch for their code")
     p.add_argument("--dataset", default="UCF", choices=["UCF", "ActivityNet", "VGGSound"])

@@ -48,7 +48,7 @@ FEATURES = {"main": "main_features", "cls": "cls_features"}
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--reference-repo", required=True, help="checkout of ExplainableML/TCAF-GZSL")
     p.add_argument("--torch-python", required=True, help="python with torch for their code")
     p.add_argument("--configs", default="UCF-main,UCF-cls")
@@ -77,7 +77,7 @@ def ours_quirks_main(argv):
     from avca_tf.commands import train as train_cmd
     from avca_tf.models.tcaf import reference_quirks
     from avca_tf.training.protocol import train
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(allow_abbrev=False)
     train_cmd.add_arguments(p)
     a = p.parse_args(argv)
     # every quirk of their code that changes the tested model: reference_quirks, plus their

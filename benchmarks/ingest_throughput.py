@@ -188,7 +188,7 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     beam_args = argv[argv.index("--") + 1:] if "--" in argv else []
     own = argv[:argv.index("--")] if "--" in argv else argv
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     ap.add_argument("--scale", type=float, default=0.05)
     ap.add_argument("--train-steps", type=int, default=20)
     ap.add_argument("--workdir", help="where to synthesize (default: a temporary folder)")

@@ -56,7 +56,7 @@ def op_table(logdir: str):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__,
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", required=True, help="benchmark root holding <dataset>/")
     p.add_argument("--model", choices=["avca", "tcaf"], default="avca")

@@ -118,7 +118,7 @@ def step_times(root: Path, steps: int, batch: int) -> dict:
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(allow_abbrev=False)
     ap.add_argument("--out", default=str(REPO / "benchmarks/results/scale_out.md"))
     ap.add_argument("--root", help="UCF main benchmark (default: synthesized at scale 0.1)")
     ap.add_argument("--steps", type=int, default=40)

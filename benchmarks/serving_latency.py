@@ -90,7 +90,7 @@ def machine():
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir")
     p.add_argument("--word-vectors", default=None,
                    help="word-vector file for classify_open (default: the run's, if known)")

@@ -65,7 +65,7 @@ def run_child(mode: str, tfrec: Path, out: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     ap.add_argument("--scales", type=float, nargs="+", default=[0.1, 0.3, 0.6])
     ap.add_argument("--work", default="/tmp/avca_stream_memory")
     ap.add_argument("--results", default=str(REPO / "benchmarks/results/stream_memory.md"))

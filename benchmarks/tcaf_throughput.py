@@ -55,7 +55,7 @@ DEFAULT_CONFIGS = {"tcaf": "UCF-main,UCF-cls", "clipclap": "UCF"}
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=sorted(DEFAULT_CONFIGS), default="tcaf")
     p.add_argument("--root", required=True, help="folder with <config>/<DS> synthetic benchmarks "
                    "(clipclap: the benchmark root holding <DS>)")

@@ -164,7 +164,7 @@ def time_protocol(args, epochs: int, n_batches: int, torch_threads: int) -> dict
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__,
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", help="benchmark root holding main_features (default: synthesize)")
     p.add_argument("--dataset", default="UCF",

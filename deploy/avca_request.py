@@ -154,7 +154,7 @@ def _load_sequences(path, batch, dim, rng):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     p.add_argument("--transport", choices=("grpc", "rest"), default="grpc")
     p.add_argument("--host", default="localhost")
     p.add_argument("--grpc-port", type=int, default=8500)

@@ -4,8 +4,11 @@ from __future__ import annotations
 import argparse
 import os
 
-from avca_tf.commands.run_args import add_run_arguments, overrides
+import sys
+
+from avca_tf.commands.run_args import add_run_arguments, bounded_int, overrides
 from avca_tf.config import DATASETS, FEATURE_SETS, PRECISIONS, STAGE2_LENGTHS, STAGE2_LRS
+from avca_tf.errors import ConfigError
 
 
 def add_arguments(p):
@@ -22,12 +25,12 @@ def add_arguments(p):
                    help="training-step arithmetic: float32, bf16-matmul (dense matmuls in "
                         "bfloat16, the rest float32) or mixed (Keras mixed_bfloat16, "
                         "mixed_float16 with loss scaling on a GPU); default: the preset's")
-    p.add_argument("--intra-op-threads", type=int, default=None,
+    p.add_argument("--intra-op-threads", type=bounded_int(0), default=None,
                    help="threads per TensorFlow op (default 1, faster on CPU; 0: TF's, one per core)")
-    p.add_argument("--inter-op-threads", type=int, default=None,
+    p.add_argument("--inter-op-threads", type=bounded_int(0), default=None,
                    help="TensorFlow ops run at once (default 1: a seed repeats to the bit also "
                         "on a busy machine; 0: TF's, one per core, not bit-repeatable under load)")
-    p.add_argument("--pad-multiple", type=int, default=None, metavar="M",
+    p.add_argument("--pad-multiple", type=bounded_int(), default=None, metavar="M",
                    help="sequence models: pad training batches to a multiple of M steps (few "
                         "shapes for --jit-compile; padded steps enter BN statistics, so results "
                         "depend on M; default 1, the batch maximum)")
@@ -55,7 +58,37 @@ def add_arguments(p):
     p.add_argument("--temporal", action="store_true",
                    help="read the per-step pickles (features/<features>_non_averaged/) for "
                         "sequence models such as tcaf (their presets set it)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress output (without -q: a progress bar on a terminal, one "
+                        "line per epoch otherwise)")
+
+
+def check(args) -> None:
+    """The checks that need no TensorFlow (the CLI runs them before importing it)."""
+    check_paths(args.root, args.dataset, args.tfrecords, args.out)
+
+
+def check_paths(root, dataset, tfrecords, out) -> None:
+    """--root/--tfrecords given and present, --out not a file."""
+    if not root and not tfrecords:
+        raise ConfigError("--root (or --tfrecords) is required")
+    if tfrecords and "://" not in tfrecords and not os.path.isdir(tfrecords):
+        raise ConfigError(f"--tfrecords {tfrecords}: no such directory")
+    if root and not tfrecords and "://" not in root:
+        folder = os.path.join(root, dataset)
+        if not os.path.isdir(folder):
+            fix = (f"; write the toy benchmark with `avca synth --out {root}`"
+                   if dataset == "Toy" else "")
+            raise ConfigError(f"missing folder {folder} (dataset {dataset!r} under --root "
+                              f"{root}){fix}")
+    if out and os.path.exists(out) and not os.path.isdir(out):
+        raise ConfigError(f"--out {out}: exists and is not a directory")
+
+
+def progress_level(quiet: bool) -> int:
+    """verbose level of the protocol: 0 with -q, 1 (progress bar) on a terminal, else 2
+    (one plain line per epoch: no carriage returns or colour codes in a log file)."""
+    return 0 if quiet else 1 if sys.stdout.isatty() else 2
 
 
 def build_config(args):
@@ -79,7 +112,7 @@ def build_config(args):
 def run(args) -> int:
     from avca_tf.training.protocol import train
     cfg = build_config(args)
-    results = train(cfg, args.out, resume=args.resume, verbose=0 if args.quiet else 1)
+    results = train(cfg, args.out, resume=args.resume, verbose=progress_level(args.quiet))
     t = results["test"]
     print(f"{cfg.data.dataset} {cfg.data.feature_set} seed {cfg.train.seed}: "
           f"test S {100 * t['S']:.2f} U {100 * t['U']:.2f} HM {100 * t['HM']:.2f} "

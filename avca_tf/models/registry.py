@@ -29,7 +29,7 @@ from typing import Callable
 
 from avca_tf.config import (DATASETS, FEATURE_SETS, LossConfig, ModelConfig,
                             RunConfig, check_choice)
-from avca_tf.errors import ConfigError
+from avca_tf.errors import ConfigError, did_you_mean
 
 # dataset -> the dataset whose presets it uses when a model registers none for it
 DATASET_FALLBACK = {"Toy": "UCF"}
@@ -78,7 +78,8 @@ def presets() -> list[tuple[str, str, str]]:
 
 
 def _unknown_model(name: str) -> ConfigError:
-    return ConfigError(f"unknown model '{name}'; expected one of {sorted(_MODELS)}")
+    return ConfigError(f"unknown model '{name}'{did_you_mean(name, _MODELS)}; expected one of "
+                       f"{sorted(_MODELS)}")
 
 
 def get_preset(model: str, dataset: str, feature_set: str, root: str = "") -> RunConfig:

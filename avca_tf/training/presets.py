@@ -14,9 +14,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from avca_tf.config import DATASETS, FEATURE_SETS, RunConfig
-from avca_tf.errors import ConfigError
-from avca_tf.models.registry import get_preset, presets
+from avca_tf.config import DATASETS, FEATURE_SETS, RunConfig, check_limit
+from avca_tf.errors import ConfigError, did_you_mean
+
+# avca_tf.models (and with it TensorFlow) is imported only where a preset is resolved, so
+# the command-line flags of this module are checked before TensorFlow loads.
 
 # Schedules that replace a preset's training length (same architecture and optimiser):
 # "quick": the smoke run of `avca train --quick` (2 epochs x 5 batches of at most 64);
@@ -43,6 +45,7 @@ def preset_name(dataset: str, feature_set: str) -> str:
 
 def preset_names(model: str = "avca") -> list[str]:
     """The --preset values of `model`'s registered presets."""
+    from avca_tf.models.registry import presets
     return [preset_name(d, f) for m, d, f in presets() if m == model]
 
 
@@ -51,8 +54,10 @@ def parse_preset_name(name: str) -> tuple[str, str]:
     by_short = {fs.short: fs.name for fs in FEATURE_SETS.values()}
     dataset, _, short = name.rpartition("-")
     if dataset not in DATASETS or short not in by_short:
-        raise ConfigError(f"unknown preset '{name}'; expected <dataset>-<main|cls> (e.g. "
-                          f"{', '.join(preset_names())}) or one of {list(SCHEDULES)}")
+        known = [f"{d}-{s}" for d in DATASETS for s in by_short] + list(SCHEDULES)
+        raise ConfigError(f"unknown preset '{name}'{did_you_mean(name, known)}; expected "
+                          f"<dataset>-<main|cls|clipclap> (e.g. {', '.join(preset_names())}) "
+                          f"or one of {list(SCHEDULES)}")
     return dataset, by_short[short]
 
 
@@ -91,6 +96,7 @@ class RunOverrides:
 def run_config(dataset: str, feature_set: str, overrides: RunOverrides = RunOverrides(),
                root: str = "") -> RunConfig:
     """The RunConfig of a run of `overrides.model` on dataset/feature set under `root`."""
+    from avca_tf.models.registry import get_preset
     o = overrides
     if o.preset:
         cfg = get_preset(o.model, *parse_preset_name(o.preset), root=root)
@@ -104,6 +110,8 @@ def run_config(dataset: str, feature_set: str, overrides: RunOverrides = RunOver
         value = getattr(o, key)
         if value is not None and value < 1:
             raise ConfigError(f"--{key.replace('_', '-')} must be >= 1, got {value}")
+    if o.batch_size is not None:
+        check_limit("batch size", o.batch_size, "--batch-size")
     if o.pad_multiple is not None and o.pad_multiple < 1:
         raise ConfigError(f"--pad-multiple must be >= 1, got {o.pad_multiple}")
     if o.lr is not None and not o.lr > 0:

@@ -29,6 +29,7 @@ import tensorflow as tf
 from avca_tf.config import RunConfig
 from avca_tf.errors import ConfigError
 from avca_tf.io_utils import atomic_path, write_json
+from avca_tf.safe_load import load_npy
 from avca_tf.models import build_model
 from avca_tf.inputs import kind_of
 from avca_tf.training.trainer import (DistanceFn, PlateauScheduler, Trainer, evaluate_gzsl,
@@ -378,7 +379,7 @@ def load_run(run_dir: str) -> LoadedRun:
     model.load_weights(os.path.join(run_dir, MODEL_DIR, WEIGHTS_FILE))
     return LoadedRun(model=model, run_config=cfg, results=results,
                      class_names=tuple(classes["class_names"]),
-                     label_embeddings=np.load(os.path.join(run_dir, MODEL_DIR, EMBEDDINGS_FILE)),
+                     label_embeddings=load_npy(os.path.join(run_dir, MODEL_DIR, EMBEDDINGS_FILE)),
                      seen_ids=np.asarray(classes["seen_ids"], np.int64),
                      unseen_ids=np.asarray(classes["unseen_ids"], np.int64),
                      beta=float(classes["beta"]))

@@ -69,7 +69,7 @@ DEFAULT_CONFIG = {"tcaf": "UCF-main", "clipclap": "UCF", "avca": "UCF-main"}
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=sorted(CONFIGS), default=None,
                    help="default avca (train_throughput.py compatibility)")
     p.add_argument("--config", help="e.g. UCF-main, VGGSound-cls (tcaf), UCF (clipclap)")

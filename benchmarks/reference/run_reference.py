@@ -55,7 +55,7 @@ def main(argv=None):
     if "--" not in argv:
         raise SystemExit("usage: run_reference.py --reference-repo DIR [--pairing P] -- SCRIPT ARGS")
     split = argv.index("--")
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(allow_abbrev=False)
     p.add_argument("--reference-repo", required=True)
     p.add_argument("--pairing", choices=("published", "corrected"), default="corrected")
     args = p.parse_args(argv[:split])

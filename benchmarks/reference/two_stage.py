@@ -55,7 +55,7 @@ def parse_run_args(doc, argv, which, defaults, *extra):
     """The arguments of a driver script (tcaf_run.py, clipclap_run.py): the shared ones
     plus `which` and each of `extra` = (flag, argparse kwargs); `defaults` = help texts
     naming their schedule (keys epochs, lr)."""
-    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(allow_abbrev=False, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--reference-repo", required=True)
     p.add_argument("--torch-python")
     p.add_argument("--root", required=True, help="<benchmark root>/<DS> (their --root_dir)")

@@ -28,6 +28,7 @@ import numpy as np
 from avca_tf.config import DATASETS as DATASET_NAMES, FEATURE_SETS, TEXT_PAIRINGS, FeatureSet  # noqa: F401
 from avca_tf.config import check_choice
 from avca_tf.errors import BenchmarkError
+from avca_tf.safe_load import load_npy
 
 log = logging.getLogger(__name__)
 
@@ -252,8 +253,7 @@ def read_embedding_dict(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise BenchmarkError(f"missing file {path} (label embeddings)")
     try:
-        obj = np.load(path, allow_pickle=True)
-        obj = obj.item() if obj.dtype == object and obj.shape == () else obj
+        obj = load_npy(str(path))
     except Exception as e:  # numpy/pickle raise many types for corrupt files
         raise BenchmarkError(f"unreadable label-embedding file {path}: {e}") from e
     if not isinstance(obj, dict):

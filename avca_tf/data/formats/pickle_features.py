@@ -15,7 +15,6 @@ NumPy arrays and plain containers, so a feature file cannot run code.
 """
 from __future__ import annotations
 
-import io
 import os
 import pickle
 from pathlib import Path
@@ -24,28 +23,10 @@ import numpy as np
 
 from avca_tf.errors import BenchmarkError
 from avca_tf.io_utils import atomic_path
+from avca_tf.safe_load import load_pickle
 
 FPS = 25
 PICKLE_KEYS = ("features", "video_names", "fps")
-
-# (module, name) pairs a feature pickle may reference: NumPy array/scalar
-# reconstruction and the builtins plain containers need.
-_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-    ("builtins", "bytearray"), ("_codecs", "encode"),
-}
-
-
-class _SafeUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        if (module, name) in _ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only NumPy arrays and "
-                                     f"plain containers are allowed in a feature pickle)")
-
 
 def _decode(name, path, modality, k) -> str:
     if isinstance(name, bytes):
@@ -83,7 +64,7 @@ def read_class_pickle_with_fps(path, modality: str, *, check_finite: bool = True
         raise BenchmarkError(f"missing file {path}")
     try:
         with open(path, "rb") as f:
-            obj = _SafeUnpickler(io.BytesIO(f.read())).load()
+            obj = load_pickle(f)
     except Exception as e:  # pickle raises many types for corrupt files
         raise BenchmarkError(f"unreadable pickle {path} ({modality}): {e}") from e
     if not isinstance(obj, dict):

@@ -30,7 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from avca_tf.data.formats.benchmark import (DATASETS, EMBED_DIM, FEATURE_SETS, MODALITIES, STAGES, Layout,
-                               read_name_list)
+                               read_embedding_dict, read_name_list)
 from avca_tf.config import check_choice
 from avca_tf.errors import BenchmarkError
 from avca_tf.data.synthesis.features import FeatureModel, class_features, clip_clap_text
@@ -69,8 +69,9 @@ def toy_word_vectors_path(root) -> Path:
 
 
 @dataclass
-class _Plan:
-    """What to write: per stage, the listed class names and per class the video ids."""
+class Plan:
+    """What to write: per stage, the listed class names and per class the video ids
+    (`toy_plan` makes the toy's; `write_lists` writes its class-split files)."""
     class_names: list[str]                       # all_class.txt order
     names_rows: list[tuple[str, str]]            # (original, manual)
     embeddings: dict[str, np.ndarray]            # manual -> vector
@@ -112,7 +113,9 @@ def _format_vectors(words: list[str], vectors: np.ndarray) -> tuple[str, np.ndar
     return "\n".join(lines) + "\n", parsed
 
 
-def _toy_plan(rng: np.random.Generator, toy: ToyLayout, scale: float):
+def toy_plan(rng: np.random.Generator, toy: ToyLayout, scale: float) -> tuple[Plan, str]:
+    """The toy's classes, names, label embeddings and video ids per stage, and its
+    vocabulary in word2vec text format (also used by the media toy, avca_tf/media/toy.py)."""
     words = _toy_words(rng, toy.n_words)
     basis, _ = np.linalg.qr(rng.standard_normal((EMBED_DIM, toy.latent_dim)))
     latent = rng.standard_normal((toy.n_words, toy.latent_dim))
@@ -157,7 +160,7 @@ def _toy_plan(rng: np.random.Generator, toy: ToyLayout, scale: float):
         "stage_2_test_unseen": {n: ids(n, toy.test_unseen) for n in test_unseen},
     }
     stages["stage_2_train"] = _stage2_train(train + val_unseen, stages, Path("stage_2_train.txt"))
-    return _Plan(class_names, rows, embeddings, stages, {o.lower(): m for o, m in rows}), text
+    return Plan(class_names, rows, embeddings, stages, {o.lower(): m for o, m in rows}), text
 
 
 def _stage2_train(listed: list[str], stages, txt: Path) -> dict[str, list[str]]:
@@ -211,7 +214,7 @@ def _real_plan(splits: Path, dataset: str, feature_set: str, scale: float):
               encoding="utf-8") as f:
         rows = [(r["original"], r["manual"]) for r in csv.DictReader(f)]
     emb_path = _find_embeddings(splits, dataset, feature_set)
-    embeddings = dict(np.load(emb_path, allow_pickle=True).item())
+    embeddings = dict(read_embedding_dict(emb_path))
     stages: dict[str, dict[str, list[str]]] = {}
     for stage in STAGES:
         if stage == "stage_2_train":
@@ -232,10 +235,11 @@ def _real_plan(splits: Path, dataset: str, feature_set: str, scale: float):
     if FEATURE_SETS[feature_set].text_files and src.names_csv.is_file():
         from avca_tf.data.formats.benchmark import read_name_mapping
         text_names = read_name_mapping(src.names_csv, src.name_column)
-    return _Plan(class_names, rows, embeddings, stages, text_names), src
+    return Plan(class_names, rows, embeddings, stages, text_names), src
 
 
-def _write_h5(path: Path, data: np.ndarray, ids: list[str]) -> None:
+def write_h5(path: Path, data: np.ndarray, ids: list[str]) -> None:
+    """One averaged-feature file of the published layout: `data` [n, d], `video_urls` [n]."""
     encoded = np.array([i.encode("utf-8") for i in ids], dtype="S80")
     if any(len(i.encode("utf-8")) > 80 for i in ids):
         raise BenchmarkError(f"{path}: a video id is longer than 80 bytes")
@@ -249,10 +253,10 @@ def _write_features(fs, path: Path, data: np.ndarray, ids: list[str]) -> None:
         from avca_tf.data.formats.pickle_features import write_class_pickle
         write_class_pickle(path, ids, list(data))
     else:
-        _write_h5(path, data, ids)
+        write_h5(path, data, ids)
 
 
-def _write_plan(ds_dir: Path, plan: _Plan, dataset: str, feature_set: str, seed: int,
+def _write_plan(ds_dir: Path, plan: Plan, dataset: str, feature_set: str, seed: int,
                 model: FeatureModel, progress: bool, text_encoder=None) -> None:
     layout = Layout(ds_dir.parent, dataset, feature_set)
     fs = FEATURE_SETS[feature_set]
@@ -312,7 +316,7 @@ def _write_plan(ds_dir: Path, plan: _Plan, dataset: str, feature_set: str, seed:
                             np.concatenate(stage1[name.lower()][m]), ids)
 
 
-def _write_lists(ds_dir: Path, plan: _Plan, dataset: str, feature_set: str,
+def write_lists(ds_dir: Path, plan: Plan, dataset: str, feature_set: str,
                  class_files: bool) -> None:
     """Stage .txt/.csv files describing exactly what was written (and, for the
     toy, all_class.txt and the name mapping)."""
@@ -386,7 +390,7 @@ def synthesize(out, dataset: str | None = None, feature_set: str = "main_feature
         tmp_ds.mkdir(parents=True)
         if splits is None:
             rng = np.random.default_rng(np.random.SeedSequence([seed, 0]))
-            plan, words_text = _toy_plan(rng, toy, scale)
+            plan, words_text = toy_plan(rng, toy, scale)
             (tmp_ds / TOY_WORD_VECTORS).write_text(words_text, encoding="utf-8")
         else:
             splits = Path(splits)
@@ -401,7 +405,7 @@ def synthesize(out, dataset: str | None = None, feature_set: str = "main_feature
                     w = csv.writer(f, lineterminator="\n")
                     w.writerow(["original", "manual", Layout(out, dataset, feature_set).name_column])
                     w.writerows((o, m, plan.text_names[o.lower()]) for o, m in plan.names_rows)
-        _write_lists(tmp_ds, plan, dataset, feature_set, class_files=splits is None)
+        write_lists(tmp_ds, plan, dataset, feature_set, class_files=splits is None)
         features = feature_set
         if temporal:
             from avca_tf.data.synthesis.synth_temporal import TemporalModel, write_temporal_features

@@ -3,7 +3,8 @@
 Text format: one `word v1 ... vD` line per word (space separated), with an
 optional first line `N D` (word2vec header). The npy dict is what the
 benchmark ships: `np.save` of a pickled dict name -> vector, loaded with
-`np.load(path, allow_pickle=True).item()`. Files are opened with
+`avca_tf.safe_load.load_npy` (restricted unpickler: arrays and plain
+containers only, so a file cannot run code). Files are opened with
 tf.io.gfile, so `gs://` and other TF filesystems work too. A file without
 any vector is an error. When a word occurs twice, the first occurrence wins
 (as in gensim) and the repeats are listed in `WordVectorFile.duplicates`
@@ -11,14 +12,13 @@ any vector is an error. When a word occurs twice, the first occurrence wins
 """
 import dataclasses
 import gzip
-import io
-import pickle
 from typing import Iterable, Optional
 
 import numpy as np
 import tensorflow as tf
 
 from avca_tf.errors import AvcaError
+from avca_tf.safe_load import UnsafeFileError, load_npy
 
 
 class WordVectorError(AvcaError, ValueError):
@@ -87,11 +87,11 @@ def read_word_vectors(path: str, max_words: Optional[int] = None,
 def _read_npy(path):
     with tf.io.gfile.GFile(path, "rb") as f:
         try:
-            obj = np.load(io.BytesIO(f.read()), allow_pickle=True)
-        except (ValueError, OSError, pickle.UnpicklingError) as e:
+            obj = load_npy(f.read())
+        except UnsafeFileError as e:
+            raise WordVectorError(f"{path}: {e}") from e
+        except Exception as e:  # numpy/pickle raise many types for corrupt files
             raise WordVectorError(f"{path}: not a readable .npy file ({e})") from e
-    if obj.dtype == object and obj.shape == ():
-        obj = obj.item()
     if not isinstance(obj, dict):
         raise WordVectorError(f"{path}: expected a pickled dict name -> vector "
                               f"(np.save of a dict), got {type(obj).__name__}")
