@@ -25,7 +25,7 @@ import keras
 from keras import ops
 
 from avca_tf.config import (DataConfig, LossConfig, ModelConfig, RunConfig, TrainConfig)
-from avca_tf.models.base import GZSLModel
+from avca_tf.models.base import ConfiguredModel, serializable
 from avca_tf.models.layers import EmbeddingMLP
 from avca_tf.models.registry import register_model, register_preset
 
@@ -39,16 +39,17 @@ def _mse(a, b):
     return ops.mean(ops.square(a - b))
 
 
-class ClipClap(GZSLModel):
+@serializable
+class ClipClap(ConfiguredModel):
     """O_enc, O_proj, D_o (audio-visual branch) and W_enc, W_proj, D_w (text branch)."""
 
     uses_training_classes = True  # cross-entropy over the training classes
+    default_name = NAME
 
     def __init__(self, model_config: ModelConfig, loss_config: LossConfig | None = None,
                  **kwargs):
-        super().__init__(name=kwargs.pop("name", NAME), **kwargs)
-        c = self.model_config = model_config
-        self.loss_config = loss_config or LossConfig()
+        super().__init__(model_config, loss_config, **kwargs)
+        c = model_config
 
         def mlp(units, hidden, dropout, name):
             return EmbeddingMLP(units, hidden=hidden, dropout=dropout, momentum=c.bn_momentum,

@@ -16,6 +16,8 @@ import math
 import keras
 from keras import layers, ops
 
+from avca_tf.models.base import serializable
+
 _MATMUL_DTYPE: list[str | None] = [None]
 
 
@@ -38,7 +40,7 @@ def _torch_uniform(fan_in: int):
     return keras.initializers.RandomUniform(-bound, bound)
 
 
-@keras.saving.register_keras_serializable(package="avca_tf")
+@serializable
 class TorchDense(layers.Dense):
     """Dense initialised as PyTorch's nn.Linear (kernel and bias uniform in ±1/sqrt(fan_in)),
     multiplying in the dtype of an enclosing `matmul_dtype` block if there is one."""
@@ -59,7 +61,7 @@ class TorchDense(layers.Dense):
         return self.activation(x) if self.activation is not None else x
 
 
-@keras.saving.register_keras_serializable(package="avca_tf")
+@serializable
 class FastDropout(layers.Dropout):
     """keras.layers.Dropout whose TensorFlow training path draws 16 random bits per element.
 
@@ -127,7 +129,7 @@ def _global_moments(x, ctx):
     return mean, tf.maximum(squares / count - tf.square(mean), 0.0), count[0]
 
 
-@keras.saving.register_keras_serializable(package="avca_tf")
+@serializable
 class TorchBatchNorm(layers.BatchNormalization):
     """BatchNormalization of [batch, features] whose training step is torch's BatchNorm1d.
 
@@ -174,7 +176,7 @@ class TorchBatchNorm(layers.BatchNormalization):
         return ops.cast(y, self.compute_dtype)
 
 
-@keras.saving.register_keras_serializable(package="avca_tf")
+@serializable
 class DenseBlock(layers.Layer):
     """Dense -> [BatchNorm] -> [ReLU] -> [Dropout] (the reference's EmbeddingNet stage).
 
@@ -217,7 +219,7 @@ class DenseBlock(layers.Layer):
                 "relu": self.relu, "stock": self.stock}
 
 
-@keras.saving.register_keras_serializable(package="avca_tf")
+@serializable
 class EmbeddingMLP(layers.Layer):
     """[DenseBlock(hidden)] -> DenseBlock(units): the reference's EmbeddingNet, for AVCA
     and the baselines.
@@ -269,7 +271,7 @@ class EmbeddingMLP(layers.Layer):
                 "output": self.output_kind, "use_bn": self.use_bn, "stock": self.stock}
 
 
-@keras.saving.register_keras_serializable(package="avca_tf")
+@serializable
 class PositionEmbedding(layers.Layer):
     """Learned embeddings of the audio and video token (standard normal init, like torch.randn)."""
 
@@ -290,7 +292,7 @@ class PositionEmbedding(layers.Layer):
         return {**super().get_config(), "dim": self.dim}
 
 
-@keras.saving.register_keras_serializable(package="avca_tf")
+@serializable
 class TwoTokenAttentionBlock(layers.Layer):
     """One pre-norm transformer block over the two tokens (audio, video).
 
@@ -359,7 +361,7 @@ class TwoTokenAttentionBlock(layers.Layer):
                 "dropout": self.dropout, "epsilon": self.epsilon}
 
 
-@keras.saving.register_keras_serializable(package="avca_tf")
+@serializable
 class CrossModalTransformer(layers.Layer):
     """`depth` TwoTokenAttentionBlocks; returns the transformed (audio, video) tokens."""
 

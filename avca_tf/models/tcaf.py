@@ -20,7 +20,6 @@ defaulting to the intended behaviour: `video_norm="time"`,
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import keras
@@ -29,7 +28,7 @@ from keras import layers, ops
 from avca_tf.config import (FEATURE_SETS, DataConfig, LossConfig, ModelConfig, RunConfig,
                             TrainConfig, keras_momentum)
 from avca_tf.errors import ConfigError
-from avca_tf.models.base import GZSLModel
+from avca_tf.models.base import ConfiguredModel, serializable
 from avca_tf.models.layers import EmbeddingMLP, FastDropout, TorchDense
 from avca_tf.models.registry import register_model, register_preset
 
@@ -38,6 +37,7 @@ EVAL_POSITIONS = ("seconds", "steps")
 SEQUENCE_KEYS = ("audio", "audio_mask", "audio_time", "video", "video_mask", "video_time")
 
 
+@serializable
 class StepEncoder(layers.Layer):
     """An EmbeddingMLP applied to every step of [B, T, D] (as one [B*T, D] batch)."""
 
@@ -61,6 +61,7 @@ class StepEncoder(layers.Layer):
                 "dropout": self.dropout, "momentum": self.momentum, "epsilon": self.epsilon}
 
 
+@serializable
 class FourierPositionEmbedding(layers.Layer):
     """modality[m] + Linear([sin, cos](2 pi t (R_0 + R_1))) + pad on padded steps, width `dim`.
 
@@ -100,6 +101,7 @@ class FourierPositionEmbedding(layers.Layer):
         return {**super().get_config(), "dim": self.dim, "scale": self.scale}
 
 
+@serializable
 class SequenceTokenizer(layers.Layer):
     """Encoded steps + position embedding -> tokens [cls; audio; video] and the attention mask."""
 
@@ -145,6 +147,7 @@ class SequenceTokenizer(layers.Layer):
                 "fourier_scale": self.fourier_scale, "dropout": self.dropout}
 
 
+@serializable
 class MaskedAttentionLayer(layers.Layer):
     """x += Drop(W_o MHA(LN x, mask)); x += FF(LN x) with ONE LayerNorm for both sublayers.
 
@@ -197,16 +200,17 @@ class MaskedAttentionLayer(layers.Layer):
                 "epsilon": self.epsilon}
 
 
-class TCaF(GZSLModel):
+@serializable
+class TCaF(ConfiguredModel):
     """Temporal cross-modal attention model (takes padded sequences + masks)."""
 
     input_kind = "sequences"       # padded per-step sequences + masks (avca_tf.inputs.sequence)
     uses_training_classes = True   # cross-entropy over the training classes
+    default_name = "tcaf"
 
     def __init__(self, model_config: ModelConfig, loss_config: LossConfig | None = None, **kwargs):
-        super().__init__(name=kwargs.pop("name", "tcaf"), **kwargs)
-        c = self.model_config = model_config
-        self.loss_config = loss_config or LossConfig()
+        super().__init__(model_config, loss_config, **kwargs)
+        c = model_config
         if c.video_norm not in VIDEO_NORMS:
             raise ConfigError(f"model.video_norm must be one of {VIDEO_NORMS}, got {c.video_norm!r}")
         if c.eval_positions not in EVAL_POSITIONS:
@@ -331,14 +335,6 @@ class TCaF(GZSLModel):
 
     def embed_classes(self, class_embeddings, training=False):
         return ops.cast(self.w_proj(class_embeddings, training=training), "float32")
-
-    def get_config(self):
-        return {"model_config": dataclasses.asdict(self.model_config),
-                "loss_config": dataclasses.asdict(self.loss_config)}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(ModelConfig(**config["model_config"]), LossConfig(**config["loss_config"]))
 
 
 register_model("tcaf", TCaF)
