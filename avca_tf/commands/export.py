@@ -24,6 +24,10 @@ def add_arguments(parser):
     parser.add_argument("--keras", action="store_true",
                         help="also write the trained Keras model as <version>/model.keras "
                              "(keras.saving.load_model after `import avca_tf.models`)")
+    parser.add_argument("--media", action="store_true",
+                        help="runs on `avca extract` features: add the media signatures "
+                             "serving_media / serving_media_wav (JPEG/PNG frames and audio in; "
+                             "the extraction's encoders in the graph; docs/media.md)")
     parser.add_argument("--clip", metavar="PRESET", default=None,
                         help="ClipClap runs: with --clap, classify_open embeds names with this "
                              "keras-hub CLIP preset (name or local preset directory)")
@@ -42,7 +46,7 @@ def run(args) -> int:
                       clap_savedmodel=args.clap,
                       clip_prompts=read_prompts(args.clip_prompts) if args.clip_prompts else None,
                       clap_prompts=read_prompts(args.clap_prompts) if args.clap_prompts else None,
-                      keras_file=args.keras)
+                      keras_file=args.keras, media=args.media)
     info = load_export_info(path)
     print(f"exported {path}")
     print(f"  signatures: {', '.join(info['signatures'])}")
@@ -60,6 +64,11 @@ def run(args) -> int:
               f"{info['word_vectors']['source']}")
     else:
         print("  classify_open: not exported (no word-vector file; pass --word-vectors PATH)")
+    if info.get("media"):
+        print(f"  media: frames through {info['media']['image']['class']} "
+              f"({info['media']['image']['dim']}-d), audio through "
+              f"{info['media']['audio'].get('class', 'SavedModel')} "
+              f"({info['media']['audio']['dim']}-d)")
     if info.get("keras_file"):
         print(f"  keras model: {path}/{info['keras_file']}")
     print(f"  models.config: {args.out}/models.config")
