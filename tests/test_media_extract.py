@@ -216,36 +216,39 @@ def test_media_toy_end_to_end_unseen_above_chance(media_run):
 
 
 SKEW_SCRIPT = """
-import json, sys
+import importlib.util, json, sys
 import numpy as np, tensorflow as tf, tensorflow_text  # noqa: F401  (classify_open's ops)
 from avca_tf.data.formats.benchmark import load_benchmark
-from avca_tf.media.preprocess import MediaSpec
-from avca_tf.media.serving import media_request
-export, root, videos = sys.argv[1:4]
+export, root, videos, client_path = sys.argv[1:5]
+spec = importlib.util.spec_from_file_location("avca_request", client_path)
+client = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(client)
 sm = tf.saved_model.load(export)
-split = load_benchmark(root, "Toy", "main_features").splits["stage_2_test_unseen"]
-classes = load_benchmark(root, "Toy", "main_features").class_names
+bench = load_benchmark(root, "Toy", "main_features")
+split, classes = bench.splits["stage_2_test_unseen"], bench.class_names
 out = {}
+
+
+def call(req):  # what TF Serving does with a PredictRequest
+    body = client.request_to_rest(req)[1]
+    json.dumps(body)
+    feeds = {k: tf.constant(tf.make_ndarray(v)) for k, v in req.inputs.items()}
+    return sm.signatures[req.model_spec.signature_name](**feeds)
+
+
 for row in (0, len(split) - 1):
     path = f"{videos}/{classes[split.labels[row]]}/{split.video_ids[row]}.mp4"
     ref = sm.signatures["serving_default"](audio=tf.constant(split.audio[row:row + 1]),
                                            video=tf.constant(split.video[row:row + 1]))
-    for fmt, audio in (("png", "float"), ("png", "wav"), ("jpeg", "float")):
-        req = media_request(path, MediaSpec(), fmt, audio)
-        sig = "serving_media" if audio == "float" else "serving_media_wav"
-        got = sm.signatures[sig](**{k: tf.constant(v.tolist() if v.dtype == object else v)
-                                    for k, v in req.items()})
-        key = f"{fmt}/{audio}"
+    for fmt, wav in (("png", False), ("png", True), ("jpeg", False)):
+        got = call(client.build_media_request("avca", path, wav=wav, image_format=fmt))
+        key = f"{fmt}/{'wav' if wav else 'float'}"
         diff = float(np.abs(got["scores"].numpy() - ref["scores"].numpy()).max())
         out[key] = max(out.get(key, 0.0), diff)
         out[key + "/same_top1"] = out.get(key + "/same_top1", True) and bool(
             got["classes"].numpy()[0, 0] == ref["classes"].numpy()[0, 0])
     out["score_scale"] = float(np.abs(ref["scores"].numpy()).max())
-    names = tf.constant([classes[i] for i in range(3)])
-    req = media_request(path, MediaSpec(), "png", "float")
-    opened = sm.signatures["classify_open_media"](
-        class_names=names, **{k: tf.constant(v.tolist() if v.dtype == object else v)
-                              for k, v in req.items()})
+    opened = call(client.build_media_request("avca", path, class_names=list(classes[:3])))
     out["open_shape"] = list(opened["scores"].shape)
 print("RESULT " + json.dumps(out))
 """
@@ -253,8 +256,9 @@ print("RESULT " + json.dumps(out))
 
 def test_served_media_request_equals_extracted_features(media_run, extracted, media_toy,
                                                         tmp_path):
-    """The same file through `serving_media` (PNG frames, float or WAV audio) and through
-    `avca extract` + `serving_default` gives the same scores, in a fresh process."""
+    """The same file through `serving_media` (PNG frames, float or WAV audio; the request
+    built by deploy/avca_request.py) and through `avca extract` + `serving_default` gives
+    the same scores, in a fresh process."""
     import subprocess
     import sys
     serving = tmp_path / "serving"
@@ -265,7 +269,9 @@ def test_served_media_request_equals_extracted_features(media_run, extracted, me
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent),
                TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run([sys.executable, "-c", SKEW_SCRIPT, str(serving / "avca" / "1"),
-                           str(extracted), str(media_toy / "Toy" / "videos")],
+                           str(extracted), str(media_toy / "Toy" / "videos"),
+                           str(Path(__file__).resolve().parent.parent / "deploy" /
+                               "avca_request.py")],
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.split("RESULT ", 1)[1])
