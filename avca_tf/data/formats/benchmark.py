@@ -526,29 +526,40 @@ def check_seen_unseen_disjoint(layout: Layout, splits: dict, class_names) -> Non
                                  f"are both in {a}.txt and {b}.txt (seen and unseen must differ)")
 
 
-def load_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "own") -> Benchmark:
-    """Reads and validates `<root>/<dataset>` for one feature set (all six stages)."""
+def read_layout(layout_class, root, dataset: str, feature_set: str, text_pairing: str,
+                stages, read_stage, features_hint: str) -> dict:
+    """What every layout's reader does (the averaged h5 one here, the per-step pickle one in
+    temporal.py): checks the names and folders, reads the class list, the label embeddings
+    and each of `stages` with `read_stage(layout, stage, class_names, index) -> (split,
+    notes)`, checks seen/unseen are disjoint and logs the notes. Returns the Benchmark
+    fields."""
     check_choice("dataset", dataset, DATASETS, BenchmarkError)
     check_choice("feature set", feature_set, FEATURE_SETS, BenchmarkError)
-    layout = Layout(Path(root), dataset, feature_set)
+    layout = layout_class(Path(root), dataset, feature_set)
     if not layout.dataset_dir.is_dir():
         raise BenchmarkError(f"missing folder {layout.dataset_dir} (dataset {dataset!r} "
                              f"under benchmark root {root})")
     if not layout.features_dir.is_dir():
-        raise BenchmarkError(f"missing folder {layout.features_dir} (feature set {feature_set!r})")
+        raise BenchmarkError(f"missing folder {layout.features_dir} ({features_hint})")
     class_names = tuple(sorted(read_name_list(layout.all_class_file)))
     index = class_index(class_names)
     embeddings, notes = label_embeddings(layout, class_names, text_pairing)
     splits = {}
-    for stage in STAGES:
-        splits[stage], stage_notes = read_split(layout, stage, class_names, index)
+    for stage in stages:
+        splits[stage], stage_notes = read_stage(layout, stage, class_names, index)
         notes.extend(stage_notes)
     check_seen_unseen_disjoint(layout, splits, class_names)
     for note in notes:
         log.warning(note)
-    return Benchmark(dataset=dataset, feature_set=feature_set, class_names=class_names,
-                     label_embeddings=embeddings, splits=splits, text_pairing=text_pairing,
-                     notes=tuple(notes))
+    return dict(dataset=dataset, feature_set=feature_set, class_names=class_names,
+                label_embeddings=embeddings, splits=splits, text_pairing=text_pairing,
+                notes=tuple(notes))
+
+
+def load_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "own") -> Benchmark:
+    """Reads and validates `<root>/<dataset>` for one feature set (all six stages)."""
+    return Benchmark(**read_layout(Layout, root, dataset, feature_set, text_pairing, STAGES,
+                                   read_split, f"feature set {feature_set!r}"))
 
 
 def stage_table(title: str, header: tuple, rows: list, bench, mispaired=None) -> str:
@@ -574,12 +585,14 @@ def summary(bench: Benchmark, mispaired=None) -> str:
                        header, rows, bench, mispaired)
 
 
-def inspect_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "own"):
-    """(Benchmark, classes the reference pairing gives another vector or None)."""
-    bench = load_benchmark(root, dataset, feature_set, text_pairing)
+def inspect_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "own",
+                      load=load_benchmark, layout_class=Layout):
+    """(Benchmark, classes the reference pairing gives another vector or None); `load` and
+    `layout_class` read another layout (temporal.inspect_temporal_benchmark)."""
+    bench = load(root, dataset, feature_set, text_pairing)
     mispaired = None
     if text_pairing == "reference":
-        own, _ = label_embeddings(Layout(Path(root), dataset, feature_set), bench.class_names,
-                                  "own")
+        own, _ = label_embeddings(layout_class(Path(root), dataset, feature_set),
+                                  bench.class_names, "own")
         mispaired = reference_mispaired(bench.class_names, own, bench.label_embeddings)
     return bench, mispaired
