@@ -8,7 +8,7 @@ import pytest
 
 from avca_tf import cli
 from avca_tf.data.formats.pickle_features import read_class_pickle, write_class_pickle
-from avca_tf.data.batching.sequence_batch import SequenceSampler
+from avca_tf.inputs.sequence_batch import SequenceSampler
 from avca_tf.inputs import kind_of
 from avca_tf.data.synthesis.synth import synthesize
 from avca_tf.data.formats.temporal import (TEMPORAL_STAGES, TemporalLayout, TemporalSplit,
@@ -108,7 +108,7 @@ def test_streamed_batches_equal_in_memory_batches(ingested, mode):
     import tensorflow as tf
 
     from avca_tf.data.formats.record_index import StreamedSplit
-    from avca_tf.data.batching.sequence_batch import SequenceSpec
+    from avca_tf.inputs.sequence_batch import SequenceSpec
     from avca_tf.inputs.sequence import SequenceBatching
     from avca_tf.training.trainer import DistanceFn
     _, out = ingested
