@@ -73,9 +73,9 @@ def test_train_from_tfrecords_gives_the_same_results(ingested, tmp_path):
     run_protocol(load_data(from_tfrec), from_tfrec, str(tmp_path / "tfrec"), verbose=0)
     assert ((tmp_path / "pkl" / "results.json").read_bytes()
             == (tmp_path / "tfrec" / "results.json").read_bytes())
-    # averaged TFRecords for a sequence model (and the reverse) are refused, naming the fix
+    # per-step TFRecords for a model of averaged features are refused, naming the fix
     with pytest.raises(ConfigError, match="per-step sequences.*use a model that reads sequences"):
-        load_data(from_tfrec.replace(data__temporal=False))
+        load_data(from_tfrec.replace(model__name="avca", data__temporal=False))
 
 
 @pytest.mark.parametrize("damage", ["mismatch", "nan"])

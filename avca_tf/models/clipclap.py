@@ -21,22 +21,18 @@ batch-norm statistics move twice per step.
 from __future__ import annotations
 
 
-import keras
 from keras import ops
 
 from avca_tf.config import (DataConfig, LossConfig, ModelConfig, RunConfig, TrainConfig)
 from avca_tf.models.base import GZSLModel
 from avca_tf.models.layers import EmbeddingMLP
+from avca_tf.models.losses import projection_losses
 from avca_tf.models.registry import register_model, register_preset
 
 NAME = "clipclap"
 FEATURE_SET = "clip_clap"
 # The published grid of the beta search: linspace(0, 5, 76).
 BETA_MAX, BETA_STEPS = 5.0, 76
-
-
-def _mse(a, b):
-    return ops.mean(ops.square(a - b))
 
 
 class ClipClap(GZSLModel):
@@ -79,29 +75,13 @@ class ClipClap(GZSLModel):
         return self.o_proj(o, training=training)
 
     def compute_losses(self, batch, training=True):
-        lc = self.loss_config
         theta_o = self((batch["audio"], batch["video"]), training=training)
         w = self.w_enc(batch["text"], training=training)
         theta_w = self.w_proj(w, training=training)
-        terms = {}
-        if lc.reconstruction:
-            rho_o = self.d_o(theta_o, training=training)
-            rho_w = self.d_w(theta_w, training=training)
-            terms["reconstruction"] = _mse(w, rho_o) + _mse(w, rho_w)
-        if lc.regression:
-            terms["regression"] = _mse(theta_o, theta_w)
         classes = self.w_proj(self.w_enc(batch["class_text"], training=training),
                               training=training)
-        logits = ops.matmul(ops.cast(theta_o, "float32"),
-                            ops.transpose(ops.cast(classes, "float32")))
-        terms["cross_entropy"] = ops.mean(keras.losses.sparse_categorical_crossentropy(
-            batch["class_index"], logits, from_logits=True))
-        terms = {k: ops.cast(v, "float32") for k, v in terms.items()}
-        total = terms["cross_entropy"]
-        for key in ("regression", "reconstruction"):
-            if key in terms:
-                total = total + terms[key]
-        return {"total": total, **terms}
+        return projection_losses(theta_o, w, theta_w, classes, batch["class_index"], self.d_o,
+                                 self.d_w, self.loss_config, training)
 
     def embed(self, audio, video, training=False):
         return ops.cast(self((audio, video), training=training), "float32")

@@ -32,6 +32,7 @@ from avca_tf.data.formats.temporal import step_seconds
 from avca_tf.errors import ConfigError
 from avca_tf.models.base import GZSLModel
 from avca_tf.models.layers import EmbeddingMLP, FastDropout, TorchDense
+from avca_tf.models.losses import projection_losses
 from avca_tf.models.registry import register_model, register_preset
 
 VIDEO_NORMS = ("none", "feature", "time")
@@ -295,23 +296,12 @@ class TCaF(GZSLModel):
     # ------------------------------------------------------------------ losses
     def compute_losses(self, batch, training=True):
         seq = {k: batch[k] for k in ("audio_mask", "audio_time", "video_mask", "video_time")}
-        w = ops.cast(batch["text"], "float32")
         theta_o = self.o_proj(self.encode(batch["audio"], batch["video"], training,
                                           integer_positions=False, **seq), training=training)
-        rho_o = self.d_o(theta_o, training=training)
         theta_w = self.w_proj(batch["text"], training=training)
-        rho_w = self.d_w(theta_w, training=training)
         class_w = self.w_proj(batch["class_text"], training=training)
-        theta_o, rho_o, theta_w, rho_w, class_w = (ops.cast(t, "float32") for t in
-                                                   (theta_o, rho_o, theta_w, rho_w, class_w))
-        logits = ops.matmul(theta_o, ops.transpose(class_w))
-        ce = ops.mean(keras.losses.sparse_categorical_crossentropy(
-            batch["class_index"], logits, from_logits=True))
-        mse = lambda x, y: ops.mean(ops.square(x - y))  # noqa: E731
-        reg = mse(theta_o, theta_w)
-        rec = mse(w, rho_o) + mse(w, rho_w)
-        return {"total": ce + reg + rec, "cross_entropy": ce, "regression": reg,
-                "reconstruction": rec}
+        return projection_losses(theta_o, batch["text"], theta_w, class_w, batch["class_index"],
+                                 self.d_o, self.d_w, self.loss_config, training)
 
     def after_step(self, batch):
         """The authors' extra train-mode get_embeddings after each step (bn_double_update):
