@@ -466,26 +466,35 @@ def stage_class_ids(layout: Layout, stage: str, index: dict[str, int]) -> list[i
     return ids
 
 
-def read_split(layout: Layout, stage: str, class_names: tuple[str, ...],
-               index: dict[str, int]) -> tuple[Split, list[str]]:
-    """Loads one stage folder (both modalities) for the classes its .txt lists."""
+def listed_files(layout: Layout, stage: str, class_names, index: dict[str, int],
+                 suffix: str | None = None, file_format: str | None = None):
+    """(class ids the stage's .txt lists, sorted int64; per modality {class id: path} of the
+    stage folders' `suffix` files; notes on the files not loaded), for every layout."""
     txt = layout.stage_txt(stage)
     ids = stage_class_ids(layout, stage, index)
-    class_ids = np.array(sorted(ids), dtype=np.int64)
-    fs = FEATURE_SETS[layout.feature_set]
-    dims = {"audio": fs.audio_dim, "video": fs.video_dim}
-    notes: list[str] = []
-    found = {}
+    notes, found = [], {}
     for m in MODALITIES:
-        files, others = _stage_files(layout.stage_dir(m, stage), index, class_names, layout)
+        files, others = _stage_files(layout.stage_dir(m, stage), index, class_names, layout,
+                                     suffix)
         unlisted = sorted(set(files) - set(ids))
         if unlisted:
             notes.append(f"{layout.stage_dir(m, stage)}: not loaded, class not in {txt.name}: "
                          + ", ".join(files[c].name for c in unlisted))
         if others:
-            notes.append(f"{layout.stage_dir(m, stage)}: ignored non-{fs.file_format} files "
+            notes.append(f"{layout.stage_dir(m, stage)}: ignored non-"
+                         f"{file_format or FEATURE_SETS[layout.feature_set].file_format} files "
                          f"{others[:5]}")
         found[m] = files
+    return np.array(sorted(ids), dtype=np.int64), found, notes
+
+
+def read_split(layout: Layout, stage: str, class_names: tuple[str, ...],
+               index: dict[str, int]) -> tuple[Split, list[str]]:
+    """Loads one stage folder (both modalities) for the classes its .txt lists."""
+    txt = layout.stage_txt(stage)
+    class_ids, found, notes = listed_files(layout, stage, class_names, index)
+    fs = FEATURE_SETS[layout.feature_set]
+    dims = {"audio": fs.audio_dim, "video": fs.video_dim}
     arrays = {m: [] for m in MODALITIES}
     labels, vids = [], []
     for cid in class_ids:

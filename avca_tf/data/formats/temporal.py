@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from avca_tf.data.formats.benchmark import (FEATURE_SETS, MODALITIES, Benchmark, Layout,
-                                            _stage_files, inspect_benchmark, read_layout,
-                                            read_name_list, stage_table)
+                                            inspect_benchmark, listed_files, read_layout,
+                                            stage_table)
 from avca_tf.data.formats.record_index import concat_streamed
 from avca_tf.data.formats.pickle_features import FPS, read_class_pickle_with_fps
 from avca_tf.errors import BenchmarkError
@@ -175,27 +175,10 @@ def read_temporal_split(layout: TemporalLayout, stage: str, class_names: tuple[s
                         index: dict[str, int]) -> tuple[TemporalSplit, list[str]]:
     """Loads one stage folder (both modalities) for the classes its .txt lists."""
     txt = layout.stage_txt(stage)
-    ids = []
-    for n in read_name_list(txt):
-        if n.lower() not in index:
-            raise BenchmarkError(f"{txt}: class {n!r} is not in {layout.all_class_file}")
-        ids.append(index[n.lower()])
-    class_ids = np.array(sorted(ids), dtype=np.int64)
+    class_ids, found, notes = listed_files(layout, stage, class_names, index, ".pkl", "pkl")
     fs = FEATURE_SETS[layout.feature_set]
     dims = {"audio": fs.audio_dim, "video": fs.video_dim}
     steps = step_seconds(layout.feature_set)
-    notes: list[str] = []
-    found = {}
-    for m in MODALITIES:
-        files, others = _stage_files(layout.stage_dir(m, stage), index, class_names, layout,
-                                     suffix=".pkl")
-        unlisted = sorted(set(files) - set(ids))
-        if unlisted:
-            notes.append(f"{layout.stage_dir(m, stage)}: not loaded, class not in {txt.name}: "
-                         + ", ".join(files[c].name for c in unlisted))
-        if others:
-            notes.append(f"{layout.stage_dir(m, stage)}: ignored non-pkl files {others[:5]}")
-        found[m] = files
     parts = {f: [] for f in ("audio", "audio_lengths", "video", "video_lengths", "labels", "ids")}
     for cid in class_ids:
         cls = class_names[cid]
