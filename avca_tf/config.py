@@ -7,6 +7,7 @@ is 1 - m here (`keras_momentum`).
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -26,9 +27,11 @@ Stage2LR = Literal["replay", "constant", "validation"]
 Stage2Length = Literal["best", "all"]
 # arithmetic of the training step: "float32"; "bf16-matmul": every dense layer's matmul in
 # bfloat16 (AMX/tensor cores), everything else float32; "mixed": Keras' mixed_bfloat16 policy
-# (mixed_float16 with loss scaling on a GPU). Evaluation and export are float32 in every case
-# except "mixed".
-Precision = Literal["float32", "bf16-matmul", "mixed"]
+# (mixed_float16 with loss scaling on a GPU); "auto": resolved when a run starts (and recorded
+# so in its config.json): bf16-matmul on a CPU with bfloat16 units (AMX or AVX512-BF16), where
+# it is faster, float32 elsewhere (a CPU without them emulates bf16, slower; GPUs unmeasured).
+# Evaluation and export are float32 in every case except "mixed".
+Precision = Literal["auto", "float32", "bf16-matmul", "mixed"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 STAGE2_LRS: tuple[str, ...] = get_args(Stage2LR)
 STAGE2_LENGTHS: tuple[str, ...] = get_args(Stage2Length)
@@ -123,6 +126,25 @@ def check_limit(name: str, value: int, what: str) -> int:
 
 TORCH_DEFAULT_BN_MOMENTUM = 0.1  # nn.BatchNorm1d() without a momentum argument
 SEED_LIMIT = 2 ** 32  # numpy's seed range, used by keras.utils.set_random_seed
+
+
+# A TF Serving model name: one directory under the serving base, never a path.
+SERVING_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def check_serving_name(name: str, flag: str = "--serving-name", error=ConfigError) -> str:
+    """`name` if it is a plain model name (letters, digits, '_', '-', '.'; no '/' or '..'
+    prefix), so the model directory stays inside the serving base."""
+    if not isinstance(name, str) or not SERVING_NAME_PATTERN.match(name) or len(name) > 200:
+        raise error(f"{flag} {name!r}: expected a model name of letters, digits, '_', '-' "
+                    "and '.', starting with a letter or digit (one directory under the "
+                    "serving base, no '/')")
+    return name
+
+
+def short_feature_set(feature_set: str) -> str:
+    """main_features -> main, cls_features -> cls, clip_clap -> clip-clap."""
+    return feature_set.replace("_features", "").replace("_", "-")
 
 
 def keras_momentum(torch_momentum: float) -> float:

@@ -3,7 +3,9 @@
 A model is blessed (Pusher pushes it) when its test HM reaches the threshold
 and is not worse than the HM of the last blessed model of the same pipeline.
 Re-evaluating the very model that is already blessed blesses nothing new, so
-a re-run with unchanged inputs does not push a duplicate version.
+a re-run with unchanged inputs does not push a duplicate version. A model
+whose serving inputs differ from the serving model's current version is
+never blessed (clients of one serving name send one input signature).
 """
 from dataclasses import dataclass
 from typing import Optional
@@ -33,8 +35,13 @@ class BlessingDecision:
 
 
 def decide_blessing(test_hm: float, threshold: float, model_id: int,
-                    baseline: Optional[Baseline]) -> BlessingDecision:
-    """Applies the rule above; HM values are in percent like every reported metric."""
+                    baseline: Optional[Baseline],
+                    signature_problem: Optional[str] = None) -> BlessingDecision:
+    """Applies the rule above; HM values are in percent like every reported metric.
+    `signature_problem`: why the model cannot be a new version of the serving model."""
+    if signature_problem:
+        return BlessingDecision(False, f"{signature_problem}; not pushed (pick another "
+                                       "--serving-name)")
     if test_hm < threshold:
         return BlessingDecision(False, f"test HM {test_hm:.2f} < threshold {threshold:.2f}")
     if baseline is None:

@@ -32,8 +32,11 @@ def GZSLEvaluator(
     hm_threshold: Parameter[float],
     code_version: Parameter[str],
     baseline_blessing: InputArtifact[standard_artifacts.ModelBlessing] = None,
+    serving_model_dir: Parameter[str] = "",
 ):
-    """`code_version`: a hash of the code that evaluates (part of the cache key)."""
+    """`code_version`: a hash of the code that evaluates (part of the cache key).
+    `serving_model_dir`: where Pusher pushes; a model whose serving inputs differ from
+    the newest version there is not blessed."""
     from components.gzsl_evaluation import HEADLINE, evaluate_run
     with local_input(examples.uri) as ex_dir, local_input(class_embeddings.uri) as emb_dir, \
             local_input(model_run.uri) as run_dir:
@@ -43,7 +46,13 @@ def GZSLEvaluator(
         baseline = bl.Baseline(
             model_id=baseline_blessing.get_int_custom_property(bl.CURRENT_MODEL_ID),
             test_hm=baseline_blessing.get_float_custom_property(bl.TEST_HM))
-    decision = bl.decide_blessing(metrics["test"]["HM"], hm_threshold, model.id, baseline)
+    problem = None
+    if serving_model_dir:
+        from avca_tf.serving.export import signature_mismatch
+        from components.train_step import SERVING_SUBDIR
+        problem = signature_mismatch(serving_model_dir, os.path.join(model.uri, SERVING_SUBDIR))
+    decision = bl.decide_blessing(metrics["test"]["HM"], hm_threshold, model.id, baseline,
+                                  problem)
     metrics["blessing"] = {"blessed": decision.blessed, "reason": decision.reason,
                            "hm_threshold": hm_threshold, "model_id": model.id,
                            "baseline_model_id": baseline and baseline.model_id,

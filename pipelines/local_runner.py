@@ -8,11 +8,17 @@ their unpublished outputs removed, and a cached ingestion output whose
 TFRecords no longer read back intact is marked DELETED, so the store stays
 consistent and the re-run serves only sound finished upstream nodes from the
 cache.
+
+A local pipeline root belongs to one MLMD store (`bind_store`, the marker
+PIPELINE_ROOT/.avca-store.json): artifact paths are keyed by execution ids,
+which every new store starts again at 1, so a second store writing into the
+same root would overwrite (and TFX delete) the first store's artifacts.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import time
@@ -83,6 +89,53 @@ def claim_outputs(pipeline_root: str, metadata_path: str, serving_dir: str, mode
         yield
 
 
+STORE_MARKER = ".avca-store.json"
+
+
+def bind_store(pipeline_root: str, metadata_path: str) -> None:
+    """Ties a local pipeline root to one sqlite MLMD store, or refuses the run.
+
+    First use: PIPELINE_ROOT/.avca-store.json records the store's absolute path.
+    Later runs must name the same store, and it must still exist; a root that
+    already holds artifacts but no marker (written before the marker existed) is
+    adopted only by a store that already exists. Called under the root's lock,
+    before the store is opened (opening creates it).
+    """
+    if is_remote(pipeline_root) or not metadata_path:
+        return
+    root, store = os.path.abspath(pipeline_root), os.path.abspath(metadata_path)
+    marker = os.path.join(root, STORE_MARKER)
+    if os.path.isfile(marker):
+        try:
+            with open(marker, encoding="utf-8") as f:
+                bound = json.load(f)["metadata"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise PipelineRunError(f"{marker}: unreadable ({e}); it names the MLMD store the "
+                                   f"artifacts under --pipeline-root {root} belong to") from e
+        if os.path.abspath(bound) != store:
+            raise PipelineRunError(
+                f"--pipeline-root {root} holds the artifacts of the MLMD store {bound} "
+                f"({marker}); a run with another store ({store}) would reuse its execution ids "
+                f"and overwrite them: pass --metadata {bound} (or the same --work-dir), or "
+                "another --pipeline-root")
+        if not os.path.exists(store):
+            raise PipelineRunError(
+                f"the MLMD store {store} of --pipeline-root {root} is gone; a new store would "
+                "overwrite the artifacts there: use another --pipeline-root (or delete the old "
+                "one)")
+        return
+    leftovers = [n for n in os.listdir(root)] if os.path.isdir(root) else []
+    if leftovers and not os.path.exists(store):
+        raise PipelineRunError(
+            f"--pipeline-root {root} already holds artifacts ({', '.join(sorted(leftovers)[:3])}"
+            f"{', ...' if len(leftovers) > 3 else ''}) of another MLMD store; a new store "
+            f"({store}) would overwrite them: pass that run's --metadata/--work-dir, or another "
+            "--pipeline-root")
+    from avca_tf.io_utils import write_json
+    os.makedirs(root, exist_ok=True)
+    write_json(marker, {"metadata": store})
+
+
 # Warnings TFX emits on every resolver run of a healthy pipeline.
 _NOISE = ("ArtifactQuery.property_predicate is not supported.",)
 
@@ -147,6 +200,7 @@ def run_local(cfg: PipelineConfig, classes_file: str, vectors_path: str) -> RunS
                                                             else ""))]),
               fingerprint([classes_file, vectors_path]))
     t0 = time.monotonic()
+    bind_store(cfg.pipeline_root, cfg.metadata_path)
     store = mlmd_report.open_store(cfg.metadata_path, readonly=False)
     cancelled = mlmd_report.cancel_interrupted(store, cfg.name, cfg.pipeline_root)
     if cancelled:

@@ -44,6 +44,7 @@ def create_pipeline(cfg: PipelineConfig, classes_file: str, vectors_path: str,
     """`fingerprints`: of the benchmark files and of the class list + vectors (cache keys)."""
     data = cfg.data
     version = code_version()
+    serving_model_dir = os.path.join(cfg.serving_dir, cfg.serving_name)
     ingestion = FeatureIngestion(root=data.root, dataset=data.dataset, feature_set=data.feature_set,
                                  skip_invalid=data.skip_invalid, input_fingerprint=fingerprints[0],
                                  temporal=cfg.temporal)
@@ -65,12 +66,12 @@ def create_pipeline(cfg: PipelineConfig, classes_file: str, vectors_path: str,
         class_embeddings=embeddings.outputs["class_embeddings"],
         model=trainer.outputs["model"], model_run=trainer.outputs["model_run"],
         baseline_blessing=baseline.outputs["model_blessing"], hm_threshold=cfg.hm_threshold,
-        code_version=version)
+        code_version=version, serving_model_dir=serving_model_dir)
     pusher = Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(
-                base_directory=os.path.join(cfg.serving_dir, cfg.serving_name))))
+                base_directory=serving_model_dir)))
     return pipeline.Pipeline(
         pipeline_name=cfg.name, pipeline_root=cfg.pipeline_root,
         components=[ingestion, embeddings, trainer, baseline, evaluator, pusher],

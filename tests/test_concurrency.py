@@ -200,6 +200,19 @@ def test_pipeline_root_shared_second_run_refused(toy_root, tmp_path):
         mlmd_report.open_store(str(tmp_path / "w1" / "metadata.sqlite")), "avca-toy-main")[-1]
     model = run.output("AvcaTrainer", "model")
     assert run.node("AvcaTrainer").state == "COMPLETE" and os.listdir(model.uri)
+    # issue 29 (HIGH, data loss): the same second run after the first has finished, with its
+    # own (new) MLMD store and another seed, would reuse execution ids from 1 and delete the
+    # first store's artifacts; the pipeline root is bound to w1's store, so it is refused
+    files_before = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    again = _avca(*common, "--work-dir", tmp_path / "w2", "--seed", "3")
+    assert again.returncode == 2, again.stderr[-3000:]
+    assert _error(again.stderr).startswith(
+        f"error: --pipeline-root {root} holds the artifacts of the MLMD store "
+        f"{tmp_path / 'w1' / 'metadata.sqlite'}")
+    assert "Traceback" not in again.stderr and not (tmp_path / "w2" / "metadata.sqlite").exists()
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == files_before
+    model_run = run.output("AvcaTrainer", "model_run")
+    assert os.path.isfile(os.path.join(model_run.uri, "results.json"))
     # the pushed model serves in a fresh process
     probe = subprocess.run([sys.executable, "-c", textwrap.dedent("""
         import sys, numpy as np, tensorflow as tf, tensorflow_text  # noqa: F401

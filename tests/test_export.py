@@ -403,3 +403,50 @@ def test_grpc_client_round_trip(served):
             served["new_names"][i] for i in out["scores"].argmax(axis=1)]
     finally:
         server.stop(None)
+
+
+def test_export_keras_writes_the_keras_model_beside_the_saved_model(served, trained_run,
+                                                                   tmp_path, capsys):
+    import keras
+
+    from avca_tf.serving.export import KERAS_FILE
+    assert cli.main(["export", str(trained_run), "--out", str(tmp_path), "--keras"]) == 0
+    version_dir = os.path.join(tmp_path, "avca", "1")
+    assert f"keras model: {version_dir}/{KERAS_FILE}" in capsys.readouterr().out
+    assert load_export_info(version_dir)["keras_file"] == KERAS_FILE
+    assert served["info"]["keras_file"] is None
+    assert not os.path.exists(os.path.join(served["version_dir"], KERAS_FILE))
+    model = keras.saving.load_model(os.path.join(version_dir, KERAS_FILE))
+    run = served["run"]
+    assert type(model) is type(run.model)
+    assert model.get_config() == run.model.get_config()
+    labels = run.label_embeddings[served["ids"]]
+    np.testing.assert_array_equal(
+        model.class_distances(served["audio"], served["video"], labels).numpy(),
+        run.model.class_distances(served["audio"], served["video"], labels).numpy())
+
+
+def test_export_refuses_another_input_signature_and_versions_past_int64(trained_run, tmp_path,
+                                                                          capsys):
+    """Issue 29: a serving name keeps one input signature (a TCaF export takes sequences,
+    clients of `avca` send [B, 512] vectors); versions stay in TF Serving's int64."""
+    seq = tf.Module()
+    seq.f = tf.function(lambda audio, video: {"scores": audio[:, 0, :1] + video[:, 0, :1]},
+                        input_signature=[tf.TensorSpec([None, None, 512], tf.float32, "audio"),
+                                         tf.TensorSpec([None, None, 512], tf.float32, "video")])
+    base = tmp_path / "serving"
+    tf.saved_model.save(seq, str(base / "avca" / "1"), signatures={"serving_default": seq.f})
+    assert cli.main(["export", str(trained_run), "--out", str(base)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: the serving model {base / 'avca'} (version 1) takes audio "
+                          "float32[-1, -1, 512], video float32[-1, -1, 512]; this model takes "
+                          "audio float32[-1, "), err
+    assert err.rstrip().endswith("export under another --serving-name")
+    assert sorted(os.listdir(base / "avca")) == ["1"]  # no version 2, no temporary left
+    assert cli.main(["export", str(trained_run), "--out", str(base), "--version",
+                     "99999999999999999999"]) == 2
+    assert "expected an integer in [1, 9223372036854775807]" in capsys.readouterr().err
+    (base / "top" / str(2 ** 63 - 1)).mkdir(parents=True)
+    assert cli.main(["export", str(trained_run), "--out", str(base), "--serving-name", "top"]) == 2
+    assert "past TF Serving's int64 versions" in capsys.readouterr().err
+    assert os.listdir(base / "top") == [str(2 ** 63 - 1)]

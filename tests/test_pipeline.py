@@ -43,9 +43,9 @@ def _run_args(work, toy_root, *extra):
             *TRAIN, *extra]
 
 
-def _last_run(work):
+def _last_run(work, pipeline="avca-toy-main"):
     store = mlmd_report.open_store(os.path.join(work, "metadata.sqlite"))
-    return mlmd_report.pipeline_runs(store, "avca-toy-main")[-1]
+    return mlmd_report.pipeline_runs(store, pipeline)[-1]
 
 
 def _versions(work):
@@ -280,11 +280,42 @@ def test_compile_kubeflow_spec_names_components_parameters_and_image(tmp_path):
     assert "AvcaTrainer" in text and "Pusher" in text
 
 
+@pytest.mark.parametrize("action", ["run", "compile"])
+def test_serving_and_pipeline_names_are_checked_before_anything_runs(tmp_path, capsys, action):
+    """`--serving-name ../evil` would push outside the serving directory (as `avca export`,
+    the pipeline refuses it); a bad --pipeline-name is refused the same way."""
+    extra = (["--work-dir", tmp_path / "w"] if action == "run"
+             else ["--kubeflow", tmp_path / "p.json", "--image", "example/avca:1"])
+    for flag, bad in (("--serving-name", "../evil"), ("--serving-name", "a/b"),
+                      ("--pipeline-name", "Bad_Name")):
+        capsys.readouterr()
+        rc = cli.main(["pipeline", action, *map(str, extra), flag, bad])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.startswith(f"error: {flag} {bad!r}: expected"), err
+    assert not (tmp_path / "w").exists() and not (tmp_path / "evil").exists()
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_default_names_carry_model_and_features():
+    from pipelines.pipeline_config import default_pipeline_name, default_serving_name
+    assert default_pipeline_name("avca", "Toy", "main_features") == "avca-toy-main"
+    assert default_pipeline_name("tcaf", "UCF", "main_features") == "tcaf-ucf-main"
+    assert default_pipeline_name("clipclap", "UCF", "clip_clap") == "clipclap-ucf-clip-clap"
+    assert default_serving_name("avca", "main_features") == "avca"
+    assert default_serving_name("tcaf", "main_features") == "tcaf"
+    assert default_serving_name("avca", "cls_features") == "avca-cls"
+
+
 def test_compile_refuses_bad_image(tmp_path, capsys):
     assert cli.main(["pipeline", "compile", "--kubeflow", str(tmp_path / "p.json"),
                      "--image", "bad image"]) == 2
     assert "--image" in capsys.readouterr().err
     assert not (tmp_path / "p.json").exists()
+
+
+def test_blessing_refused_for_another_input_signature():
+    d = decide_blessing(50.0, 0.0, 7, None, signature_problem="the serving model X takes a")
+    assert not d.blessed and d.reason.startswith("the serving model X takes a; not pushed")
 
 
 def test_blessing_rule():
@@ -340,7 +371,9 @@ def test_tcaf_pipeline_on_temporal_toy_data(tmp_path):
                     "--model", "tcaf", *TRAIN, "--batch-size", "16")
     assert rc == 0, out
     assert "model tcaf" in out
-    run = _last_run(work)
+    # its own pipeline (blessing history) and serving name: never a version of `avca`
+    assert "pipeline tcaf-toy-main, run" in out
+    run = _last_run(work, "tcaf-toy-main")
     for node in COMPONENTS:
         assert run.node(node).state == "COMPLETE", (node, run.node(node).state)
     examples = run.output("FeatureIngestion", "examples")
@@ -362,7 +395,28 @@ def test_tcaf_pipeline_on_temporal_toy_data(tmp_path):
     assert np.isfinite(metrics["test"]["HM"])
     pushed = run.output("Pusher", "pushed_model")
     assert pushed.properties["pushed"] == 1
+    assert os.path.dirname(pushed.properties["pushed_destination"]) == \
+        os.path.join(work, "serving", "tcaf")
     print(f"tcaf pipeline run: {time.monotonic() - t0:.0f}s")
+    # Pushing under a name whose current version takes other inputs ([B, 512] vectors, as
+    # an AVCA export) is refused: not blessed, nothing pushed (trainer served from cache).
+    import tensorflow as tf
+    vectors = tf.Module()
+    vectors.f = tf.function(lambda audio, video: {"scores": audio[:, :1] + video[:, :1]},
+                            input_signature=[tf.TensorSpec([None, 512], tf.float32, "audio"),
+                                             tf.TensorSpec([None, 512], tf.float32, "video")])
+    foreign = os.path.join(work, "serving", "avca", "1")
+    tf.saved_model.save(vectors, foreign, signatures={"serving_default": vectors.f})
+    rc, out = _avca("pipeline", "run", "--work-dir", work, "--root", root, "--dataset", "Toy",
+                    "--model", "tcaf", *TRAIN, "--batch-size", "16", "--serving-name", "avca")
+    assert rc == 0, out
+    run = _last_run(work, "tcaf-toy-main")
+    assert run.node("AvcaTrainer").state == "CACHED"
+    assert run.output("Pusher", "pushed_model").properties.get("pushed", 0) == 0
+    assert os.listdir(os.path.join(work, "serving", "avca")) == ["1"]
+    assert f"the serving model {os.path.join(work, 'serving', 'avca')} (version 1) takes " \
+           "audio float32[-1, 512], video float32[-1, 512]" in out
+    assert "not blessed" in out
 
 
 def test_code_version_follows_source_changes(tmp_path):

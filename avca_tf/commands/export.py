@@ -21,6 +21,9 @@ def add_arguments(parser):
     parser.add_argument("--wait", type=float, default=600.0, metavar="SECONDS",
                         help="how long to wait for another export into the same model "
                              "directory to finish (default 600)")
+    parser.add_argument("--keras", action="store_true",
+                        help="also write the trained Keras model as <version>/model.keras "
+                             "(keras.saving.load_model after `import avca_tf.models`)")
     parser.add_argument("--clip", metavar="PRESET", default=None,
                         help="ClipClap runs: with --clap, classify_open embeds names with this "
                              "keras-hub CLIP preset (name or local preset directory)")
@@ -38,7 +41,8 @@ def run(args) -> int:
                       top_k=args.top_k, wait_s=args.wait, clip_preset=args.clip,
                       clap_savedmodel=args.clap,
                       clip_prompts=read_prompts(args.clip_prompts) if args.clip_prompts else None,
-                      clap_prompts=read_prompts(args.clap_prompts) if args.clap_prompts else None)
+                      clap_prompts=read_prompts(args.clap_prompts) if args.clap_prompts else None,
+                      keras_file=args.keras)
     info = load_export_info(path)
     print(f"exported {path}")
     print(f"  signatures: {', '.join(info['signatures'])}")
@@ -56,5 +60,7 @@ def run(args) -> int:
               f"{info['word_vectors']['source']}")
     else:
         print("  classify_open: not exported (no word-vector file; pass --word-vectors PATH)")
+    if info.get("keras_file"):
+        print(f"  keras model: {path}/{info['keras_file']}")
     print(f"  models.config: {args.out}/models.config")
     return 0

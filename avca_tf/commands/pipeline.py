@@ -35,9 +35,13 @@ def _trainer_args(p: argparse.ArgumentParser) -> None:
                                        "on the toy benchmark) ")
     p.add_argument("--hm-threshold", type=float, default=0.0, metavar="PERCENT",
                    help="bless (and push) only models with test HM >= this (default 0)")
-    p.add_argument("--serving-name", default="avca",
-                   help="serving model name: pushes to SERVING_DIR/<name>/<version> (default avca)")
-    p.add_argument("--pipeline-name", default="", help="default avca-<dataset>-<features>")
+    p.add_argument("--serving-name", default="",
+                   help="serving model name: pushes to SERVING_DIR/<name>/<version> (default: "
+                        "the model's name, plus -<features> off main_features: avca, tcaf, "
+                        "avca-cls)")
+    p.add_argument("--pipeline-name", default="",
+                   help="MLMD pipeline (blessing history) name (default <model>-<dataset>-"
+                        "<features>, e.g. avca-toy-main)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,8 +111,20 @@ def _config(args, root: str, dataset: str, run_config, **paths):
     return cfg, absolute(classes_file), absolute(vectors)
 
 
+def _check_names(args) -> None:
+    """The names given on the command line, before any work (PipelineConfig checks the
+    resolved ones again)."""
+    from avca_tf.config import check_serving_name
+    from pipelines.pipeline_config import check_pipeline_name
+    if args.serving_name:
+        check_serving_name(args.serving_name)
+    if args.pipeline_name:
+        check_pipeline_name(args.pipeline_name)
+
+
 def _run(args) -> int:
     from pipelines.local_runner import claim_outputs, run_local
+    _check_names(args)
     work = args.work_dir
     if args.root is None:
         if args.dataset not in (None, "Toy") or args.features != "main_features":
@@ -188,6 +204,7 @@ def format_metrics(m: dict) -> str:
 
 def _compile(args) -> int:
     from pipelines.kubeflow_runner import IMAGE_TOY_ROOT, compile_kubeflow
+    _check_names(args)
     root = args.root or IMAGE_TOY_ROOT
     dataset = args.dataset or ("Toy" if args.root is None else "UCF")
     serving = args.serving_dir or args.pipeline_root.rstrip("/") + "/serving"

@@ -23,8 +23,10 @@ def add_arguments(p):
     p.add_argument("--jit-compile", action="store_true", help="compile the training step with XLA")
     p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="training-step arithmetic: float32, bf16-matmul (dense matmuls in "
-                        "bfloat16, the rest float32) or mixed (Keras mixed_bfloat16, "
-                        "mixed_float16 with loss scaling on a GPU); default: the preset's")
+                        "bfloat16, the rest float32), mixed (Keras mixed_bfloat16, "
+                        "mixed_float16 with loss scaling on a GPU) or auto (bf16-matmul on a "
+                        "CPU with AMX/AVX512-BF16, else float32; config.json records which); "
+                        "default: the preset's")
     p.add_argument("--intra-op-threads", type=bounded_int(0), default=None,
                    help="threads per TensorFlow op (default 1, faster on CPU; 0: TF's, one per core)")
     p.add_argument("--inter-op-threads", type=bounded_int(0), default=None,

@@ -1,11 +1,27 @@
-"""The interface every GZSL model (AVCA, baselines, ablations) implements.
+"""The interface every GZSL model (AVCA, baselines, ablations) implements, and the
+pieces that make models and layers Keras-serialisable.
 
 The training loop, the GZSL evaluation, the SavedModel export and the TFX
 components only talk to this interface, so a new model plugs into all of them.
+Every registered model and layer is registered with Keras (`serializable`) and
+has `get_config`, so `model.save("m.keras")` / `keras.saving.load_model` round-trip
+it once `avca_tf.models` is imported.
 """
+from __future__ import annotations
+
+import dataclasses
+
 import keras
 
+from avca_tf.config import LossConfig, ModelConfig
 from avca_tf.models.distances import pairwise_l2
+
+PACKAGE = "avca_tf"
+
+
+def serializable(cls):
+    """Class decorator: registers `cls` with Keras as "avca_tf>ClassName"."""
+    return keras.saving.register_keras_serializable(package=PACKAGE)(cls)
 
 
 class GZSLModel(keras.Model):
@@ -45,3 +61,32 @@ class GZSLModel(keras.Model):
         `seq`: a sequence model's masks and step times, passed on to `embed`."""
         return pairwise_l2(self.embed(audio, video, training=training, **seq),
                            self.embed_classes(class_embeddings, training=training))
+
+
+class ConfiguredModel(GZSLModel):
+    """A GZSLModel built from its configuration: `__init__(model_config, loss_config)`.
+
+    Its Keras config is the two dataclasses as dicts (plus name, dtype,
+    trainable), so `from_config` rebuilds the same layers, which the saved
+    weights then fill. Subclasses build their layers in `__init__` after
+    calling this one and set `default_name`.
+    """
+
+    default_name: str | None = None
+
+    def __init__(self, model_config: ModelConfig, loss_config: LossConfig | None = None,
+                 **kwargs):
+        super().__init__(name=kwargs.pop("name", None) or self.default_name, **kwargs)
+        self.model_config = model_config
+        self.loss_config = loss_config or LossConfig()
+
+    def get_config(self):
+        return {**super().get_config(), "model_config": dataclasses.asdict(self.model_config),
+                "loss_config": dataclasses.asdict(self.loss_config)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        model_config = ModelConfig(**config.pop("model_config"))
+        loss_config = LossConfig(**config.pop("loss_config"))
+        return cls(model_config, loss_config, **config)

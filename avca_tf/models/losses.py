@@ -22,30 +22,6 @@ def mse(x, y):
     return ops.mean(ops.square(x - y))
 
 
-def projection_losses(theta_o, w, theta_w, class_w, class_index, d_o, d_w,
-                      loss_config: LossConfig, training=True) -> dict:
-    """The objective of TCaF and ClipClap-GZSL, weight 1 each, in float32: cross-entropy
-    of theta_o . class_w^T over the training classes (`class_index`), regression
-    MSE(theta_o, theta_w) and reconstruction MSE(w, D_o(theta_o)) + MSE(w, D_w(theta_w))
-    (the last two as `loss_config` enables them); "total" is their sum."""
-    import keras
-    f32 = lambda t: ops.cast(t, "float32")  # noqa: E731
-    terms = {}
-    if loss_config.reconstruction:
-        terms["reconstruction"] = (mse(f32(w), f32(d_o(theta_o, training=training)))
-                                   + mse(f32(w), f32(d_w(theta_w, training=training))))
-    if loss_config.regression:
-        terms["regression"] = mse(f32(theta_o), f32(theta_w))
-    logits = ops.matmul(f32(theta_o), ops.transpose(f32(class_w)))
-    terms["cross_entropy"] = ops.mean(keras.losses.sparse_categorical_crossentropy(
-        class_index, logits, from_logits=True))
-    total = terms["cross_entropy"]
-    for key in ("regression", "reconstruction"):
-        if key in terms:
-            total = total + terms[key]
-    return {"total": total, **terms}
-
-
 MODALITY_KEYS = {"audio": "a", "video": "v"}
 
 

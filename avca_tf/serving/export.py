@@ -46,7 +46,6 @@ SavedModel text tower brings the ops it was exported with.
 import dataclasses
 import json
 import os
-import re
 import tempfile
 from typing import Optional
 
@@ -54,6 +53,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from avca_tf.config import check_serving_name
 from avca_tf.errors import AvcaError
 from avca_tf.inputs import kind_of
 from avca_tf.inputs.signature import AveragedInputs, assert_shape
@@ -65,9 +65,11 @@ from avca_tf.models.distances import pairwise_l2
 SIGNATURES = ("serving_default", "embed", "classify_open")
 VOCAB_ASSET = "word_vocab.txt"
 EXPORT_INFO = os.path.join("assets.extra", "avca_export.json")
+KERAS_FILE = "model.keras"  # `avca export --keras`: the Keras model beside the SavedModel
 # tensorflow-text kernels the classify_open graph runs (checked by the tests).
 TF_TEXT_OPS = ("NormalizeUTF8", "CaseFoldUTF8", "TFText>WhitespaceTokenizeWithOffsetsV2")
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# TF Serving versions are int64.
+MAX_VERSION = 2 ** 63 - 1
 
 
 class ExportError(AvcaError, ValueError):
@@ -342,7 +344,48 @@ def next_version(model_dir: str) -> int:
     if not os.path.isdir(model_dir):
         return 1
     versions = [int(d) for d in os.listdir(model_dir) if d.isdigit()]
-    return max(versions, default=0) + 1
+    version = max(versions, default=0) + 1
+    if version > MAX_VERSION:
+        raise ExportError(f"{model_dir}: the next version {version} is past TF Serving's int64 "
+                          "versions; pass --version or use another --serving-name")
+    return version
+
+
+def serving_inputs(version_dir: str) -> dict:
+    """{input name: "dtype[shape]"} of a SavedModel's serving_default signature (read from
+    saved_model.pb without loading the model; -1 is an unknown dimension)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+    sm = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(os.path.join(version_dir, "saved_model.pb"), "rb") as f:
+        sm.ParseFromString(f.read())
+    sig = sm.meta_graphs[0].signature_def.get("serving_default")
+    if sig is None:
+        return {}
+    return {name: f"{tf.dtypes.as_dtype(t.dtype).name}"
+                  f"{[d.size for d in t.tensor_shape.dim] if not t.tensor_shape.unknown_rank else '[?]'}"
+            for name, t in sorted(sig.inputs.items())}
+
+
+def signature_mismatch(model_dir: str, new_version_dir: str) -> Optional[str]:
+    """Why `new_version_dir` cannot be the next version of the serving model at `model_dir`
+    (its serving_default inputs differ from the newest existing version's), or None.
+    Clients of a serving name send one input signature; a model taking other inputs
+    (sequences instead of vectors, other widths) needs its own name."""
+    if not tf.io.gfile.isdir(model_dir):
+        return None
+    versions = sorted((int(v.rstrip("/")) for v in tf.io.gfile.listdir(model_dir)
+                       if v.rstrip("/").isdigit()
+                       and tf.io.gfile.exists(os.path.join(model_dir, v.rstrip("/"),
+                                                           "saved_model.pb"))), reverse=True)
+    if not versions:
+        return None
+    current = os.path.join(model_dir, str(versions[0]))
+    want, got = serving_inputs(current), serving_inputs(new_version_dir)
+    if want == got:
+        return None
+    fmt = lambda d: ", ".join(f"{k} {v}" for k, v in d.items()) or "no serving_default"  # noqa: E731
+    return (f"the serving model {model_dir} (version {versions[0]}) takes {fmt(want)}; this "
+            f"model takes {fmt(got)}")
 
 
 def write_models_config(serving_base: str, container_base: str = "/models",
@@ -373,8 +416,12 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
                version: Optional[int] = None, word_vectors: Optional[str] = None,
                max_words: Optional[int] = None, top_k: int = 5, wait_s: float = 600.0,
                clip_preset: Optional[str] = None, clap_savedmodel: Optional[str] = None,
-               clip_prompts=None, clap_prompts=None) -> str:
+               clip_prompts=None, clap_prompts=None, keras_file: bool = False) -> str:
     """Exports the run at `run_dir`; returns SERVING_BASE/<model_name>/<version>.
+
+    `keras_file`: also writes the trained Keras model as <version>/model.keras
+    (KERAS_FILE; `avca_tf.load_model` or, after `import avca_tf.models`,
+    `keras.saving.load_model` reads it back), which TF Serving ignores.
 
     `word_vectors` is a word2vec/GloVe text file for classify_open; by default
     the one the run's label embeddings were built from, if the run records it.
@@ -388,10 +435,10 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
     existing version is never replaced.
     """
     from avca_tf.training.protocol import load_run
-    if not _MODEL_NAME.match(model_name):
-        raise ExportError(f"model name {model_name!r}: expected letters, digits, '_', '-', '.'")
-    if version is not None and version < 1:
-        raise ExportError(f"version must be a positive integer, got {version}")
+    check_serving_name(model_name, error=ExportError)
+    if version is not None and not 1 <= version <= MAX_VERSION:
+        raise ExportError(f"--version {version}: expected an integer in [1, {MAX_VERSION}] "
+                          "(TF Serving versions are int64)")
     check_dir_target(serving_base, "--out")
     model_dir = os.path.join(os.path.abspath(serving_base), model_name)
     check_dir_target(model_dir, "--out")
@@ -417,10 +464,15 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
             raise ExportError(f"{out_dir} already exists; versions are never overwritten "
                               "(pick another --version or leave it out for the next one)")
         info = {"run_dir": os.path.abspath(run_dir), "model_name": model_name,
-                "version": version}
+                "version": version, "keras_file": KERAS_FILE if keras_file else None}
         with atomic_path(out_dir, replace=False) as tmp:
             export_model(run.model, inputs.d_a, inputs.d_v, vocab, tmp, vectors, top_k, info,
                          inputs, text_encoder=text_encoder)
+            problem = signature_mismatch(model_dir, tmp)
+            if problem:
+                raise ExportError(f"{problem}: export under another --serving-name")
+            if keras_file:
+                run.model.save(os.path.join(tmp, KERAS_FILE))
     write_models_config(os.path.abspath(serving_base), wait_s=wait_s)
     return out_dir
 

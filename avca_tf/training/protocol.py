@@ -33,8 +33,8 @@ from avca_tf.safe_load import load_npy
 from avca_tf.models import build_model
 from avca_tf.inputs import kind_of
 from avca_tf.training.trainer import (DistanceFn, PlateauScheduler, Trainer, evaluate_gzsl,
-                                      get_strategy, prepare_process, set_learning_rate,
-                                      worker_run_dir)
+                                      get_strategy, prepare_process, resolve_precision,
+                                      set_learning_rate, worker_run_dir)
 
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
@@ -85,6 +85,13 @@ def validate_benchmark(benchmark, cfg: RunConfig) -> None:
                               f"seen classes/samples in {seen_name}")
 
 
+def resolved_config(cfg: RunConfig) -> RunConfig:
+    """`cfg` as a run on this machine executes it: train.precision "auto" resolved
+    (trainer.resolve_precision); what config.json records and run dirs are compared by."""
+    precision = resolve_precision(cfg.train.precision)
+    return cfg if precision == cfg.train.precision else cfg.replace(train__precision=precision)
+
+
 def config_diff(a: dict, b: dict, wanted: str = "requested", prefix="") -> list[str]:
     """'section.field: A (in run dir) vs B (<wanted>)' for each field where the config dicts
     `a` (a run dir's) and `b` differ."""
@@ -115,7 +122,8 @@ def prepare_run_dir(run_dir: str, cfg: RunConfig, resume: bool) -> None:
         with open(path) as f:
             existing = json.load(f)
         # fields added since the run was written compare by their defaults
-        diff = config_diff(RunConfig.from_dict(existing).to_dict(), cfg.to_dict())
+        diff = config_diff(resolved_config(RunConfig.from_dict(existing)).to_dict(),
+                           cfg.to_dict())
         if diff:
             raise ConfigError(f"{run_dir} already holds a run with a different configuration "
                               f"({'; '.join(diff)}); choose another --out")
@@ -283,13 +291,17 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
     """
     run_dir = os.path.abspath(run_dir)
     cfg.validate()
+    cfg = resolved_config(cfg)  # precision "auto" -> this machine's; config.json says which
     validate_benchmark(benchmark, cfg)
     prepare_run_dir(run_dir, cfg, resume)
     results_path = os.path.join(run_dir, RESULTS_FILE)
     if resume and os.path.exists(results_path):
         with open(results_path) as f:
             return json.load(f)
-    timing = dict(timing or {}, resumed=bool(resume))
+    # the thread pools this process trains with (a run's bits depend on them)
+    timing = dict(timing or {}, resumed=bool(resume), thread_pools={
+        "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op": tf.config.threading.get_inter_op_parallelism_threads()})
     t_start = time.perf_counter()
     with _precision(cfg.train.precision):
         _, history1 = _run_stage(1, benchmark, cfg, run_dir, cfg.train.epochs, resume,

@@ -4,6 +4,7 @@ coupled L2 weight decay, ReduceLROnPlateau on validation HM, batched evaluation.
 from __future__ import annotations
 
 import math
+import os
 
 import keras
 import numpy as np
@@ -78,21 +79,46 @@ def configure_threads(intra_op_threads: int, inter_op_threads: int) -> tuple[int
     return tuple(in_effect)
 
 
+_CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_bf16_units(cpuinfo: str | None = None) -> str | None:
+    """The CPU's bfloat16 matmul units by /proc/cpuinfo flag ("amx_bf16" or "avx512_bf16",
+    AMX first), or None (none, or no /proc/cpuinfo). `cpuinfo`: that file's text."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return None
+    flags = set(cpuinfo.split())
+    return next((f for f in _CPU_BF16_FLAGS if f in flags), None)
+
+
+def resolve_precision(precision: str) -> str:
+    """TrainConfig.precision with "auto" made concrete for this machine: "bf16-matmul" on a
+    CPU with bfloat16 units (cpu_bf16_units) and no GPU, else "float32"; other values as
+    they are."""
+    if precision != "auto":
+        return precision
+    if tf.config.list_physical_devices("GPU") or cpu_bf16_units() is None:
+        return "float32"
+    return "bf16-matmul"
+
+
 def warn_if_bf16_is_emulated(precision: str) -> None:
     """A warning when precision "bf16-matmul" runs on a CPU without bfloat16 instructions
     (AMX or AVX512-BF16; Linux flags) and no GPU: oneDNN then emulates it, slower than
-    float32 (pass --precision float32)."""
+    float32 (pass --precision float32 or auto)."""
     if precision != "bf16-matmul" or tf.config.list_physical_devices("GPU"):
         return
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
+    if not os.path.exists("/proc/cpuinfo"):
         return
-    if "amx_bf16" not in flags and "avx512_bf16" not in flags:
+    if cpu_bf16_units() is None:
         import sys
         print("warning: train.precision bf16-matmul on a CPU without AMX/AVX512-BF16 is "
-              "emulated and slower than float32; pass --precision float32", file=sys.stderr)
+              "emulated and slower than float32; pass --precision auto or float32",
+              file=sys.stderr)
 
 
 def prepare_process(cfg: TrainConfig) -> tuple[int, int]:
@@ -222,7 +248,7 @@ class Trainer:
     def _update(self, batch):
         variables = self.model.trainable_variables
         scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
-        bf16 = "bfloat16" if self.cfg.precision == "bf16-matmul" else None
+        bf16 = "bfloat16" if resolve_precision(self.cfg.precision) == "bf16-matmul" else None
         with tf.GradientTape() as tape, matmul_dtype(bf16):
             losses = self.model.compute_losses(batch, training=True)
             loss = losses["total"]
