@@ -15,6 +15,7 @@ import tensorflow as tf
 from avca_tf.inputs.sequence_batch import (SequenceSampler, SequenceTable,
                                                   StreamingSequenceSampler, is_streamed,
                                                   sequence_batch, spec_from_config)
+from avca_tf.config import check_limit
 from avca_tf.errors import ConfigError
 from avca_tf.inputs.base import (Batching, InputKind, TrainingInput, add_training_classes,
                                  class_specs, register_input_kind, training_classes)
@@ -31,6 +32,20 @@ def sequence_spec(cfg, benchmark=None):
     steps = ((benchmark.audio_step, benchmark.video_step) if benchmark is not None
              else (cfg.model.audio_step, cfg.model.video_step))
     return spec_from_config(cfg.data, *steps)
+
+
+def check_sequence_steps(benchmark) -> None:
+    """Every video within the sequence-steps limit (config.LIMITS), before memory is taken:
+    one 10,000-step video in a padded batch needs gigabytes of attention."""
+    for stage, split in benchmark.splits.items():
+        for modality in ("audio", "video"):
+            lengths = getattr(split, f"{modality}_lengths", None)
+            if lengths is None or not len(lengths):
+                continue  # streamed (TFRecord) splits hold no lengths in memory
+            k = int(np.argmax(lengths))
+            check_limit("sequence steps", int(lengths[k]),
+                        f"{benchmark.dataset}/{stage}: video {split.video_ids[k]!r} has "
+                        f"{modality} steps")
 
 
 class SequenceBatching(Batching):
@@ -104,7 +119,8 @@ class SequenceKind(InputKind):
             raise ConfigError(f"model step times {steps} s differ from the {benchmark.feature_set} "
                               f"step rates {(benchmark.audio_step, benchmark.video_step)} s; use "
                               f"the preset of this feature set")
-        sequence_spec(cfg, benchmark)  # validates the sequence options
+        if sequence_spec(cfg, benchmark).mode == "max":  # (validates the sequence options)
+            check_sequence_steps(benchmark)  # batches pad to their longest video
 
     def batching(self, cfg, benchmark) -> Batching:
         return SequenceBatching(sequence_spec(cfg, benchmark))

@@ -7,6 +7,7 @@ import dataclasses
 
 import tensorflow as tf
 
+from avca_tf.config import MAX_FEATURE, REQUEST_LIMITS
 from avca_tf.inputs.sequence_batch import padded_eval_batch
 
 
@@ -26,6 +27,13 @@ def assert_shape(x, dims: tuple, message: str):
     return tf.debugging.assert_equal(ok, True, message=message)
 
 
+def _batch_limit(batch):
+    n = REQUEST_LIMITS["videos"]
+    return tf.debugging.assert_less_equal(tf.cast(batch, tf.int64), tf.constant(n, tf.int64),
+                                          message=f"request: more than {n} videos (the limit "
+                                                  f"per request); send them in several requests")
+
+
 def _check_inputs(audio, video, d_a, d_v):
     """Runtime checks, so servers that skip the signature's shape check fail clearly.
 
@@ -39,12 +47,16 @@ def _check_inputs(audio, video, d_a, d_v):
         return shapes + [
             tf.debugging.assert_equal(tf.shape(audio)[0], tf.shape(video)[0], message=(
                 "audio and video: expected the same batch size")),
+            _batch_limit(tf.shape(audio)[0]),
             *_finite_checks(audio, video)]
 
 
 def _finite_checks(audio, video):
-    return [tf.debugging.assert_equal(tf.reduce_all(tf.math.is_finite(x)), True, message=(
-                f"{name}: expected finite values, got NaN or Inf"))
+    """Features must be finite and within +-MAX_FEATURE (1e30 would give -inf/NaN scores)."""
+    return [tf.debugging.assert_equal(
+                tf.reduce_all(tf.math.is_finite(x) & (tf.abs(x) <= MAX_FEATURE)), True,
+                message=f"{name}: expected finite values, got NaN or Inf (or a value beyond "
+                        f"+-{MAX_FEATURE:g})")
             for name, x in (("audio", audio), ("video", video))]
 
 
@@ -111,7 +123,8 @@ class SequenceInputs:
                     "audio, audio_lengths, video and video_lengths: expected the same batch "
                     "size")),
                 tf.debugging.assert_greater(batch, tf.constant(0, tf.int64), message=(
-                    "audio: expected a batch of at least one video"))]
+                    "audio: expected a batch of at least one video")),
+                _batch_limit(batch)]
             for name, x, lengths in (("audio", audio, audio_lengths),
                                      ("video", video, video_lengths)):
                 steps = tf.shape(x, out_type=tf.int64)[1]
@@ -119,6 +132,11 @@ class SequenceInputs:
                     tf.reduce_all((lengths >= 1) & (lengths <= steps)), True, message=(
                         f"{name}_lengths: expected values in [1, steps of {name}] (every video "
                         f"has at least one {name} step)")))
+                limit = REQUEST_LIMITS["steps"]
+                checks.append(tf.debugging.assert_less_equal(
+                    steps, tf.constant(limit, tf.int64), message=(
+                        f"{name}: more than {limit} steps (the limit per video and request); "
+                        f"send a shorter window of the video")))
             # inside the block: the finite checks' reductions take the signature's rank, and
             # would fail with an unclear message on a wrong-rank input run before its check
             checks += _finite_checks(audio, video)

@@ -31,6 +31,7 @@ from avca_tf.errors import ConfigError
 from avca_tf.io_utils import atomic_path, write_json
 from avca_tf.safe_load import load_npy
 from avca_tf.models import build_model
+from avca_tf.models.base import load_weights
 from avca_tf.inputs import kind_of
 from avca_tf.training.trainer import (DistanceFn, PlateauScheduler, Trainer, evaluate_gzsl,
                                       get_strategy, prepare_process, resolve_precision,
@@ -388,7 +389,7 @@ def load_run(run_dir: str) -> LoadedRun:
     with open(os.path.join(run_dir, MODEL_DIR, CLASSES_FILE)) as f:
         classes = json.load(f)
     model = build_model(cfg.model.name, cfg.model, cfg.loss)
-    model.load_weights(os.path.join(run_dir, MODEL_DIR, WEIGHTS_FILE))
+    load_weights(model, os.path.join(run_dir, MODEL_DIR, WEIGHTS_FILE))  # old layouts too
     return LoadedRun(model=model, run_config=cfg, results=results,
                      class_names=tuple(classes["class_names"]),
                      label_embeddings=load_npy(os.path.join(run_dir, MODEL_DIR, EMBEDDINGS_FILE)),
