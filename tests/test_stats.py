@@ -76,3 +76,15 @@ def test_tcaf_flops_per_video_at_a_stated_length(capsys):
     assert len(rows) == 3 and "steps a/v" in out
     ucf = next(r for r in rows if "(UCF)" in r).split("|")
     assert ucf[5].strip() == "6/6" and float(ucf[6]) > 0 and float(ucf[7]) > 0
+
+
+def test_stats_on_clip_clap_features_counts_1536_d_label_vectors(capsys):
+    """Issue 29: `avca stats` ended in a traceback on clip_clap (label vectors taken as 300-d)."""
+    assert cli.main(["stats", "--features", "clip_clap", "--models", "avca,clipclap",
+                     "--batch-size", "8"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| avca |") or line.startswith("| clipclap |")]
+    assert len(rows) == 2
+    for row in rows:
+        cells = [c.strip() for c in row.split("|")[1:-1]]
+        assert cells[1] == "clip_clap" and float(cells[-2]) > 0  # train step GFLOP

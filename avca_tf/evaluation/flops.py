@@ -52,31 +52,39 @@ def forward_flops(model, audio_dim: int, video_dim: int) -> int:
                                                 tf.TensorSpec([1, video_dim], tf.float32)))
 
 
-def _batch_specs(batch_size: int, audio_dim: int, video_dim: int) -> dict:
+def _batch_specs(batch_size: int, audio_dim: int, video_dim: int, text_dim: int) -> dict:
     specs = {}
     for prefix in ("", "neg_"):
         specs[prefix + "audio"] = tf.TensorSpec([batch_size, audio_dim], tf.float32)
         specs[prefix + "video"] = tf.TensorSpec([batch_size, video_dim], tf.float32)
-        specs[prefix + "text"] = tf.TensorSpec([batch_size, TEXT_DIM], tf.float32)
+        specs[prefix + "text"] = tf.TensorSpec([batch_size, text_dim], tf.float32)
         specs[prefix + "label"] = tf.TensorSpec([batch_size], tf.int64)
+    # models with a cross-entropy over the training classes (ClipClap-GZSL) also read the
+    # class vectors of the batch's classes, as the trainer gives them (30 classes here)
+    specs["class_text"] = tf.TensorSpec([30, text_dim], tf.float32)
+    specs["class_index"] = tf.TensorSpec([batch_size], tf.int64)
     return specs
 
 
-def loss_forward_flops(model, audio_dim: int, video_dim: int, batch_size: int = 256) -> int:
-    """FLOPs of the losses' forward pass on one batch."""
+def loss_forward_flops(model, audio_dim: int, video_dim: int, batch_size: int = 256,
+                       text_dim: int = TEXT_DIM) -> int:
+    """FLOPs of the losses' forward pass on one batch (label vectors of `text_dim`)."""
     fn = tf.function(lambda batch: model.compute_losses(batch, training=True)["total"],
                      autograph=False)
-    return graph_flops(fn.get_concrete_function(_batch_specs(batch_size, audio_dim, video_dim)))
+    return graph_flops(fn.get_concrete_function(
+        _batch_specs(batch_size, audio_dim, video_dim, text_dim)))
 
 
-def train_step_flops(model, audio_dim: int, video_dim: int, batch_size: int = 256) -> int:
+def train_step_flops(model, audio_dim: int, video_dim: int, batch_size: int = 256,
+                     text_dim: int = TEXT_DIM) -> int:
     """FLOPs of the losses' forward and backward pass on one batch."""
     def step(batch):
         with tf.GradientTape() as tape:
             total = model.compute_losses(batch, training=True)["total"]
         return tape.gradient(total, model.trainable_variables)
     fn = tf.function(step, autograph=False)
-    return graph_flops(fn.get_concrete_function(_batch_specs(batch_size, audio_dim, video_dim)))
+    return graph_flops(fn.get_concrete_function(
+        _batch_specs(batch_size, audio_dim, video_dim, text_dim)))
 
 
 # ------------------------------------------------------------ sequence models (TCaF)

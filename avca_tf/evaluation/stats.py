@@ -46,8 +46,9 @@ def collect(models, feature_sets, batch_size=256, flops=True, progress=True):
                 model, a, v, ta, tv, batch_size, num_classes=30) / 1e9
         elif flops:
             row["fwd MFLOP/sample"] = fl.forward_flops(model, a, v) / 1e6
-            row["loss fwd GFLOP"] = fl.loss_forward_flops(model, a, v, batch_size) / 1e9
-            row["train step GFLOP"] = fl.train_step_flops(model, a, v, batch_size) / 1e9
+            t = cfg.model.text_dim  # 300 (word2vec), 1536 ([CLIP; CLAP] on clip_clap)
+            row["loss fwd GFLOP"] = fl.loss_forward_flops(model, a, v, batch_size, t) / 1e9
+            row["train step GFLOP"] = fl.train_step_flops(model, a, v, batch_size, t) / 1e9
         rows.append(row)
         keras.backend.clear_session()
     return rows
