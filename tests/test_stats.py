@@ -97,4 +97,3 @@ def test_tcaf_flops_per_video_at_a_stated_length(capsys):
     assert len(rows) == 3 and "steps a/v" in out
     ucf = next(r for r in rows if "(UCF)" in r).split("|")
     assert ucf[5].strip() == "6/6" and all(float(ucf[i]) > 0 for i in (6, 7, 8))
-
