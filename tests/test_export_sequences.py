@@ -45,7 +45,7 @@ def seq_export(tmp_path_factory):
     classes["beta"] = BETA
     classes_file.write_text(json.dumps(classes))
     base = tmp_path_factory.mktemp("serving")
-    assert cli.main(["export", str(run_dir), "--out", str(base), "--top-k", "3"]) == 0
+    assert cli.main(["export", str(run_dir), "--out", str(base), "--top-k", "3", "--keras"]) == 0
     version_dir = os.path.join(base, "avca", "1")
     run = load_run(str(run_dir))
     # reference: the in-process model's evaluation-mode distances of test videos (the
@@ -147,6 +147,19 @@ def test_sequence_export_scores_do_not_depend_on_padding(seq_export, tmp_path):
     np.testing.assert_array_equal(out["all_embed"], out["all_embedding"])
 
 
+def test_sequence_export_keras_file_scores_as_the_run(seq_export):
+    """`avca export --keras` of a sequence model: model.keras loads (avca.load_model) and
+    scores the padded evaluation batches as the trained model does."""
+    import avca_tf as avca
+    model = avca.load_model(seq_export["version_dir"])
+    run = seq_export["run"]
+    assert type(model) is type(run.model) and model.get_config() == run.model.get_config()
+    labels = run.label_embeddings[np.union1d(run.seen_ids, run.unseen_ids)]
+    np.testing.assert_array_equal(
+        SequenceDistanceFn(model, seq_export["spec"], 16)(seq_export["videos"], labels),
+        SequenceDistanceFn(run.model, seq_export["spec"], 16)(seq_export["videos"], labels))
+
+
 def test_sequence_export_rejects_bad_inputs(seq_export):
     loaded = tf.saved_model.load(seq_export["version_dir"])
     d_a, d_v = seq_export["info"]["audio_dim"], seq_export["info"]["video_dim"]
@@ -245,3 +258,14 @@ def test_deploy_client_builds_sequence_requests(seq_export, tmp_path, capsys):
     assert client.main(["--sequences", "--audio", str(tmp_path / "missing.npz"),
                         "--print-request"]) == 2
     assert "error: " in capsys.readouterr().err
+
+
+def test_sequence_export_refuses_videos_over_the_step_limit(seq_export):
+    """Issue 29: one 10,000-step video needed a 12.8 GB attention tensor."""
+    loaded = tf.saved_model.load(seq_export["version_dir"])
+    d_a, d_v = seq_export["info"]["audio_dim"], seq_export["info"]["video_dim"]
+    fn = loaded.signatures["embed"]
+    one = tf.constant([1], tf.int64)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="video: more than 2048 steps"):
+        fn(audio=tf.zeros([1, 3, d_a]), audio_lengths=one, video=tf.zeros([1, 2049, d_v]),
+           video_lengths=one)

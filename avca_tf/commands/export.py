@@ -1,4 +1,6 @@
 """`avca export RUN_DIR --out SERVING_BASE`: a TF Serving SavedModel of a finished run."""
+from avca_tf.commands.run_args import bounded_int
+from avca_tf.config import MAX_VERSION
 
 
 def add_arguments(parser):
@@ -8,7 +10,7 @@ def add_arguments(parser):
                              "and SERVING_BASE/models.config")
     parser.add_argument("--serving-name", "--model-name", dest="serving_name", default="avca",
                         help="TF Serving model name (default avca; --model-name is its old spelling)")
-    parser.add_argument("--version", type=int, default=None,
+    parser.add_argument("--version", type=bounded_int(1, below=MAX_VERSION + 1), default=None,
                         help="version number (default: next free one); never overwritten")
     parser.add_argument("--word-vectors", default=None, metavar="PATH",
                         help="word2vec/GloVe text file for the classify_open signature "
@@ -62,6 +64,9 @@ def run(args) -> int:
     elif info["word_vectors"]:
         print(f"  word vectors: {info['word_vectors']['words']} words from "
               f"{info['word_vectors']['source']}")
+    elif info.get("feature_set") == "clip_clap":
+        print("  classify_open: not exported (the run's class embeddings come from CLIP and "
+              "CLAP; pass --clip PRESET --clap SAVEDMODEL, docs/clipclap.md)")
     else:
         print("  classify_open: not exported (no word-vector file; pass --word-vectors PATH)")
     if info.get("media"):

@@ -10,6 +10,8 @@ it once `avca_tf.models` is imported.
 from __future__ import annotations
 
 import dataclasses
+import os
+import tempfile
 
 import keras
 
@@ -82,3 +84,55 @@ class ConfiguredModel(GZSLModel):
         model_config = ModelConfig(**config.pop("model_config"))
         loss_config = LossConfig(**config.pop("loss_config"))
         return cls(model_config, loss_config, **config)
+
+
+# Layer groups introduced after runs were saved (issue 26: layers.FeedForward in the
+# attention blocks, heads.ProjectionHeads in TCaF and ClipClap-GZSL). A weights file written
+# before has the same layers, by the same names, one level up.
+REGROUPED = ("ff", "projection")
+
+
+def _own_variables_by_names(h5):
+    """{(layer name, its sublayer's name, ...): the group of that layer's own variables} of a
+    Keras weights file (each layer's `vars` group carries the layer's name)."""
+    out = {}
+
+    def visit(path, obj):
+        if not (path == "vars" or path.endswith("/vars")) or "name" not in obj.attrs:
+            return
+        parts = path.split("/")[:-1]
+        names = []
+        for i in range(len(parts) + 1):
+            prefix = "/".join(parts[:i] + ["vars"])
+            if prefix in h5 and "name" in h5[prefix].attrs:
+                names.append(str(h5[prefix].attrs["name"]))
+        out[tuple(names)] = obj
+    h5.visititems(visit)
+    return out
+
+
+def load_weights(model, path: str) -> None:
+    """`model.load_weights(path)`, also for a weights file saved before REGROUPED layers
+    were grouped: its variables are matched to the model's by layer names."""
+    try:
+        model.load_weights(path)
+        return
+    except ValueError as error:
+        layout_error = error
+    import h5py
+    with tempfile.TemporaryDirectory(prefix="avca-weights-") as tmp:
+        current = os.path.join(tmp, "current.weights.h5")
+        model.save_weights(current)   # the model's own layout, filled from the old file below
+        with h5py.File(path, "r") as old_file, h5py.File(current, "r+") as new_file:
+            old = _own_variables_by_names(old_file)
+            for names, group in _own_variables_by_names(new_file).items():
+                if not len(group):
+                    continue   # a layer without variables of its own
+                source = old.get(tuple(n for n in names if n not in REGROUPED))
+                if source is None or sorted(source) != sorted(group):
+                    raise layout_error
+                for key in group:
+                    if source[key].shape != group[key].shape:
+                        raise layout_error
+                    group[key][...] = source[key][...]
+        model.load_weights(current)
