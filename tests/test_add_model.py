@@ -60,7 +60,7 @@ def registered(monkeypatch):
     """What a model module's decorators do, undone after the test (the registry is global)."""
     monkeypatch.setattr(registry, "_MODELS", dict(registry._MODELS))
     monkeypatch.setattr(registry, "_PRESETS", dict(registry._PRESETS))
-    registry.register_model("concat-linear")(build)
+    registry.register_model("concat-linear", ConcatLinear)(build)
     registry.register_preset("concat-linear", "UCF", "main_features")(ucf_main)
     return "concat-linear"
 

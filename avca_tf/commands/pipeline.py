@@ -98,13 +98,13 @@ def _config(args, root: str, dataset: str, run_config, **paths):
     from pipelines.pipeline_config import DataSource, PipelineConfig, absolute
     from avca_tf.beam.embed_classes import benchmark_inputs
     from avca_tf.commands.ingest import check_beam_args
-    temporal = run_config.data.temporal  # sequence models (TCaF) read per-step features
+    from avca_tf.inputs import kind_of
+    temporal = kind_of(run_config.model.name).temporal  # e.g. TCaF reads per-step features
     classes_file, vectors = benchmark_inputs(root, dataset, args.features, args.vectors,
                                              temporal=temporal)
     cfg = PipelineConfig(
         data=DataSource(root=absolute(root), dataset=dataset, feature_set=args.features,
-                        vectors_path=absolute(vectors), skip_invalid=args.skip_invalid,
-                        temporal=temporal),
+                        vectors_path=absolute(vectors), skip_invalid=args.skip_invalid),
         run_config=run_config, hm_threshold=args.hm_threshold, serving_name=args.serving_name,
         pipeline_name=args.pipeline_name, beam_pipeline_args=tuple(check_beam_args(args)),
         **{k: absolute(v) if v else v for k, v in paths.items()})
@@ -133,7 +133,8 @@ def _run(args) -> int:
         dataset = "Toy"
         run_config = _run_config(args, dataset)
         # a sequence model reads per-step toy features
-        root = os.path.join(work, "benchmark-temporal" if run_config.data.temporal
+        from avca_tf.inputs import kind_of
+        root = os.path.join(work, "benchmark-temporal" if kind_of(run_config.model.name).temporal
                             else "benchmark")
     else:
         root, dataset = args.root, args.dataset or "UCF"
@@ -153,7 +154,7 @@ def _run(args) -> int:
         if args.root is None:
             from avca_tf.data.synthesis.synth import toy_benchmark
             toy_benchmark(root, log=lambda m: print(f"[pipeline] {m}", flush=True),
-                          temporal=cfg.data.temporal)
+                          temporal=cfg.temporal)
         print(f"[pipeline] {cfg.name}: {dataset}/{cfg.data.feature_set} from {cfg.data.root}; "
               f"{_describe(cfg.run_config)}", flush=True)
         summary = run_local(cfg, classes_file, vectors)

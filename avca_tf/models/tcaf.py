@@ -199,7 +199,8 @@ class MaskedAttentionLayer(layers.Layer):
 class TCaF(ConfiguredModel):
     """Temporal cross-modal attention model (takes padded sequences + masks)."""
 
-    takes_sequences = True
+    input_kind = "sequences"       # padded per-step sequences + masks (avca_tf.inputs.sequence)
+    uses_training_classes = True   # cross-entropy over the training classes
     default_name = "tcaf"
 
     def __init__(self, model_config: ModelConfig, loss_config: LossConfig | None = None, **kwargs):
@@ -313,12 +314,7 @@ class TCaF(ConfiguredModel):
         return self.projection.embed_classes(class_embeddings, training)
 
 
-@register_model("tcaf")
-def build(model_config: ModelConfig, loss_config: LossConfig | None = None) -> TCaF:
-    return TCaF(model_config, loss_config)
-
-
-build.takes_sequences = True  # the protocol checks this before building: needs --temporal data
+register_model("tcaf", TCaF)
 
 
 # ------------------------------------------------------------------- presets

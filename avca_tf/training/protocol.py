@@ -32,9 +32,9 @@ from avca_tf.io_utils import atomic_path, write_json
 from avca_tf.safe_load import load_npy
 from avca_tf.models import build_model
 from avca_tf.models.base import load_weights
-from avca_tf.training.trainer import (PlateauScheduler, Trainer, evaluate_gzsl,
-                                      get_strategy, make_distance_fn, prepare_process,
-                                      resolve_precision,
+from avca_tf.inputs import kind_of
+from avca_tf.training.trainer import (DistanceFn, PlateauScheduler, Trainer, evaluate_gzsl,
+                                      get_strategy, prepare_process, resolve_precision,
                                       set_learning_rate, worker_run_dir)
 
 CONFIG_FILE = "config.json"
@@ -51,54 +51,10 @@ def _metrics_dict(res) -> dict:
     return {"S": float(res.S), "U": float(res.U), "HM": float(res.HM), "ZSL": float(res.ZSL)}
 
 
-def is_temporal(benchmark) -> bool:
-    return hasattr(benchmark, "audio_step")
-
-
-def sequence_spec(benchmark, cfg: RunConfig):
-    """The SequenceSpec of a temporal benchmark (None for averaged features)."""
-    if not is_temporal(benchmark):
-        return None
-    from avca_tf.data.batching.sequence_batch import spec_from_config
-    return spec_from_config(cfg.data, benchmark.audio_step, benchmark.video_step)
-
-
-def check_sequence_steps(benchmark) -> None:
-    """Every video within the sequence-steps limit (config.LIMITS), before memory is taken:
-    one 10,000-step video in a padded batch needs gigabytes of attention."""
-    from avca_tf.config import check_limit
-    for stage, split in benchmark.splits.items():
-        for modality in ("audio", "video"):
-            lengths = getattr(split, f"{modality}_lengths", None)
-            if lengths is None or not len(lengths):
-                continue  # streamed (TFRecord) splits hold no lengths in memory
-            k = int(np.argmax(lengths))
-            check_limit("sequence steps", int(lengths[k]),
-                        f"{benchmark.dataset}/{stage}: video {split.video_ids[k]!r} has "
-                        f"{modality} steps")
-
-
 def validate_benchmark(benchmark, cfg: RunConfig) -> None:
-    """Feature widths match the model; both stages have training samples and unseen classes;
-    sequence models get temporal features at the step rates they were configured for."""
-    from avca_tf.models.registry import takes_sequences
-    sequences = takes_sequences(cfg.model.name)
-    if sequences != is_temporal(benchmark):
-        raise ConfigError(
-            f"model '{cfg.model.name}' reads "
-            f"{'per-step sequences' if sequences else 'one averaged vector per video'} but "
-            f"{benchmark.dataset}/{benchmark.feature_set} was read "
-            f"{'averaged' if sequences else 'as sequences'}; "
-            f"{'pass --temporal' if sequences else 'drop --temporal'}")
-    if sequences:
-        steps = (cfg.model.audio_step, cfg.model.video_step)
-        if steps != (benchmark.audio_step, benchmark.video_step):
-            raise ConfigError(f"model step times {steps} s differ from the {benchmark.feature_set} "
-                              f"step rates {(benchmark.audio_step, benchmark.video_step)} s; use "
-                              f"the preset of this feature set")
-        spec = sequence_spec(benchmark, cfg)  # validates the sequence options
-        if spec.mode == "max":  # batches pad to their longest video: bound the steps
-            check_sequence_steps(benchmark)
+    """The benchmark holds what the model's input kind reads; feature widths match the model;
+    both stages have training samples and unseen classes."""
+    kind_of(cfg.model.name).check_benchmark(benchmark, cfg)
     train = benchmark.splits["stage_1_train"]
     dims = (train.feature_dims if hasattr(train, "feature_dims")  # streamed: no arrays
             else (train.audio.shape[1], train.video.shape[1]))
@@ -223,11 +179,11 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
     val_data = benchmark.protocol(1) if validate else None
     emb = benchmark.label_embeddings
     keras.utils.set_random_seed(cfg.train.seed)
-    spec = sequence_spec(benchmark, cfg)
+    batching = kind_of(cfg.model.name).batching(cfg, benchmark)
     with get_strategy(cfg.train.strategy).scope():  # distributed variables, if any
         model = build_model(cfg.model.name, cfg.model, cfg.loss)
-        trainer = Trainer(model, cfg.train, data.train, emb, sequence=spec)
-    distance_fn = make_distance_fn(model, cfg.train, spec) if validate else None
+        trainer = Trainer(model, cfg.train, data.train, emb, batching=batching)
+    distance_fn = DistanceFn(model, cfg.train.eval_batch_size, batching) if validate else None
     plateau = PlateauScheduler(cfg.train.lr, cfg.train.lr_factor, cfg.train.lr_patience,
                                cfg.train.lr_threshold)
     state = tf.Variable(json.dumps({"epoch": 0, "history": [], "plateau": plateau.state}))
@@ -366,8 +322,7 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
         t0 = time.perf_counter()
         test_data = benchmark.protocol(2)
         beta = best["beta"]
-        _, test = evaluate_gzsl(make_distance_fn(model, cfg.train, sequence_spec(benchmark, cfg)),
-                                test_data, benchmark.label_embeddings, beta=beta)
+        test = evaluate_test(model, cfg, benchmark, beta)
         _add_time(timing, "test_evaluation_s", t0)
         t0 = time.perf_counter()
         _save_model(run_dir, model, benchmark, test_data, beta)
@@ -394,6 +349,15 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
               f"{f' of {n_train2} trained' if n_train2 != n2 else ''}) "
               f"-> {results_path}")
     return results
+
+
+def evaluate_test(model, cfg: RunConfig, benchmark, beta: float, label_embeddings=None):
+    """The GZSLResult of `model` (a run of `cfg`) on the benchmark's test folders at `beta`
+    (`label_embeddings`: the class vectors it scores against, default the benchmark's)."""
+    distance_fn = DistanceFn(model, cfg.train.eval_batch_size,
+                             kind_of(cfg.model.name).batching(cfg, benchmark))
+    emb = benchmark.label_embeddings if label_embeddings is None else label_embeddings
+    return evaluate_gzsl(distance_fn, benchmark.protocol(2), emb, beta=beta)[1]
 
 
 @dataclass
@@ -445,17 +409,11 @@ def load_data(cfg: RunConfig, stream: bool = True):
         if (bench.dataset, bench.feature_set) != (cfg.data.dataset, cfg.data.feature_set):
             raise ConfigError(f"{cfg.data.tfrecords} holds {bench.dataset}/{bench.feature_set}, "
                               f"not the requested {cfg.data.dataset}/{cfg.data.feature_set}")
-        if is_temporal(bench) != cfg.data.temporal:
-            held = "per-step sequences" if is_temporal(bench) else "averaged features"
-            wanted = "sequences" if cfg.data.temporal else "averaged features"
-            fix = ("ingest the non-averaged layout with `avca ingest --temporal`"
-                   if cfg.data.temporal else "use a model that reads sequences (--model tcaf)")
-            raise ConfigError(f"{cfg.data.tfrecords} holds {held} but the run reads {wanted}; "
-                              f"{fix}")
+        kind_of(cfg.model.name).check_benchmark(bench, cfg)
         return bench
     if not cfg.data.root:
         raise ConfigError("--root (or --tfrecords) is required")
-    if cfg.data.temporal:
+    if kind_of(cfg.model.name).temporal:
         from avca_tf.data.formats.temporal import load_temporal_benchmark
         return load_temporal_benchmark(cfg.data.root, cfg.data.dataset, cfg.data.feature_set,
                                        text_pairing=cfg.data.text_pairing)
@@ -487,8 +445,5 @@ def reevaluate(run_dir: str, root: str | None = None):
     if root:
         cfg = cfg.replace(data=dataclasses.replace(cfg.data, root=os.path.abspath(root),
                                                    tfrecords=None))
-    bench = load_data(cfg)
-    distance_fn = make_distance_fn(loaded.model, cfg.train, sequence_spec(bench, cfg))
-    _, res = evaluate_gzsl(distance_fn, bench.protocol(2), loaded.label_embeddings,
-                           beta=loaded.beta)
+    res = evaluate_test(loaded.model, cfg, load_data(cfg), loaded.beta, loaded.label_embeddings)
     return res, loaded.results["test"], loaded.beta

@@ -20,6 +20,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import h5py
 import numpy as np
@@ -159,10 +160,16 @@ class ProtocolData:
     eval_unseen: Split
     seen_class_ids: np.ndarray    # int64
     unseen_class_ids: np.ndarray  # int64
+    join: Callable = concat_splits  # how this benchmark's splits concatenate
+
+    def eval_split(self):
+        """eval_seen then eval_unseen as one split (what evaluation scores)."""
+        return self.join("eval", [self.eval_seen, self.eval_unseen])
 
 
 @dataclass(frozen=True)
 class Benchmark:
+    temporal = False               # its splits hold per-step sequences (TemporalBenchmark)
     dataset: str
     feature_set: str
     class_names: tuple[str, ...]   # sorted all_class.txt ("original" names)
@@ -191,7 +198,8 @@ class Benchmark:
         else:
             raise ValueError(f"protocol stage must be 1 or 2, got {stage!r}")
         return ProtocolData(train=train, eval_seen=seen, eval_unseen=unseen,
-                            seen_class_ids=seen.class_ids, unseen_class_ids=unseen.class_ids)
+                            seen_class_ids=seen.class_ids, unseen_class_ids=unseen.class_ids,
+                            join=self._concat)
 
 
 def read_utf8(path: Path) -> str:

@@ -124,6 +124,7 @@ def concat_temporal(name: str, parts: list[TemporalSplit]) -> TemporalSplit:
 @dataclass(frozen=True)
 class TemporalBenchmark(Benchmark):
     """A Benchmark whose splits are TemporalSplits; `protocol()` as the averaged one."""
+    temporal = True
     audio_step: float = 1.0    # seconds per audio step
     video_step: float = 1.0    # seconds per video step
 
