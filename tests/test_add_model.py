@@ -1,5 +1,5 @@
 """The recipe of docs/ARCHITECTURE.md ("Adding a model"), followed by a test: a small
-model registers its build function and a preset, and `avca train` / `avca evaluate`
+model registers its class and a preset, and `avca train` / `avca evaluate`
 run it without any other change to the package."""
 import json
 
@@ -43,10 +43,6 @@ class ConcatLinear(ConfiguredModel):
         return {"total": total}
 
 
-def build(model_config, loss_config):
-    return ConcatLinear(model_config, loss_config)
-
-
 def ucf_main(root):
     fs = FEATURE_SETS["main_features"]
     return RunConfig(data=DataConfig(root=root, dataset="UCF"),
@@ -60,7 +56,7 @@ def registered(monkeypatch):
     """What a model module's decorators do, undone after the test (the registry is global)."""
     monkeypatch.setattr(registry, "_MODELS", dict(registry._MODELS))
     monkeypatch.setattr(registry, "_PRESETS", dict(registry._PRESETS))
-    registry.register_model("concat-linear", ConcatLinear)(build)
+    registry.register_model("concat-linear", ConcatLinear)
     registry.register_preset("concat-linear", "UCF", "main_features")(ucf_main)
     return "concat-linear"
 

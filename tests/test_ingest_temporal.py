@@ -8,7 +8,7 @@ import pytest
 
 from avca_tf import cli
 from avca_tf.data.formats.pickle_features import read_class_pickle, write_class_pickle
-from avca_tf.data.batching.sequence_batch import SequenceSampler
+from avca_tf.inputs.sequence_batch import SequenceSampler
 from avca_tf.inputs import kind_of
 from avca_tf.data.synthesis.synth import synthesize
 from avca_tf.data.formats.temporal import (TEMPORAL_STAGES, TemporalLayout, TemporalSplit,
@@ -73,9 +73,9 @@ def test_train_from_tfrecords_gives_the_same_results(ingested, tmp_path):
     run_protocol(load_data(from_tfrec), from_tfrec, str(tmp_path / "tfrec"), verbose=0)
     assert ((tmp_path / "pkl" / "results.json").read_bytes()
             == (tmp_path / "tfrec" / "results.json").read_bytes())
-    # averaged TFRecords for a sequence model (and the reverse) are refused, naming the fix
+    # per-step TFRecords for a model of averaged features are refused, naming the fix
     with pytest.raises(ConfigError, match="per-step sequences.*use a model that reads sequences"):
-        load_data(from_tfrec.replace(data__temporal=False))
+        load_data(from_tfrec.replace(model__name="avca", data__temporal=False))
 
 
 @pytest.mark.parametrize("damage", ["mismatch", "nan"])
@@ -108,7 +108,7 @@ def test_streamed_batches_equal_in_memory_batches(ingested, mode):
     import tensorflow as tf
 
     from avca_tf.data.formats.record_index import StreamedSplit
-    from avca_tf.data.batching.sequence_batch import SequenceSpec
+    from avca_tf.inputs.sequence_batch import SequenceSpec
     from avca_tf.inputs.sequence import SequenceBatching
     from avca_tf.training.trainer import DistanceFn
     _, out = ingested

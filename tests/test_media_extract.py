@@ -203,13 +203,15 @@ def test_encoder_routes_savedmodel_audio_and_other_image_backbones(tmp_path):
 def media_run(extracted, tmp_path_factory):
     run = tmp_path_factory.mktemp("media_run") / "run"
     assert cli.main(["train", "--root", str(extracted), "--dataset", "Toy", "--out", str(run),
-                     "--preset", "toy", "--seed", "0", "-q"]) == 0
+                     "--preset", "toy", "--epochs", "2", "--n-batches", "20", "--seed", "0",
+                     "-q"]) == 0
     return run
 
 
 def test_media_toy_end_to_end_unseen_above_chance(media_run):
     """Trained on the features extracted from the seen classes' clips, the model names
-    clips of unseen classes from their word vectors (seed 0, the toy schedule)."""
+    clips of unseen classes from their word vectors (seed 0, the toy schedule cut to 2
+    epochs of 20 batches: S 96.67 U 33.33 ZSL 66.67 on AMD EPYC, as the full one)."""
     test = json.loads((media_run / "results.json").read_text())["test"]
     # chance: 1 / 3 test-unseen classes (ZSL), 1 / 15 candidate classes (U)
     assert test["ZSL"] > 1 / 3 + 0.2 and test["U"] > 1 / 15 + 0.2, test

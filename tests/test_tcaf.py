@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from avca_tf.config import RunConfig
-from avca_tf.data.batching.sequence_batch import (SequenceSampler, SequenceSpec,
+from avca_tf.inputs.sequence_batch import (SequenceSampler, SequenceSpec,
                                          SequenceTable, sequence_batch)
 from avca_tf.data.synthesis.synth import synthesize
 from avca_tf.data.formats.temporal import TemporalSplit, load_temporal_benchmark

@@ -68,18 +68,19 @@ class InputKind:
         if bool(cfg.data.temporal) != self.temporal:
             raise ConfigError(
                 f"model '{cfg.model.name}' reads {self.description} but data.temporal is "
-                f"{cfg.data.temporal}; use the model's preset "
-                f"({'--temporal' if self.temporal else 'no --temporal'})")
+                f"{cfg.data.temporal}; {'pass' if self.temporal else 'drop'} --temporal")
 
     def check_benchmark(self, benchmark, cfg) -> None:
         """A loaded benchmark holds the layout this kind reads, and the run's data settings
         say so (ConfigError otherwise)."""
         if getattr(benchmark, "temporal", False) != self.temporal:
             raise ConfigError(
-                f"model '{cfg.model.name}' reads {self.description} but "
-                f"{benchmark.dataset}/{benchmark.feature_set} was read "
-                f"{'averaged' if self.temporal else 'as sequences'}; "
-                f"{'pass --temporal' if self.temporal else 'drop --temporal'}")
+                f"model '{cfg.model.name}' reads {self.description} but the "
+                f"{benchmark.dataset}/{benchmark.feature_set} data read holds "
+                f"{'averaged features' if self.temporal else 'per-step sequences'}; " + (
+                    "read the non-averaged layout (--temporal; for TFRecords `avca ingest "
+                    "--temporal`)" if self.temporal else "use a model that reads sequences "
+                    "(--model tcaf) or the averaged features (no --temporal)"))
         self.check_config(cfg)
 
     description = ""

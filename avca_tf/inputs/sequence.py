@@ -2,7 +2,7 @@
 
 It reads the `_non_averaged` layout (a TemporalBenchmark, or a StreamedSplit index
 of TFRecords), batches padded, masked sequences with step times
-(`avca_tf.data.batching.sequence_batch`, as its SequenceSpec says: from
+(`avca_tf.inputs.sequence_batch`, as its SequenceSpec says: from
 DataConfig and the feature set's step rates) and serves padded sequences + lengths.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from avca_tf.data.batching.sequence_batch import (SequenceSampler, SequenceTable,
+from avca_tf.inputs.sequence_batch import (SequenceSampler, SequenceTable,
                                                   StreamingSequenceSampler, is_streamed,
                                                   sequence_batch, spec_from_config)
 from avca_tf.config import check_limit

@@ -8,7 +8,7 @@ import dataclasses
 import tensorflow as tf
 
 from avca_tf.config import MAX_FEATURE, REQUEST_LIMITS
-from avca_tf.data.batching.sequence_batch import padded_eval_batch
+from avca_tf.inputs.sequence_batch import padded_eval_batch
 
 
 def assert_shape(x, dims: tuple, message: str):
@@ -94,7 +94,7 @@ class SequenceInputs:
     """Variable-length sequences of a sequence model: audio [B, T_a, d_a] zero-padded (any
     T_a) + audio_lengths [B] int64 valid steps, the same for video. The padding is
     dropped and the evaluation batch of the run's SequenceSpec is built in the graph
-    (`avca_tf.data.batching.sequence_batch.padded_eval_batch`)."""
+    (`avca_tf.inputs.sequence_batch.padded_eval_batch`)."""
 
     kind = "sequences"
 

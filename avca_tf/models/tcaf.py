@@ -27,6 +27,7 @@ from keras import layers, ops
 
 from avca_tf.config import (FEATURE_SETS, DataConfig, LossConfig, ModelConfig, RunConfig,
                             TrainConfig, keras_momentum)
+from avca_tf.data.formats.temporal import step_seconds
 from avca_tf.errors import ConfigError
 from avca_tf.models.base import ConfiguredModel, serializable
 from avca_tf.models.heads import ProjectionHeads
@@ -318,7 +319,6 @@ register_model("tcaf", TCaF)
 
 
 # ------------------------------------------------------------------- presets
-STEP_SECONDS = {"main_features": (1.0, 1.0), "cls_features": (0.96, 0.64)}
 # (features, dataset) -> lr, plateau on, encoder hidden, dropouts emb/dec/add/trf/pos, depth,
 # heads, head_dim, sequence mode   (the authors' config/best/best_{cls,main}/*.yaml)
 _BEST = {
@@ -340,7 +340,7 @@ def preset(dataset: str, feature_set: str, root: str = "") -> RunConfig:
     lr, plateau, hidden, (d_emb, d_dec, d_add, d_trf, d_pos), depth, heads, head_dim, mode = \
         _BEST[key]
     audio_dim, video_dim = FEATURE_SETS[feature_set].audio_dim, FEATURE_SETS[feature_set].video_dim
-    a_step, v_step = STEP_SECONDS[feature_set]
+    a_step, v_step = step_seconds(feature_set)
     torch_bn = keras_momentum(0.1)
     return RunConfig(
         data=DataConfig(root=root, dataset=dataset, feature_set=feature_set, temporal=True,

@@ -298,6 +298,20 @@ class ServingGraph:
                 "known_token_count": enc["known_token_count"],
                 "oov_tokens": enc["oov_tokens"], "calibrated": calibrated}
 
+    # For endpoints built on top of these (the media signatures, avca_tf.media.serving):
+    # `features` is the tuple of the input kind's tensors in the order of its specs().
+    def serve(self, features):
+        """serving_default's outputs (after the input kind's checks)."""
+        return self._serve(self._checked(features))
+
+    def classify_open(self, features, class_names):
+        """classify_open's outputs (open-vocabulary exports only)."""
+        return self._classify_open(features, class_names)
+
+    @property
+    def open_vocabulary(self) -> bool:
+        return self.encoder is not None or self.text_encoder is not None
+
     def archive(self):
         """A keras.export.ExportArchive holding the model, tables and signatures."""
         archive = keras.export.ExportArchive()  # tracks the variables the endpoints use

@@ -402,6 +402,8 @@ def load_data(cfg: RunConfig, stream: bool = True):
     """The Benchmark a RunConfig names: the TFRecords of data.tfrecords, else the h5 files
     under data.root. Sequences from TFRecords are streamed (an index of the records, see
     `avca_tf.data.formats.record_index`) unless `stream` is False."""
+    kind = kind_of(cfg.model.name)
+    kind.check_config(cfg)
     if cfg.data.tfrecords:
         from avca_tf.data.formats.tfrecord_input import load_benchmark_from_tfrecords
         bench = load_benchmark_from_tfrecords(cfg.data.tfrecords,
@@ -409,11 +411,11 @@ def load_data(cfg: RunConfig, stream: bool = True):
         if (bench.dataset, bench.feature_set) != (cfg.data.dataset, cfg.data.feature_set):
             raise ConfigError(f"{cfg.data.tfrecords} holds {bench.dataset}/{bench.feature_set}, "
                               f"not the requested {cfg.data.dataset}/{cfg.data.feature_set}")
-        kind_of(cfg.model.name).check_benchmark(bench, cfg)
+        kind.check_benchmark(bench, cfg)
         return bench
     if not cfg.data.root:
         raise ConfigError("--root (or --tfrecords) is required")
-    if kind_of(cfg.model.name).temporal:
+    if kind.temporal:
         from avca_tf.data.formats.temporal import load_temporal_benchmark
         return load_temporal_benchmark(cfg.data.root, cfg.data.dataset, cfg.data.feature_set,
                                        text_pairing=cfg.data.text_pairing)

@@ -466,26 +466,35 @@ def stage_class_ids(layout: Layout, stage: str, index: dict[str, int]) -> list[i
     return ids
 
 
-def read_split(layout: Layout, stage: str, class_names: tuple[str, ...],
-               index: dict[str, int]) -> tuple[Split, list[str]]:
-    """Loads one stage folder (both modalities) for the classes its .txt lists."""
+def listed_files(layout: Layout, stage: str, class_names, index: dict[str, int],
+                 suffix: str | None = None, file_format: str | None = None):
+    """(class ids the stage's .txt lists, sorted int64; per modality {class id: path} of the
+    stage folders' `suffix` files; notes on the files not loaded), for every layout."""
     txt = layout.stage_txt(stage)
     ids = stage_class_ids(layout, stage, index)
-    class_ids = np.array(sorted(ids), dtype=np.int64)
-    fs = FEATURE_SETS[layout.feature_set]
-    dims = {"audio": fs.audio_dim, "video": fs.video_dim}
-    notes: list[str] = []
-    found = {}
+    notes, found = [], {}
     for m in MODALITIES:
-        files, others = _stage_files(layout.stage_dir(m, stage), index, class_names, layout)
+        files, others = _stage_files(layout.stage_dir(m, stage), index, class_names, layout,
+                                     suffix)
         unlisted = sorted(set(files) - set(ids))
         if unlisted:
             notes.append(f"{layout.stage_dir(m, stage)}: not loaded, class not in {txt.name}: "
                          + ", ".join(files[c].name for c in unlisted))
         if others:
-            notes.append(f"{layout.stage_dir(m, stage)}: ignored non-{fs.file_format} files "
+            notes.append(f"{layout.stage_dir(m, stage)}: ignored non-"
+                         f"{file_format or FEATURE_SETS[layout.feature_set].file_format} files "
                          f"{others[:5]}")
         found[m] = files
+    return np.array(sorted(ids), dtype=np.int64), found, notes
+
+
+def read_split(layout: Layout, stage: str, class_names: tuple[str, ...],
+               index: dict[str, int]) -> tuple[Split, list[str]]:
+    """Loads one stage folder (both modalities) for the classes its .txt lists."""
+    txt = layout.stage_txt(stage)
+    class_ids, found, notes = listed_files(layout, stage, class_names, index)
+    fs = FEATURE_SETS[layout.feature_set]
+    dims = {"audio": fs.audio_dim, "video": fs.video_dim}
     arrays = {m: [] for m in MODALITIES}
     labels, vids = [], []
     for cid in class_ids:
@@ -526,29 +535,40 @@ def check_seen_unseen_disjoint(layout: Layout, splits: dict, class_names) -> Non
                                  f"are both in {a}.txt and {b}.txt (seen and unseen must differ)")
 
 
-def load_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "own") -> Benchmark:
-    """Reads and validates `<root>/<dataset>` for one feature set (all six stages)."""
+def read_layout(layout_class, root, dataset: str, feature_set: str, text_pairing: str,
+                stages, read_stage, features_hint: str) -> dict:
+    """What every layout's reader does (the averaged h5 one here, the per-step pickle one in
+    temporal.py): checks the names and folders, reads the class list, the label embeddings
+    and each of `stages` with `read_stage(layout, stage, class_names, index) -> (split,
+    notes)`, checks seen/unseen are disjoint and logs the notes. Returns the Benchmark
+    fields."""
     check_choice("dataset", dataset, DATASETS, BenchmarkError)
     check_choice("feature set", feature_set, FEATURE_SETS, BenchmarkError)
-    layout = Layout(Path(root), dataset, feature_set)
+    layout = layout_class(Path(root), dataset, feature_set)
     if not layout.dataset_dir.is_dir():
         raise BenchmarkError(f"missing folder {layout.dataset_dir} (dataset {dataset!r} "
                              f"under benchmark root {root})")
     if not layout.features_dir.is_dir():
-        raise BenchmarkError(f"missing folder {layout.features_dir} (feature set {feature_set!r})")
+        raise BenchmarkError(f"missing folder {layout.features_dir} ({features_hint})")
     class_names = tuple(sorted(read_name_list(layout.all_class_file)))
     index = class_index(class_names)
     embeddings, notes = label_embeddings(layout, class_names, text_pairing)
     splits = {}
-    for stage in STAGES:
-        splits[stage], stage_notes = read_split(layout, stage, class_names, index)
+    for stage in stages:
+        splits[stage], stage_notes = read_stage(layout, stage, class_names, index)
         notes.extend(stage_notes)
     check_seen_unseen_disjoint(layout, splits, class_names)
     for note in notes:
         log.warning(note)
-    return Benchmark(dataset=dataset, feature_set=feature_set, class_names=class_names,
-                     label_embeddings=embeddings, splits=splits, text_pairing=text_pairing,
-                     notes=tuple(notes))
+    return dict(dataset=dataset, feature_set=feature_set, class_names=class_names,
+                label_embeddings=embeddings, splits=splits, text_pairing=text_pairing,
+                notes=tuple(notes))
+
+
+def load_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "own") -> Benchmark:
+    """Reads and validates `<root>/<dataset>` for one feature set (all six stages)."""
+    return Benchmark(**read_layout(Layout, root, dataset, feature_set, text_pairing, STAGES,
+                                   read_split, f"feature set {feature_set!r}"))
 
 
 def stage_table(title: str, header: tuple, rows: list, bench, mispaired=None) -> str:
@@ -574,12 +594,14 @@ def summary(bench: Benchmark, mispaired=None) -> str:
                        header, rows, bench, mispaired)
 
 
-def inspect_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "own"):
-    """(Benchmark, classes the reference pairing gives another vector or None)."""
-    bench = load_benchmark(root, dataset, feature_set, text_pairing)
+def inspect_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "own",
+                      load=load_benchmark, layout_class=Layout):
+    """(Benchmark, classes the reference pairing gives another vector or None); `load` and
+    `layout_class` read another layout (temporal.inspect_temporal_benchmark)."""
+    bench = load(root, dataset, feature_set, text_pairing)
     mispaired = None
     if text_pairing == "reference":
-        own, _ = label_embeddings(Layout(Path(root), dataset, feature_set), bench.class_names,
-                                  "own")
+        own, _ = label_embeddings(layout_class(Path(root), dataset, feature_set),
+                                  bench.class_names, "own")
         mispaired = reference_mispaired(bench.class_names, own, bench.label_embeddings)
     return bench, mispaired
