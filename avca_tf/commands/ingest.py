@@ -15,13 +15,43 @@ def add_beam_args(parser: argparse.ArgumentParser) -> None:
 
 
 def check_beam_args(args) -> list:
-    """Options before `--` would be swallowed silently by argparse: refuse them."""
+    """Options before `--` would be swallowed silently by argparse: refuse them; an unknown
+    runner or a negative worker count is refused here, not by a traceback of the job."""
     from avca_tf.errors import ConfigError
     stray = [a for a in args.beam_args if not a.startswith("--")]
     if stray:
         raise ConfigError(f"unexpected arguments {stray}: Beam options look like --name=value "
                           "and go after `--`")
+    if args.beam_args:
+        check_beam_options(list(args.beam_args))
     return list(args.beam_args)
+
+
+def check_beam_options(beam_args: list) -> None:
+    import contextlib
+    import io
+
+    from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+    from avca_tf.errors import ConfigError
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            opts = PipelineOptions(beam_args)
+            runner = opts.view_as(StandardOptions).runner
+            workers = opts.view_as(DirectOptions).direct_num_workers
+    except SystemExit:
+        raise ConfigError(f"Beam options {beam_args}: {err.getvalue().strip().splitlines()[-1]}"
+                          ) from None
+    if runner:
+        from apache_beam.runners.runner import create_runner
+        try:
+            create_runner(runner)
+        except (ValueError, ImportError) as e:
+            raise ConfigError(f"Beam option --runner={runner}: {e}") from None
+    if workers is not None and workers < 0:
+        raise ConfigError(f"Beam option --direct_num_workers={workers}: expected 0 (one per "
+                          "core) or more")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
