@@ -140,6 +140,25 @@ def check_serving_name(name: str, flag: str = "--serving-name", error=ConfigErro
     return name
 
 
+MAX_SEQUENCE_STEPS = 4096  # default of AVCA_MAX_SEQUENCE_STEPS
+
+
+def max_sequence_steps() -> int:
+    """Steps one video may have (AVCA_MAX_SEQUENCE_STEPS, default 4096: ActivityNet's
+    longest videos have under 1000 steps). Attention over T steps takes memory in T^2, so
+    a longer sequence is refused when it is read (and by a served model) instead of
+    ending in ResourceExhausted or the kernel's OOM killer."""
+    import os
+    raw = os.environ.get("AVCA_MAX_SEQUENCE_STEPS", "")
+    try:
+        value = int(raw) if raw else MAX_SEQUENCE_STEPS
+        if value < 1:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"AVCA_MAX_SEQUENCE_STEPS={raw!r}: expected an integer >= 1") from None
+    return value
+
+
 def short_feature_set(feature_set: str) -> str:
     """main_features -> main, cls_features -> cls, clip_clap -> clip-clap."""
     return feature_set.replace("_features", "").replace("_", "-")

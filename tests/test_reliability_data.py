@@ -255,3 +255,56 @@ def test_safe_npy_of_a_run_keeps_float32(tmp_path):
     from avca_tf.safe_load import load_npy
     np.save(tmp_path / "e.npy", np.ones((2, 3), np.float32))
     assert load_npy(str(tmp_path / "e.npy")).dtype == np.float32
+
+
+def test_clip_clap_benchmark_without_stage_2_train_folders(tmp_path, capsys):
+    """The authors' ClipClap-GZSL and TCaF loaders never read stage_2_train; a copy of their
+    layout without those folders was refused ("missing folder"). Stage 2 is built from the
+    three stage-1 folders, as it always was."""
+    from avca_tf.data.formats.benchmark import Layout, load_benchmark
+    from avca_tf.data.synthesis.synth import synthesize
+    root = tmp_path / "b"
+    synthesize(root, seed=0, feature_set="clip_clap", scale=0.3)
+    full = load_benchmark(root, "Toy", "clip_clap")
+    layout = Layout(root, "Toy", "clip_clap")
+    for m in ("audio", "video"):
+        shutil.rmtree(layout.stage_dir(m, "stage_2_train"))
+    bench = load_benchmark(root, "Toy", "clip_clap")
+    for stage in ("stage_1_train", "stage_2_test_seen", "stage_2_test_unseen"):
+        assert np.array_equal(bench.splits[stage].audio, full.splits[stage].audio)
+    got, want = bench.protocol(2).train, full.protocol(2).train
+    assert np.array_equal(got.audio, want.audio) and np.array_equal(got.labels, want.labels)
+    assert cli.main(["inspect", str(root), "--dataset", "Toy", "--features", "clip_clap"]) == 0
+    assert "stage_2_train" in capsys.readouterr().out
+
+
+def test_reproduce_out_that_is_a_file_is_an_error(tmp_path, toy_root, capsys):
+    out = tmp_path / "table.md"
+    out.write_text("mine")
+    rc = cli.main(["reproduce", "--root", str(toy_root), "--table", "3", "--quick",
+                   "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith(f"error: --out {out}: {out} exists and is not a "
+                                      "directory"), err
+    assert out.read_text() == "mine"
+
+
+def test_a_sequence_over_the_step_limit_is_refused_when_read(tmp_path, monkeypatch, capsys):
+    """Before: one 10,000-step video ended training in a ResourceExhausted traceback (and a
+    served request of that size needed a 12.8 GB attention tensor)."""
+    from avca_tf.data.formats.pickle_features import read_class_pickle, write_class_pickle
+    from avca_tf.data.synthesis.synth import synthesize
+    root = tmp_path / "t"
+    synthesize(root, seed=0, temporal=True, scale=0.05)
+    folder = root / "Toy/features/main_features_non_averaged/audio/stage_1_train"
+    victim = sorted(folder.iterdir())[0]
+    names, feats = read_class_pickle(victim, "audio")
+    write_class_pickle(victim, names, [np.zeros((10_000, feats[0].shape[1]), np.float32)]
+                       + feats[1:])
+    rc = cli.main(["inspect", str(root), "--dataset", "Toy", "--temporal"])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"{victim} (class" in err and "has 10000 audio steps, over the limit " \
+        "of 4096 (AVCA_MAX_SEQUENCE_STEPS" in err, err
+    monkeypatch.setenv("AVCA_MAX_SEQUENCE_STEPS", "20000")
+    rc = cli.main(["inspect", str(root), "--dataset", "Toy", "--temporal"])
+    assert "over the limit" not in capsys.readouterr().err

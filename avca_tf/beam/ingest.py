@@ -89,6 +89,10 @@ def plan(root, dataset: str, feature_set: str, temporal: bool = False) -> dict:
     index = bm.class_index(class_names)
     tasks, stages, notes = [], {}, []
     for stage in bm.STAGES:
+        if stage == "stage_2_train" and not bm.stage2_train_present(layout):
+            notes.append(f"{layout.features_dir}: no stage_2_train folders, not ingested (stage 2 "
+                         "trains on the three stage-1 folders)")
+            continue
         txt = layout.stage_txt(stage)
         listed = set(bm.stage_class_ids(layout, stage, index))
         files = {m: _feature_files(layout.stage_dir(m, stage), fs.suffix) for m in bm.MODALITIES}

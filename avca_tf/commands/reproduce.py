@@ -38,6 +38,8 @@ def add_arguments(p):
 def run(args) -> int:
     import os
 
+    from avca_tf.locking import check_dir_target
+    check_dir_target(args.out, "--out")  # a file there: refused before any work
     from avca_tf.evaluation.published import table_key
     from avca_tf.evaluation.reproduce import ReproduceConfig, reproduce
 

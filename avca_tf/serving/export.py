@@ -223,7 +223,9 @@ class SequenceInputs:
     kind = "sequences"
 
     def __init__(self, d_a: int, d_v: int, spec):
+        from avca_tf.config import max_sequence_steps
         self.d_a, self.d_v, self.spec = d_a, d_v, spec
+        self.max_steps = max_sequence_steps()
 
     def specs(self):
         return [tf.TensorSpec([None, None, self.d_a], tf.float32, name="audio"),
@@ -251,6 +253,10 @@ class SequenceInputs:
             for name, x, lengths in (("audio", audio, audio_lengths),
                                      ("video", video, video_lengths)):
                 steps = tf.shape(x, out_type=tf.int64)[1]
+                checks.append(tf.debugging.assert_less_equal(
+                    steps, tf.constant(self.max_steps, tf.int64), message=(
+                        f"{name}: expected at most {self.max_steps} steps per video "
+                        "(AVCA_MAX_SEQUENCE_STEPS when the model was exported)")))
                 checks.append(tf.debugging.assert_equal(
                     tf.reduce_all((lengths >= 1) & (lengths <= steps)), True, message=(
                         f"{name}_lengths: expected values in [1, steps of {name}] (every video "
@@ -267,7 +273,7 @@ class SequenceInputs:
             "audio_mask", "audio_time", "video_mask", "video_time")}
 
     def info(self) -> dict:
-        return {"inputs": self.kind, "lengths_dtype": "int64",
+        return {"inputs": self.kind, "lengths_dtype": "int64", "max_steps": self.max_steps,
                 "sequence": dataclasses.asdict(self.spec)}
 
 

@@ -199,7 +199,6 @@ def _worker_watchdog(cluster: dict, task: dict):
     by Python). A small watchdog process kills this one after AVCA_WORKER_WAIT_S seconds
     (default 600) with an `error:` line naming the missing workers, or at once on Ctrl-C."""
     import os
-    import subprocess
     import sys
     try:
         wait_s = float(os.environ.get("AVCA_WORKER_WAIT_S", WORKER_WAIT_S))
@@ -216,13 +215,20 @@ def _worker_watchdog(cluster: dict, task: dict):
                "TF_CONFIG with the same command, or check their addresses")
     print(f"multi-worker training ({me}): waiting up to {wait_s:.0f}s (AVCA_WORKER_WAIT_S) for "
           f"{peers}", file=sys.stderr, flush=True)
-    watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(wait_s),
-                                 message], stdin=subprocess.PIPE)
+    # posix_spawn, not fork: fork handlers of TF's gRPC would run in this process
+    read_end, write_end = os.pipe()
+    try:
+        pid = os.posix_spawn(sys.executable, [sys.executable, "-c", _WATCHDOG, str(os.getpid()),
+                                              str(wait_s), message], os.environ,
+                             file_actions=[(os.POSIX_SPAWN_DUP2, read_end, 0),
+                                           (os.POSIX_SPAWN_CLOSE, write_end)])
+    finally:
+        os.close(read_end)
     try:
         yield
     finally:
-        watchdog.stdin.close()
-        watchdog.wait()
+        os.close(write_end)
+        os.waitpid(pid, 0)
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

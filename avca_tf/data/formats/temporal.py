@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avca_tf.config import DATASETS, check_choice
+from avca_tf.config import DATASETS, check_choice, max_sequence_steps
 from avca_tf.data.formats.benchmark import (FEATURE_SETS, MODALITIES, Benchmark, Layout,
                                     _stage_files, check_seen_unseen_disjoint,
                                     label_embeddings, read_name_list)
@@ -134,6 +134,7 @@ class TemporalBenchmark(Benchmark):
 
 def check_class(cls: str, paths: dict, per: dict, dims: dict, steps: tuple[float, float]):
     """Checks of one class's audio and video pickles (read by `read_class_pickle_with_fps`)."""
+    limit = max_sequence_steps()
     for m, step in zip(MODALITIES, steps):
         ids, feats, fps = per[m]
         path = paths[m]
@@ -153,6 +154,11 @@ def check_class(cls: str, paths: dict, per: dict, dims: dict, steps: tuple[float
             if x.shape[0] == 0:
                 raise BenchmarkError(f"{path} (class {cls!r}): video {ids[k]!r} has zero {m} "
                                      f"steps (expected at least one)")
+            if x.shape[0] > limit:
+                raise BenchmarkError(f"{path} (class {cls!r}): video {ids[k]!r} has {x.shape[0]} "
+                                     f"{m} steps, over the limit of {limit} "
+                                     "(AVCA_MAX_SEQUENCE_STEPS; attention memory grows with "
+                                     "steps^2: raise it only with the memory for it)")
     ida, idv = per["audio"][0], per["video"][0]
     if ida != idv:
         if len(ida) != len(idv):
