@@ -27,9 +27,11 @@ Stage2LR = Literal["replay", "constant", "validation"]
 Stage2Length = Literal["best", "all"]
 # arithmetic of the training step: "float32"; "bf16-matmul": every dense layer's matmul in
 # bfloat16 (AMX/tensor cores), everything else float32; "mixed": Keras' mixed_bfloat16 policy
-# (mixed_float16 with loss scaling on a GPU). Evaluation and export are float32 in every case
-# except "mixed".
-Precision = Literal["float32", "bf16-matmul", "mixed"]
+# (mixed_float16 with loss scaling on a GPU); "auto": resolved when a run starts (and recorded
+# so in its config.json): bf16-matmul on a CPU with bfloat16 units (AMX or AVX512-BF16), where
+# it is faster, float32 elsewhere (a CPU without them emulates bf16, slower; GPUs unmeasured).
+# Evaluation and export are float32 in every case except "mixed".
+Precision = Literal["auto", "float32", "bf16-matmul", "mixed"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 STAGE2_LRS: tuple[str, ...] = get_args(Stage2LR)
 STAGE2_LENGTHS: tuple[str, ...] = get_args(Stage2Length)
@@ -98,6 +100,14 @@ LIMITS = {  # name -> (environment variable, default)
 }
 
 
+# Serving (README, Deployment): every signature refuses a request over these before the
+# model runs (one 10,000-step video alone needs a 12.8 GB attention tensor), and features
+# beyond +-MAX_FEATURE (squared distances overflow float32 to -inf/NaN scores).
+REQUEST_LIMITS = {"videos": 4096, "steps": 2048, "class_names": 4096}
+MAX_FEATURE = 1e6
+MAX_VERSION = 2 ** 63 - 1  # TF Serving's model versions are int64
+
+
 def limit(name: str) -> int:
     """The current value of LIMITS[name] (its environment variable, else the default)."""
     var, default = LIMITS[name]
@@ -138,25 +148,6 @@ def check_serving_name(name: str, flag: str = "--serving-name", error=ConfigErro
                     "and '.', starting with a letter or digit (one directory under the "
                     "serving base, no '/')")
     return name
-
-
-MAX_SEQUENCE_STEPS = 4096  # default of AVCA_MAX_SEQUENCE_STEPS
-
-
-def max_sequence_steps() -> int:
-    """Steps one video may have (AVCA_MAX_SEQUENCE_STEPS, default 4096: ActivityNet's
-    longest videos have under 1000 steps). Attention over T steps takes memory in T^2, so
-    a longer sequence is refused when it is read (and by a served model) instead of
-    ending in ResourceExhausted or the kernel's OOM killer."""
-    import os
-    raw = os.environ.get("AVCA_MAX_SEQUENCE_STEPS", "")
-    try:
-        value = int(raw) if raw else MAX_SEQUENCE_STEPS
-        if value < 1:
-            raise ValueError
-    except ValueError:
-        raise ConfigError(f"AVCA_MAX_SEQUENCE_STEPS={raw!r}: expected an integer >= 1") from None
-    return value
 
 
 def short_feature_set(feature_set: str) -> str:

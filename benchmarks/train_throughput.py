@@ -1,16 +1,17 @@
 """Training speed of AVCA against the authors' code, in one run (issue 17).
 
     python benchmarks/train_throughput.py [--root BENCH_ROOT] \
-        [--modes function:0,function,bf16-matmul,xla] [--steps 40] [--repeats 3] \
+        [--modes default,function:0,function,bf16-matmul,xla] [--steps 40] [--repeats 3] \
         [--torch-python PATH --reference-repo PATH [--torch-threads 1,2]] \
-        [--protocol EPOCHS,BATCHES] [--json-out FILE]
+        [--protocol EPOCHS,BATCHES] [--interleave ROUNDS] [--json-out FILE]
 
 Step: steps/s of our training step (UCF main preset, batch 256, every loss term) per
 mode, each mode in its own process (TensorFlow's thread pools are fixed per process).
-A mode is `<kind>[:<intra-op threads>[:<inter-op threads>]]`; kind is function
-(tf.function, float32), xla (jit_compile), bf16-matmul (dense matmuls in bfloat16), mixed
-(Keras mixed_bfloat16) or eager; the thread counts default to the preset's (1 and 1; 0 is
-TensorFlow's pool, one per core).
+A mode is `<kind>[:<intra-op threads>[:<inter-op threads>]]`; kind is default (the
+preset's precision, "auto" resolved for this CPU), function (tf.function, float32), xla
+(jit_compile), bf16-matmul (dense matmuls in bfloat16), mixed (Keras mixed_bfloat16) or
+eager; the thread counts default to the preset's (1 and 1; 0 is TensorFlow's pool, one
+per core).
 With --torch-python (a Python with torch) and --reference-repo (the authors' AVCA-GZSL
 checkout) the authors' step (`optimize_params` + their extra `get_embeddings`) is timed
 by benchmarks/reference/ref_step.py right after, once per --torch-threads value; ratios
@@ -19,7 +20,9 @@ are against their fastest thread count and against torch's default (one per core
 Protocol (--protocol E,N): a whole `avca train` (stage 1, stage 2, validation, checkpoints,
 test evaluation; our defaults) against the authors' stage 1 + stage 2 + get_evaluation.py
 (as benchmarks/avca_accuracy.py runs them, fresh working dir) at E epochs x N batches,
-their code at their fastest step thread count. Without --root a full-scale synthetic UCF
+their code at their fastest step thread count. `--interleave R` repeats ours and theirs R
+times, alternating, so that both meet the same load on a shared machine; each ratio is
+the median of the rounds' ratios. Without --root a full-scale synthetic UCF
 main benchmark is generated from the packaged real splits. Each number comes with the
 machine's load average; the report is printed as JSON (and written to --json-out).
 """
@@ -37,7 +40,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 TORCH_TIMER = os.path.join(REPO, "benchmarks", "reference", "ref_step.py")
-KINDS = ("function", "xla", "bf16-matmul", "mixed", "eager")
+KINDS = ("default", "function", "xla", "bf16-matmul", "mixed", "eager")
 
 
 def parse_mode(spec: str) -> tuple[str, int | None, int | None]:
@@ -56,12 +59,14 @@ def child(args) -> dict:
     import tensorflow as tf
     from avca_tf.data.formats.benchmark import load_benchmark
     from avca_tf.models import build_model, get_preset
-    from avca_tf.training.trainer import DistanceFn, Trainer, evaluate_gzsl, prepare_process
+    from avca_tf.training.trainer import (DistanceFn, Trainer, evaluate_gzsl, prepare_process,
+                                          resolve_precision)
     kind, intra, inter = parse_mode(args.child)
     cfg = get_preset("avca", "UCF", "main_features")
     train = dataclasses.replace(
         cfg.train, batch_size=args.batch_size, jit_compile=kind == "xla",
-        precision={"bf16-matmul": "bf16-matmul", "mixed": "mixed"}.get(kind, "float32"),
+        precision=resolve_precision(cfg.train.precision) if kind == "default" else
+        {"bf16-matmul": "bf16-matmul", "mixed": "mixed"}.get(kind, "float32"),
         intra_op_threads=cfg.train.intra_op_threads if intra is None else intra,
         inter_op_threads=cfg.train.inter_op_threads if inter is None else inter)
     prepare_process(train)  # the thread pools, as every training process
@@ -140,26 +145,67 @@ def time_torch(args, threads: int) -> dict:
 
 
 def time_protocol(args, epochs: int, n_batches: int, torch_threads: int) -> dict:
-    """Wall seconds of one whole protocol run of ours and of theirs (UCF main, seed 0)."""
+    """Wall seconds of whole protocol runs of ours and of theirs (UCF main, seed 0), each
+    in fresh processes: `--interleave` rounds, alternating which goes first."""
     from benchmarks.avca_accuracy import ours, theirs
     work = tempfile.mkdtemp(prefix="avca_protocol_")
     ns = argparse.Namespace(root=args.root, python=sys.executable, epochs=epochs,
                             n_batches=n_batches, torch_python=args.torch_python,
                             reference_repo=args.reference_repo, pairing="corrected",
                             threads=torch_threads)
-    out = {"epochs": epochs, "n_batches": n_batches, "torch_threads": torch_threads}
-    for name, run in (("ours", lambda log: ours(ns, args.dataset, "main", 0, [],
-                                                os.path.join(work, "ours"), log)),
-                      ("theirs", lambda log: theirs(ns, args.dataset, "main", 0,
-                                                    os.path.join(work, "theirs"), log))):
-        load0, t0 = os.getloadavg()[0], time.perf_counter()
-        res = run(os.path.join(work, f"{name}.log"))
-        out[name] = {"wall_s": time.perf_counter() - t0, "load_avg_start": load0,
-                     "load_avg_end": os.getloadavg()[0],
-                     **{k: res[k] for k in ("S", "U", "HM", "ZSL")}}
-        print(json.dumps({f"protocol_{name}": out[name]}), flush=True)
-    out["ratio"] = out["theirs"]["wall_s"] / out["ours"]["wall_s"]
+    runners = {"ours": lambda d, log: ours(ns, args.dataset, "main", 0, [], d, log, args.root),
+               "theirs": lambda d, log: theirs(ns, args.dataset, "main", 0, d, log, args.root)}
+    out = {"epochs": epochs, "n_batches": n_batches, "torch_threads": torch_threads,
+           "rounds": []}
+    for rnd in range(args.interleave):
+        row = {}
+        for name in ("ours", "theirs") if rnd % 2 == 0 else ("theirs", "ours"):
+            run_dir = os.path.join(work, f"{name}{rnd}")
+            load0, t0 = os.getloadavg()[0], time.perf_counter()
+            res = runners[name](run_dir, os.path.join(work, f"{name}{rnd}.log"))
+            row[name] = {"wall_s": time.perf_counter() - t0, "load_avg_start": load0,
+                         "load_avg_end": os.getloadavg()[0],
+                         **{k: res[k] for k in ("S", "U", "HM", "ZSL")}}
+            timing = os.path.join(run_dir, "timing.json")
+            if name == "ours" and os.path.exists(timing):  # our run's parts, in seconds
+                with open(timing) as f:
+                    row[name]["parts"] = json.load(f)
+            print(json.dumps({f"protocol_{name}": row[name], "round": rnd}), flush=True)
+        row["ratio"] = row["theirs"]["wall_s"] / row["ours"]["wall_s"]
+        out["rounds"].append(row)
+    out["ratio"] = median([r["ratio"] for r in out["rounds"]])
     out["work"] = work
+    return out
+
+
+def median(values):
+    values = sorted(values)
+    n = len(values)
+    return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+
+
+def step_ratios(modes: list[dict], torch: list[dict]) -> dict:
+    """Per mode: its steps/s over the authors' fastest thread count (and over torch's default,
+    one thread per core) of the same round, per round and their median."""
+    out = {}
+    for rnd in sorted({r.get("round", 0) for r in modes}):
+        ref = [t for t in torch if "steps_per_s" in t and t.get("round", 0) == rnd]
+        if not ref:
+            continue
+        best = max(ref, key=lambda t: t["steps_per_s"])
+        default = next((t for t in ref if t["threads"] == os.cpu_count()), best)
+        for r in modes:
+            if "steps_per_s" in r and r.get("round", 0) == rnd:
+                o = out.setdefault(r["mode"], {"vs_authors_best_per_round": [],
+                                               "vs_authors_default_threads_per_round": [],
+                                               "authors_best_threads": []})
+                o["vs_authors_best_per_round"].append(r["steps_per_s"] / best["steps_per_s"])
+                o["vs_authors_default_threads_per_round"].append(
+                    r["steps_per_s"] / default["steps_per_s"])
+                o["authors_best_threads"].append(best["threads"])
+    for o in out.values():
+        o["vs_authors_best"] = median(o["vs_authors_best_per_round"])
+        o["vs_authors_default_threads"] = median(o["vs_authors_default_threads_per_round"])
     return out
 
 
@@ -169,7 +215,7 @@ def main(argv=None):
     p.add_argument("--root", help="benchmark root holding main_features (default: synthesize)")
     p.add_argument("--dataset", default="UCF",
                    help="dataset under --root (default UCF; Toy for the toy benchmark)")
-    p.add_argument("--modes", default="function:0,function,bf16-matmul,xla")
+    p.add_argument("--modes", default="default,function:0,function,bf16-matmul,xla")
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--eager-steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=5)
@@ -181,6 +227,10 @@ def main(argv=None):
     p.add_argument("--torch-threads", default="1,2", help="torch thread counts to time")
     p.add_argument("--protocol", metavar="EPOCHS,BATCHES",
                    help="also time a whole protocol run of both at this schedule")
+    p.add_argument("--interleave", type=int, default=1, metavar="ROUNDS",
+                   help="rounds of ours then theirs (step: every mode, then every torch thread "
+                        "count; protocol: alternating which runs first), so both share the "
+                        "machine's load; ratios are the median of each round's")
     p.add_argument("--json-out", help="also write the results as JSON here")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -189,6 +239,10 @@ def main(argv=None):
         return 0
     for spec in args.modes.split(","):
         parse_mode(spec)
+    if args.interleave < 1:
+        raise SystemExit("error: --interleave must be >= 1")
+    if args.protocol and not (args.torch_python and args.reference_repo):
+        raise SystemExit("error: --protocol needs --torch-python and --reference-repo")
     if args.root is None:  # full-scale UCF from the packaged real splits
         from avca_tf.data.synthesis.synth import synthesize
         args.root, args.dataset = tempfile.mkdtemp(prefix="avca_bench_"), "UCF"
@@ -196,27 +250,27 @@ def main(argv=None):
     args.root = os.path.abspath(args.root)
     report = {"data": f"{args.dataset} main_features ({args.root})", "cpu_count": os.cpu_count(),
               "batch_size": args.batch_size, "load_avg_before": os.getloadavg(), "modes": []}
-    for spec in args.modes.split(","):
-        res = time_mode(args, spec)
-        report["modes"].append(res)
-        print(json.dumps(res), flush=True)
     if args.torch_python:
         report["torch_reference"] = []
-        for threads in [int(t) for t in args.torch_threads.split(",")]:
-            res = time_torch(args, threads)
+    for rnd in range(args.interleave):  # ours and theirs alternate, sharing the load
+        for spec in args.modes.split(","):
+            res = dict(time_mode(args, spec), round=rnd)
+            report["modes"].append(res)
+            print(json.dumps(res), flush=True)
+        for threads in ([int(t) for t in args.torch_threads.split(",")]
+                        if args.torch_python else []):
+            res = dict(time_torch(args, threads), round=rnd)
             report["torch_reference"].append(res)
             print(json.dumps({"torch_reference": res}), flush=True)
+    if args.torch_python:
+        report["ratios"] = step_ratios(report["modes"], report["torch_reference"])
         torch_ok = [t for t in report["torch_reference"] if "steps_per_s" in t]
-        if torch_ok:
-            best = max(torch_ok, key=lambda t: t["steps_per_s"])
-            default = next((t for t in torch_ok if t["threads"] == os.cpu_count()), best)
-            report["ratios"] = {
-                r["mode"]: {"vs_authors_best": r["steps_per_s"] / best["steps_per_s"],
-                            "vs_authors_default_threads": r["steps_per_s"] / default["steps_per_s"]}
-                for r in report["modes"] if "steps_per_s" in r}
-            if args.protocol:
-                epochs, n_batches = (int(x) for x in args.protocol.split(","))
-                report["protocol"] = time_protocol(args, epochs, n_batches, best["threads"])
+        if args.protocol and torch_ok:
+            epochs, n_batches = (int(x) for x in args.protocol.split(","))
+            threads = [t["threads"] for t in torch_ok]
+            fastest = max(set(threads), key=lambda n: median(
+                [t["steps_per_s"] for t in torch_ok if t["threads"] == n]))
+            report["protocol"] = time_protocol(args, epochs, n_batches, fastest)
     report["load_avg_after"] = os.getloadavg()
     if args.json_out:
         with open(args.json_out, "w") as f:

@@ -47,7 +47,7 @@ def create_pipeline(cfg: PipelineConfig, classes_file: str, vectors_path: str,
     serving_model_dir = os.path.join(cfg.serving_dir, cfg.serving_name)
     ingestion = FeatureIngestion(root=data.root, dataset=data.dataset, feature_set=data.feature_set,
                                  skip_invalid=data.skip_invalid, input_fingerprint=fingerprints[0],
-                                 temporal=data.temporal)
+                                 temporal=cfg.temporal)
     embeddings = ClassEmbeddingGen(classes_file=classes_file, vectors_path=vectors_path,
                                    input_fingerprint=fingerprints[1])
     trainer = AvcaTrainer(

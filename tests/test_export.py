@@ -314,6 +314,38 @@ def test_bad_inputs_give_clear_errors(served):
                                            class_names=tf.constant([], tf.string))
 
 
+def test_requests_over_the_limits_and_huge_features_are_refused(served):
+    """Issue 29: features of 1e30 gave -inf/NaN scores; request sizes had no bound."""
+    from avca_tf.config import REQUEST_LIMITS
+    loaded = tf.saved_model.load(served["version_dir"])
+    d_a, d_v = served["info"]["audio_dim"], served["info"]["video_dim"]
+    a, v = tf.zeros([2, d_a]), tf.zeros([2, d_v])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="beyond"):
+        loaded.signatures["serving_default"](audio=a + 1e30, video=v)
+    n = REQUEST_LIMITS["videos"] + 1
+    with pytest.raises(tf.errors.InvalidArgumentError, match="more than 4096 videos"):
+        loaded.signatures["embed"](audio=tf.zeros([n, d_a]), video=tf.zeros([n, d_v]))
+    open_fn = loaded.signatures["classify_open"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="more than 4096 names"):
+        open_fn(audio=a, video=v, class_names=tf.constant(["Bada"] * 4097))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected UTF-8 text"):
+        open_fn(audio=a, video=v, class_names=tf.constant([b"Bad\xff"]))
+    # within the limits: the largest batch runs
+    m = REQUEST_LIMITS["videos"]
+    assert loaded.signatures["embed"](audio=tf.zeros([m, d_a]),
+                                      video=tf.zeros([m, d_v]))["embedding"].shape[0] == m
+
+
+def test_export_version_past_int64_is_refused(trained_run, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["export", str(trained_run), "--out", str(tmp_path / "s"),
+                  "--version", str(2 ** 63)])
+    assert e.value.code == 2 and f"must be < {2 ** 63}" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+    with pytest.raises(ExportError, match="int64"):
+        export_run(str(trained_run), str(tmp_path / "s"), version=2 ** 63)
+
+
 def test_cli_versions_are_never_overwritten(served, trained_run, capsys):
     base = served["base"]
     before = os.listdir(os.path.join(base, "avca", "1"))
@@ -405,6 +437,27 @@ def test_grpc_client_round_trip(served):
         server.stop(None)
 
 
+def test_export_keras_writes_the_keras_model_beside_the_saved_model(served, trained_run,
+                                                                   tmp_path, capsys):
+    import keras
+
+    from avca_tf.serving.export import KERAS_FILE
+    assert cli.main(["export", str(trained_run), "--out", str(tmp_path), "--keras"]) == 0
+    version_dir = os.path.join(tmp_path, "avca", "1")
+    assert f"keras model: {version_dir}/{KERAS_FILE}" in capsys.readouterr().out
+    assert load_export_info(version_dir)["keras_file"] == KERAS_FILE
+    assert served["info"]["keras_file"] is None
+    assert not os.path.exists(os.path.join(served["version_dir"], KERAS_FILE))
+    model = keras.saving.load_model(os.path.join(version_dir, KERAS_FILE))
+    run = served["run"]
+    assert type(model) is type(run.model)
+    assert model.get_config() == run.model.get_config()
+    labels = run.label_embeddings[served["ids"]]
+    np.testing.assert_array_equal(
+        model.class_distances(served["audio"], served["video"], labels).numpy(),
+        run.model.class_distances(served["audio"], served["video"], labels).numpy())
+
+
 def test_export_refuses_another_input_signature_and_versions_past_int64(trained_run, tmp_path,
                                                                           capsys):
     """Issue 29: a serving name keeps one input signature (a TCaF export takes sequences,
@@ -422,9 +475,10 @@ def test_export_refuses_another_input_signature_and_versions_past_int64(trained_
                           "audio float32[-1, "), err
     assert err.rstrip().endswith("export under another --serving-name")
     assert sorted(os.listdir(base / "avca")) == ["1"]  # no version 2, no temporary left
-    assert cli.main(["export", str(trained_run), "--out", str(base), "--version",
-                     "99999999999999999999"]) == 2
-    assert "expected an integer in [1, 9223372036854775807]" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # argparse refuses it before any work
+        cli.main(["export", str(trained_run), "--out", str(base), "--version",
+                  "99999999999999999999"])
+    assert stop.value.code == 2 and "must be < 9223372036854775808" in capsys.readouterr().err
     (base / "top" / str(2 ** 63 - 1)).mkdir(parents=True)
     assert cli.main(["export", str(trained_run), "--out", str(base), "--serving-name", "top"]) == 2
     assert "past TF Serving's int64 versions" in capsys.readouterr().err

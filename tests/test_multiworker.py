@@ -1,6 +1,7 @@
 """`avca train --strategy multi-worker`: two real worker processes (MultiWorkerMirroredStrategy,
 TF_CONFIG, free localhost ports) train one run; both end with the same weights, and the
-run matches a single-worker run with the same global batch within a measured tolerance."""
+run's training losses match a single-worker run's with the same global batch within a
+measured tolerance that holds on both CPU kinds (AMX Xeon, AVX512-BF16 EPYC)."""
 import json
 import os
 import subprocess
@@ -14,14 +15,15 @@ from conftest import free_ports
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT_S = 420
 
-# Measured (toy benchmark, quick run: 2 epochs x 5 batches of 64 = 2 x 32 per worker):
-# the per-epoch mean training losses of the two-worker run differ from the single-worker
-# run's by 0.3-2.2 % (dropout masks are drawn per replica; BN statistics are synchronised;
-# the gradient all-reduce sums in another order), the test metrics (near chance after 10
-# steps) by at most 3.4 points (S 7.8 vs 4.4 %, ZSL 7.5 vs 4.7 %, HM 0.9 vs 0.3 %).
-# Asserted with headroom:
+# What must agree between the two-worker and the single-worker run of one global batch:
+# the training losses, per epoch of each stage, up to the differences the strategy makes
+# (dropout masks drawn per replica, BN statistics synchronised, the gradient all-reduce
+# summing in another order). Measured (toy benchmark, quick run: 2 epochs x 5 batches of
+# 64 = 2 x 32 per worker): 0.3-2.2 % on the AMX Xeon (bf16 matmuls), 0.5-2.1 % on the AMD EPYC
+# (AVX512-BF16). Asserted with headroom. Test metrics are not compared: after 10 steps
+# they are near chance and move by several points with any such difference (ZSL 14.5 vs
+# 4.9 % on the EPYC), so no tolerance for them holds on both CPU kinds.
 LOSS_RTOL = 0.05
-METRIC_ATOL = 0.08
 
 
 def _env(**extra):
@@ -88,7 +90,9 @@ def test_two_worker_processes_train_one_run(toy_root, tmp_path):
             np.testing.assert_allclose(mw_loss, one_loss, rtol=LOSS_RTOL)
     first = r0["stage1"]["epochs"][0]["loss"]["total"], rs["stage1"]["epochs"][0]["loss"]["total"]
     assert first[0] == pytest.approx(first[1], rel=LOSS_RTOL)
-    for metric in ("S", "U", "HM", "ZSL"):
-        assert r0["test"][metric] == pytest.approx(rs["test"][metric], abs=METRIC_ATOL), metric
+    # both ran the whole protocol: the same schedule, a chosen beta, test metrics in range
+    for r in (r0, rs):
+        assert len(r["stage1"]["epochs"]) == 2 and r["stage1"]["best_epoch"] in (1, 2)
+        assert all(0.0 <= r["test"][m] <= 1.0 for m in ("S", "U", "HM", "ZSL"))
     # and it is a different computation, not the single-worker one run twice
     assert r0["stage1"]["epochs"] != rs["stage1"]["epochs"]

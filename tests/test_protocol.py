@@ -101,8 +101,14 @@ def test_sigkilled_run_resumes_to_identical_results(toy_root, tmp_path):
 
 
 def test_run_dir_with_another_config_is_refused(finished, toy, cfg):
-    run_dir, _ = finished
+    run_dir, results = finished
     before = {p: p.read_bytes() for p in run_dir.glob("*.json")}
+    # precision "auto" (AVCA's preset) is recorded resolved, and that is the same config
+    from avca_tf.training.trainer import resolve_precision
+    assert cfg.train.precision == "auto"
+    recorded = json.loads((run_dir / "config.json").read_text())["train"]["precision"]
+    assert recorded == resolve_precision("auto") != "auto"
+    assert run_protocol(toy, cfg, str(run_dir), resume=True, verbose=0) == results
     other = cfg.replace(train=dataclasses.replace(cfg.train, seed=7))
     with pytest.raises(ConfigError, match=r"different configuration \(train.seed: 0"):
         run_protocol(toy, other, str(run_dir), resume=True, verbose=0)

@@ -11,7 +11,8 @@ from avca_tf.config import ModelConfig, TrainConfig
 from avca_tf.models import build_model
 from avca_tf.models.base import GZSLModel
 from avca_tf.training.optimizers import CoupledAdam
-from avca_tf.training.trainer import DistanceFn, PlateauScheduler, Trainer
+from avca_tf.training.trainer import (DistanceFn, PlateauScheduler, Trainer, cpu_bf16_units,
+                                      resolve_precision)
 
 SMALL = ModelConfig(audio_dim=16, video_dim=24, encoder_hidden=32, decoder_hidden=32)
 
@@ -105,6 +106,22 @@ def test_bf16_matmul_step_is_deterministic_close_to_float32_and_keeps_eval_float
     assert model.a_enc.blocks[0].dense.kernel.dtype == "float32"  # variables stay float32
 
 
+def test_auto_precision_is_bf16_matmul_only_with_cpu_bf16_units():
+    amx = "flags\t\t: fpu avx512f avx512_bf16 amx_tile amx_bf16 amx_int8\n"
+    assert cpu_bf16_units(amx) == "amx_bf16"
+    assert cpu_bf16_units("flags\t\t: fpu avx512f avx512_bf16\n") == "avx512_bf16"
+    assert cpu_bf16_units("flags\t\t: fpu avx2 avx512f avx512_bf16x\n") is None
+    expected = ("bf16-matmul" if cpu_bf16_units() and not tf.config.list_physical_devices("GPU")
+                else "float32")
+    assert resolve_precision("auto") == expected
+    for explicit in ("float32", "bf16-matmul", "mixed"):
+        assert resolve_precision(explicit) == explicit
+    # a Trainer given "auto" steps as the resolved precision does, to the bit
+    auto, _ = _losses_after(1, seed=0, cfg=dataclasses.replace(CFG, precision="auto"))
+    same, _ = _losses_after(1, seed=0, cfg=dataclasses.replace(CFG, precision=expected))
+    assert auto == same
+
+
 def test_training_is_deterministic_and_learns():
     a, model = _losses_after(2, seed=0)
     b, _ = _losses_after(2, seed=0)
@@ -128,7 +145,7 @@ def test_distance_fn_chunks_equal_one_call():
     keras.utils.set_random_seed(0)
     model = build_model("avca", SMALL)
     split = _split(n=50)
-    whole = DistanceFn(model, batch_size=1000)(split.audio, split.video, EMB)
-    chunked = DistanceFn(model, batch_size=7)(split.audio, split.video, EMB)
+    whole = DistanceFn(model, batch_size=1000)(split, EMB)
+    chunked = DistanceFn(model, batch_size=7)(split, EMB)
     assert whole.shape == (50, 6)
     np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-5)

@@ -92,7 +92,7 @@ def read_results(path: str) -> dict | None:
 def check_run_config(path: str, config: RunConfig) -> None:
     """Raises ConfigError when the run dir holds a config.json other than `config` (a run
     of another configuration, which must not be reused or resumed); no config.json: no run."""
-    from avca_tf.training.protocol import CONFIG_FILE, config_diff
+    from avca_tf.training.protocol import CONFIG_FILE, config_diff, resolved_config
     config_path = join(path, CONFIG_FILE)
     if not _gfile().exists(config_path):
         return
@@ -103,7 +103,9 @@ def check_run_config(path: str, config: RunConfig) -> None:
         raise ConfigError(f"{config_path} is not a readable run config ({e}); choose another "
                           f"--out or delete {path}") from e
     # compared after from_dict: fields added since the run was written take their defaults
-    diff = config_diff(existing.to_dict(), config.to_dict(), "planned")
+    # and with precision "auto" as this machine resolves it (config.json records it resolved)
+    diff = config_diff(resolved_config(existing).to_dict(), resolved_config(config).to_dict(),
+                       "planned")
     if diff:
         more = f"; and {len(diff) - 3} more" if len(diff) > 3 else ""
         raise ConfigError(f"{path} holds a run of another configuration "

@@ -101,13 +101,13 @@ def _config(args, root: str, dataset: str, run_config, **paths):
     from pipelines.pipeline_config import DataSource, PipelineConfig, absolute
     from avca_tf.beam.embed_classes import benchmark_inputs
     from avca_tf.commands.ingest import check_beam_args
-    temporal = run_config.data.temporal  # sequence models (TCaF) read per-step features
+    from avca_tf.inputs import kind_of
+    temporal = kind_of(run_config.model.name).temporal  # e.g. TCaF reads per-step features
     classes_file, vectors = benchmark_inputs(root, dataset, args.features, args.vectors,
                                              temporal=temporal)
     cfg = PipelineConfig(
         data=DataSource(root=absolute(root), dataset=dataset, feature_set=args.features,
-                        vectors_path=absolute(vectors), skip_invalid=args.skip_invalid,
-                        temporal=temporal),
+                        vectors_path=absolute(vectors), skip_invalid=args.skip_invalid),
         run_config=run_config, hm_threshold=args.hm_threshold, serving_name=args.serving_name,
         pipeline_name=args.pipeline_name, beam_pipeline_args=tuple(check_beam_args(args)),
         **{k: absolute(v) if v else v for k, v in paths.items()})
@@ -136,7 +136,8 @@ def _run(args) -> int:
         dataset = "Toy"
         run_config = _run_config(args, dataset)
         # a sequence model reads per-step toy features
-        root = os.path.join(work, "benchmark-temporal" if run_config.data.temporal
+        from avca_tf.inputs import kind_of
+        root = os.path.join(work, "benchmark-temporal" if kind_of(run_config.model.name).temporal
                             else "benchmark")
     else:
         root, dataset = args.root, args.dataset or "UCF"
@@ -156,7 +157,7 @@ def _run(args) -> int:
         if args.root is None:
             from avca_tf.data.synthesis.synth import toy_benchmark
             toy_benchmark(root, log=lambda m: print(f"[pipeline] {m}", flush=True),
-                          temporal=cfg.data.temporal)
+                          temporal=cfg.temporal)
         print(f"[pipeline] {cfg.name}: {dataset}/{cfg.data.feature_set} from {cfg.data.root}; "
               f"{_describe(cfg.run_config)}", flush=True)
         summary = run_local(cfg, classes_file, vectors)
@@ -189,6 +190,7 @@ def _print_summary(cfg, s) -> None:
               (f" (serving {os.path.join(model_dir, versions[-1])})" if versions else ""))
     run = s.run.output("AvcaTrainer", "model_run")
     if run:
+        print(f"run results:      {os.path.join(run.uri, 'results.json')}")
         print(f"TensorBoard logs: tensorboard --logdir {run.uri}")
     print(f"MLMD store:       {cfg.metadata_path}  (avca pipeline show --metadata "
           f"{cfg.metadata_path})")

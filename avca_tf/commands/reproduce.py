@@ -35,11 +35,16 @@ def add_arguments(p):
     add_beam_args(p)
 
 
+def check(args) -> None:
+    """Before TensorFlow is imported: Beam options and a --out that can be a directory."""
+    from avca_tf.locking import check_dir_target
+    check_dir_target(args.out, "--out")
+    check_beam_args(args)
+
+
 def run(args) -> int:
     import os
 
-    from avca_tf.locking import check_dir_target
-    check_dir_target(args.out, "--out")  # a file there: refused before any work
     from avca_tf.evaluation.published import table_key
     from avca_tf.evaluation.reproduce import ReproduceConfig, reproduce
 

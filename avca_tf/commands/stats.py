@@ -1,13 +1,15 @@
 """`avca stats`: trainable parameters and FLOPs per model and feature set."""
 from __future__ import annotations
 
+import sys
+
 from avca_tf.config import FEATURE_SETS
 from avca_tf.errors import ConfigError
 
 
 def add_arguments(p):
     p.add_argument("--features", choices=sorted(FEATURE_SETS),
-                   help="feature set (default: both)")
+                   help="feature set (default: every one)")
     p.add_argument("--models", help="comma-separated model names (default: all registered)")
     p.add_argument("--batch-size", type=int, default=256,
                    help="training batch (positives; as many negatives) for the step FLOPs")
@@ -24,9 +26,12 @@ def run(args) -> int:
                           f"{sorted(model_names())}")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    import logging
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # the v1 profiler's deprecations
     from avca_tf.evaluation.stats import collect, format_table
     feature_sets = [args.features] if args.features else list(FEATURE_SETS)
-    rows = collect(models, feature_sets, args.batch_size, flops=not args.no_flops)
+    rows = collect(models, feature_sets, args.batch_size, flops=not args.no_flops,
+                   progress=sys.stderr.isatty())  # no bar in a log file
     print(format_table(rows, args.batch_size))
     if not args.no_flops:
         print(f"\nFLOPs: TF profiler (tf.compat.v1.profiler float_operation) on the graph of a "
@@ -35,6 +40,7 @@ def run(args) -> int:
               f"negatives; train step = loss fwd + backward (no optimizer update). Seed columns: "
               f"Appendix B.4 (SeLaVi features only). Sequence models (tcaf): fwd = one video of "
               f"`steps a/v` audio/video steps (a typical video of the dataset: median duration "
-              f"at the step rates; ActivityNet its fixed test window), train step = a padded "
-              f"batch of {args.batch_size} such videos, cross-entropy over 30 classes.")
+              f"at the step rates; ActivityNet its fixed test window), loss fwd and train step "
+              f"= a padded batch of {args.batch_size} such videos. Models with a cross-entropy "
+              f"over the training classes (tcaf, clipclap): 30 classes.")
     return 0

@@ -5,7 +5,7 @@ does (class-split lists and csvs, the toy vocabulary, label embeddings) but
 instead of feature files a folder tree of clips, `Toy/videos/<Class>/<id>.mp4`
 (UCF101's layout: class folders, the file stem is the video id of the stage
 csvs). Each class's label embedding e gives its clip parameters through one
-fixed random map p = tanh(gain * A e): background and shape colours, shape
+fixed map (`class_parameters`): background and shape colours, shape
 size, direction and speed of motion, tone pitch, tremolo rate and timbre. Each
 clip adds its own start position, phase, jitter and noise. A model trained on
 the seen classes' extracted features can so recognise unseen classes from
@@ -20,19 +20,20 @@ from pathlib import Path
 
 import numpy as np
 
-from avca_tf.data.formats.benchmark import EMBED_DIM, Layout
+from avca_tf.data.formats.benchmark import Layout
 from avca_tf.data.synthesis.synth import TOY, TOY_WORD_VECTORS, ToyLayout, toy_plan, write_lists
 from avca_tf.errors import BenchmarkError
 from avca_tf.io_utils import atomic_path, json_text
 from avca_tf.media.write import write_clip
 
 VIDEOS = "videos"
+ENCODERS = "encoders"
 MEDIA_TOY_FEATURES = "main_features"  # the class-split folder the lists are written for
 
 # Few classes and clips: extraction and training of the whole toy take seconds.
-MEDIA_TOY = ToyLayout(n_classes=16, n_words=40, n_heads=6, latent_dim=4, n_train=6,
-                      n_val_unseen=3, n_test_unseen=3, train=(6, 8), val_seen=(2, 2),
-                      val_unseen=(3, 4), test_seen=(2, 3), test_unseen=(4, 5))
+MEDIA_TOY = ToyLayout(n_classes=20, n_words=40, n_heads=6, latent_dim=4, n_train=12,
+                      n_val_unseen=3, n_test_unseen=3, train=(4, 5), val_seen=(1, 2),
+                      val_unseen=(3, 3), test_seen=(2, 2), test_unseen=(3, 4))
 
 
 @dataclass(frozen=True)
@@ -42,16 +43,25 @@ class ClipModel:
     fps: int = 8
     sample_rate: int = 16000
     seconds: tuple[float, float] = (2.0, 2.5)   # clip length range
-    gain: float = 1.5           # pre-activation scale of the parameter map
+    gain: float = 0.7           # pre-activation scale of the parameter map
     noise: float = 0.02         # audio noise std and pixel jitter (fraction of full scale)
 
 
-def class_parameters(embeddings: np.ndarray, seed: int, gain: float) -> np.ndarray:
-    """Label embeddings [C, 300] -> clip parameters in (-1, 1) [C, 12]."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
-    a = rng.standard_normal((12, EMBED_DIM))
-    e = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
-    return np.tanh(gain * e @ a.T)
+def class_parameters(embeddings: np.ndarray, seed: int, gain: float,
+                     components: int = 6) -> np.ndarray:
+    """Label embeddings [C, 300] -> clip parameters in (-1, 1) [C, 12].
+
+    The parameters are a fixed random mix of the embeddings' first `components`
+    principal coordinates (over all classes, standardised), squashed by tanh:
+    what varies most between the classes' word vectors drives the clips.
+    """
+    x = embeddings - embeddings.mean(axis=0)
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    z = x @ vt[:components].T
+    z /= z.std(axis=0) + 1e-9
+    mix = np.random.default_rng(np.random.SeedSequence([seed, 7])).standard_normal(
+        (12, components)) / np.sqrt(components)
+    return np.tanh(gain * z @ mix.T)
 
 
 def render_clip(p: np.ndarray, rng: np.random.Generator, model: ClipModel):
@@ -87,8 +97,10 @@ def render_clip(p: np.ndarray, rng: np.random.Generator, model: ClipModel):
 
 
 def synthesize_media(out, seed: int = 0, scale: float = 1.0, toy: ToyLayout = MEDIA_TOY,
-                     model: ClipModel = ClipModel(), suffix: str = ".mp4") -> Path:
-    """Writes `<out>/Toy` (class lists, vocabulary, label embeddings, clips); returns it."""
+                     model: ClipModel = ClipModel(), suffix: str = ".mp4",
+                     with_encoders: bool = True) -> Path:
+    """Writes `<out>/Toy` (class lists, vocabulary, label embeddings, clips and, with
+    `with_encoders`, the toy encoder presets in `Toy/encoders/`); returns it."""
     if not scale > 0:
         raise BenchmarkError(f"--scale must be > 0, got {scale}")
     out = Path(out)
@@ -123,14 +135,50 @@ def synthesize_media(out, seed: int = 0, scale: float = 1.0, toy: ToyLayout = ME
                     write_clip(folder / f"{vid}{suffix}", frames, audio, fps=model.fps,
                                sample_rate=model.sample_rate)
                     n_clips += 1
+        encoders = write_toy_encoders(tmp_ds / ENCODERS, seed) if with_encoders else {}
         meta = {"dataset": TOY, "media": True, "seed": seed, "scale": scale, "clips": n_clips,
-                "toy": asdict(toy), "clip_model": asdict(model), "suffix": suffix}
+                "toy": asdict(toy), "clip_model": asdict(model), "suffix": suffix,
+                "encoders": {k: str(Path(v).relative_to(tmp_ds)) for k, v in encoders.items()}}
         (tmp_ds / "synth_media.json").write_text(json_text(meta))
         with atomic_path(str(dest)) as tmp:
             tmp_ds.rename(tmp)
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
     return dest
+
+
+def write_toy_encoders(out, seed: int = 0, dim: int = 512) -> dict:
+    """Small randomly initialised encoders of the real architectures as local keras-hub
+    presets (weights of real ones cannot be downloaded everywhere): `out/clip` (a
+    CLIPBackbone with a 32x32 vision tower, projection `dim`, and its image
+    converter) and `out/whisper` (a one-layer WhisperBackbone of width `dim` with a
+    1-second audio converter). Returns {"image": path, "audio": path}."""
+    import keras
+    import keras_hub
+    out = Path(out)
+    keras.utils.set_random_seed(seed)
+    clip_dir, whisper_dir = out / "clip", out / "whisper"
+    vision = keras_hub.models.CLIPVisionEncoder(
+        patch_size=8, hidden_dim=32, num_layers=1, num_heads=2, intermediate_dim=64,
+        image_shape=(32, 32, 3))
+    text = keras_hub.models.CLIPTextEncoder(
+        vocabulary_size=8, embedding_dim=8, hidden_dim=8, num_layers=1, num_heads=1,
+        intermediate_dim=8, max_sequence_length=4)
+    clip = keras_hub.models.CLIPBackbone(vision, text, projection_dim=dim)
+    mean, std = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+    converter = keras_hub.layers.CLIPImageConverter(
+        image_size=(32, 32), scale=[1 / (255.0 * s) for s in std],
+        offset=[-m / s for m, s in zip(mean, std)], interpolation="bilinear", antialias=True)
+    whisper = keras_hub.models.WhisperBackbone(
+        vocabulary_size=8, num_layers=1, num_heads=2, hidden_dim=dim, intermediate_dim=64,
+        num_mels=80, max_encoder_sequence_length=100, max_decoder_sequence_length=4)
+    audio_converter = keras_hub.layers.WhisperAudioConverter(max_audio_length=1)
+    for model, extra, folder in ((clip, converter, clip_dir),
+                                 (whisper, audio_converter, whisper_dir)):
+        with atomic_path(str(folder)) as tmp:
+            model.save_to_preset(tmp)
+            extra.save_to_preset(tmp)
+    return {"image": str(clip_dir), "audio": str(whisper_dir)}
 
 
 def media_toy(root, log=None) -> Path:

@@ -26,24 +26,24 @@ from avca_tf.models.losses import MODALITY_KEYS as _SHORT, avca_loss_terms
 from avca_tf.models import avca
 from avca_tf.models.avca import AVCA
 from avca_tf.models.registry import register_model, register_preset
-from avca_tf.models.base import GZSLModel
+from avca_tf.models.base import ConfiguredModel, serializable
 from avca_tf.models.distances import pairwise_l2
 
 MODALITIES = ("audio", "video")
 
 
-class BranchAVCA(GZSLModel):
+@serializable
+class BranchAVCA(ConfiguredModel):
     """AVCA's branches without cross-attention, for one or both modalities."""
 
     def __init__(self, model_config: ModelConfig, loss_config: LossConfig | None = None,
                  modalities=MODALITIES, **kwargs):
-        super().__init__(**kwargs)
         modalities = tuple(modalities)
         if not modalities or any(m not in MODALITIES for m in modalities):
             raise ConfigError(f"modalities must be a non-empty subset of {MODALITIES}, "
                               f"got {modalities!r}")
-        c = self.model_config = model_config
-        self.loss_config = loss_config or LossConfig()
+        super().__init__(model_config, loss_config, **kwargs)
+        c = model_config
         self.modalities = modalities
         mlp = lambda units, hidden, dropout, name: EmbeddingMLP(  # noqa: E731
             units, hidden=hidden, dropout=dropout, momentum=c.bn_momentum,
@@ -117,33 +117,46 @@ class BranchAVCA(GZSLModel):
                  for theta in self.branch_embeddings(audio, video, training)]
         return sum(dists[1:], dists[0]) / float(len(dists))
 
+    def get_config(self):
+        return {**super().get_config(), "modalities": list(self.modalities)}
+
 
 def lc_loss(loss_config: LossConfig) -> LossConfig:
     """AVGZSLNet's l_c within AVCA's loss: no additional triplets, no regression."""
     return dataclasses.replace(loss_config, additional_triplets=False, regression=False)
 
 
-@register_model("avca-no-xatt")
+@register_model("avca-no-xatt", BranchAVCA)
 def build_no_xatt(model_config, loss_config=None):
     return BranchAVCA(model_config, loss_config, MODALITIES, name="avca_no_xatt")
 
 
-@register_model("avca-xatt-lc")
+@serializable
+class AVCAWithLc(AVCA):
+    """The full AVCA architecture trained with l_c (`lc_loss` of the given loss)."""
+
+    default_name = "avca_xatt_lc"
+
+    def __init__(self, model_config: ModelConfig, loss_config: LossConfig | None = None,
+                 **kwargs):
+        super().__init__(model_config, lc_loss(loss_config or LossConfig()), **kwargs)
+        # l_c has no regression term, so A_rec/V_rec get no gradient: freeze them
+        # (they are not trained parameters of this model).
+        self.a_rec.trainable = False
+        self.v_rec.trainable = False
+
+
+@register_model("avca-xatt-lc", AVCAWithLc)
 def build_xatt_lc(model_config, loss_config=None):
-    model = AVCA(model_config, lc_loss(loss_config or LossConfig()), name="avca_xatt_lc")
-    # l_c has no regression term, so A_rec/V_rec get no gradient: freeze them
-    # (they are not trained parameters of this model).
-    model.a_rec.trainable = False
-    model.v_rec.trainable = False
-    return model
+    return AVCAWithLc(model_config, loss_config)
 
 
-@register_model("avca-visual")
+@register_model("avca-visual", BranchAVCA)
 def build_visual(model_config, loss_config=None):
     return BranchAVCA(model_config, loss_config, ("video",), name="avca_visual")
 
 
-@register_model("avca-audio")
+@register_model("avca-audio", BranchAVCA)
 def build_audio(model_config, loss_config=None):
     return BranchAVCA(model_config, loss_config, ("audio",), name="avca_audio")
 

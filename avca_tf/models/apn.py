@@ -14,10 +14,11 @@ import keras
 from keras import ops
 
 from avca_tf.models.losses import mse
-from avca_tf.models.base import GZSLModel
+from avca_tf.models.base import GZSLModel, serializable
 from avca_tf.models.baseline_layers import batch_classes, concat_inputs
 
 
+@serializable
 class APN(GZSLModel):
 
     def __init__(self, audio_dim, video_dim, norm_inputs=False, text_dim=300, **kwargs):
@@ -53,3 +54,7 @@ class APN(GZSLModel):
             losses[f"attr_{name}"] = mse(attributes, batch["text"])
         losses["total"] = sum(losses.values())
         return losses
+
+    def get_config(self):
+        return {**super().get_config(), "audio_dim": self.audio_dim, "video_dim": self.video_dim,
+                "norm_inputs": self.norm_inputs, "text_dim": self.text_dim}

@@ -17,17 +17,19 @@ from avca_tf.config import (FEATURE_SETS, DataConfig, LossConfig, ModelConfig, R
                             TrainConfig, keras_momentum)
 from avca_tf.models.layers import CrossModalTransformer, EmbeddingMLP, PositionEmbedding
 from avca_tf.models.losses import avca_loss_terms
-from avca_tf.models.base import GZSLModel
+from avca_tf.models.base import ConfiguredModel, serializable
 from avca_tf.models.registry import register_model, register_preset
 
 
-class AVCA(GZSLModel):
+@serializable
+class AVCA(ConfiguredModel):
     """Encoders, cross-modal attention, projections, decoder and reconstruction heads."""
 
+    default_name = "avca"
+
     def __init__(self, model_config: ModelConfig, loss_config: LossConfig | None = None, **kwargs):
-        super().__init__(name=kwargs.pop("name", "avca"), **kwargs)
-        c = self.model_config = model_config
-        self.loss_config = loss_config or LossConfig()
+        super().__init__(model_config, loss_config, **kwargs)
+        c = model_config
         mlp = lambda units, hidden, dropout, name: EmbeddingMLP(  # noqa: E731
             units, hidden=hidden, dropout=dropout, momentum=c.bn_momentum,
             default_momentum=c.bn_default_momentum, epsilon=c.bn_epsilon, name=name)
@@ -127,9 +129,7 @@ class AVCA(GZSLModel):
         return ops.cast(self.w_proj(class_embeddings, training=training), "float32")
 
 
-@register_model("avca")
-def build(model_config: ModelConfig, loss_config: LossConfig | None = None) -> AVCA:
-    return AVCA(model_config, loss_config)
+register_model("avca", AVCA)
 
 
 # The authors' run scripts (run_scripts/<DS>-GZSL/avca.sh). All share lr 1e-3, 50 epochs,
@@ -184,9 +184,10 @@ def script_preset(dataset: str, feature_set: str, root: str = "",
                           dropout_decoder=d_dec, dropout_additional=d_add,
                           bn_momentum=keras_momentum(torch_m)),
         loss=LossConfig(),
-        # bf16 matmuls in the step: 1.3-1.6x faster on AMX CPUs, test metrics within the
-        # float32 seed spread (BENCHMARKS.md, issue 17)
-        train=TrainConfig(batch_size=bs, precision="bf16-matmul"),
+        # "auto": bf16 matmuls in the step on CPUs with bf16 units (1.3-1.6x faster on AMX,
+        # 1.4x on AVX512-BF16; test metrics within the float32 seed spread: BENCHMARKS.md,
+        # issues 17 and 28), float32 on the others
+        train=TrainConfig(batch_size=bs, precision="auto"),
         preset=f"{dataset}-{fs.short}",
     )
     if not measured:

@@ -13,7 +13,7 @@ import tensorflow as tf
 from keras import ops
 
 from avca_tf.models.losses import triplet_margin_loss as triplet_loss
-from avca_tf.models.base import GZSLModel
+from avca_tf.models.base import GZSLModel, serializable
 from avca_tf.models.baseline_layers import baseline_mlp
 from avca_tf.models.distances import pairwise_l2, row_l2
 
@@ -37,6 +37,7 @@ def summed_branch_distances(audio_emb, video_emb, class_emb):
     return pairwise_l2(audio_emb, class_emb) + pairwise_l2(video_emb, class_emb)
 
 
+@serializable
 class AVGZSLNet(GZSLModel):
 
     def __init__(self, audio_dim, video_dim, hidden_dim=1024, embed_dim=64, decoder_hidden=64,
@@ -94,3 +95,13 @@ class AVGZSLNet(GZSLModel):
         losses.update(composite_triplets(a1, v1, t1, a2, v2, t2, self.margin))
         losses["total"] = sum(losses.values())
         return losses
+
+    def get_config(self):
+        return {**super().get_config(), "audio_dim": self.audio_dim, "video_dim": self.video_dim,
+                "hidden_dim": self.hidden_dim, "embed_dim": self.embed_dim,
+                "decoder_hidden": self.decoder_hidden,
+                "embedding_dropout": self.embedding_dropout,
+                "decoder_dropout": self.decoder_dropout, "use_bn": self.use_bn,
+                "normalize_decoder": self.normalize_decoder, "margin": self.margin,
+                "text_dim": self.text_dim, "bn_momentum": self.bn_momentum,
+                "bn_epsilon": self.bn_epsilon}

@@ -19,7 +19,7 @@ from keras import ops
 
 from avca_tf.models.layers import TorchDense
 from avca_tf.models.losses import mse
-from avca_tf.models.base import GZSLModel
+from avca_tf.models.base import GZSLModel, serializable
 from avca_tf.models.baseline_layers import baseline_mlp, batch_classes
 from avca_tf.models.losses import triplet_margin_loss
 
@@ -37,6 +37,7 @@ def attention_target(audio_logits, video_logits):
     return ops.where(diff > ENTROPY_MARGIN, 0.0, ops.where(-diff > ENTROPY_MARGIN, 1.0, 0.5))
 
 
+@serializable
 class CJME(GZSLModel):
 
     def __init__(self, audio_dim, video_dim, hidden_dim=1024, embed_dim=64, dropout=0.2,
@@ -99,3 +100,10 @@ class CJME(GZSLModel):
                   "attention": mse(weight, target)}
         losses["total"] = losses["triplet"] + losses["av"] + losses["attention"]
         return losses
+
+    def get_config(self):
+        return {**super().get_config(), "audio_dim": self.audio_dim, "video_dim": self.video_dim,
+                "hidden_dim": self.hidden_dim, "embed_dim": self.embed_dim,
+                "dropout": self.dropout_rate, "use_bn": self.use_bn, "margin": self.margin,
+                "text_dim": self.text_dim, "bn_momentum": self.bn_momentum,
+                "bn_epsilon": self.bn_epsilon}

@@ -16,6 +16,8 @@ import math
 import keras
 from keras import layers, ops
 
+from avca_tf.models.base import serializable
+
 _MATMUL_DTYPE: list[str | None] = [None]
 
 
@@ -38,7 +40,7 @@ def _torch_uniform(fan_in: int):
     return keras.initializers.RandomUniform(-bound, bound)
 
 
-@keras.saving.register_keras_serializable(package="avca_tf")
+@serializable
 class TorchDense(layers.Dense):
     """Dense initialised as PyTorch's nn.Linear (kernel and bias uniform in ±1/sqrt(fan_in)),
     multiplying in the dtype of an enclosing `matmul_dtype` block if there is one."""
@@ -59,7 +61,7 @@ class TorchDense(layers.Dense):
         return self.activation(x) if self.activation is not None else x
 
 
-@keras.saving.register_keras_serializable(package="avca_tf")
+@serializable
 class FastDropout(layers.Dropout):
     """keras.layers.Dropout whose TensorFlow training path draws 16 random bits per element.
 
@@ -127,7 +129,7 @@ def _global_moments(x, ctx):
     return mean, tf.maximum(squares / count - tf.square(mean), 0.0), count[0]
 
 
-@keras.saving.register_keras_serializable(package="avca_tf")
+@serializable
 class TorchBatchNorm(layers.BatchNormalization):
     """BatchNormalization of [batch, features] whose training step is torch's BatchNorm1d.
 
@@ -174,7 +176,7 @@ class TorchBatchNorm(layers.BatchNormalization):
         return ops.cast(y, self.compute_dtype)
 
 
-@keras.saving.register_keras_serializable(package="avca_tf")
+@serializable
 class DenseBlock(layers.Layer):
     """Dense -> [BatchNorm] -> [ReLU] -> [Dropout] (the reference's EmbeddingNet stage).
 
@@ -217,7 +219,7 @@ class DenseBlock(layers.Layer):
                 "relu": self.relu, "stock": self.stock}
 
 
-@keras.saving.register_keras_serializable(package="avca_tf")
+@serializable
 class EmbeddingMLP(layers.Layer):
     """[DenseBlock(hidden)] -> DenseBlock(units): the reference's EmbeddingNet, for AVCA
     and the baselines.
@@ -269,7 +271,7 @@ class EmbeddingMLP(layers.Layer):
                 "output": self.output_kind, "use_bn": self.use_bn, "stock": self.stock}
 
 
-@keras.saving.register_keras_serializable(package="avca_tf")
+@serializable
 class PositionEmbedding(layers.Layer):
     """Learned embeddings of the audio and video token (standard normal init, like torch.randn)."""
 
@@ -290,7 +292,38 @@ class PositionEmbedding(layers.Layer):
         return {**super().get_config(), "dim": self.dim}
 
 
-@keras.saving.register_keras_serializable(package="avca_tf")
+@serializable
+class FeedForward(layers.Layer):
+    """A transformer's feed-forward sublayer (AVCA's and TCaF's):
+    Linear(dim -> hidden), exact GELU, Dropout, Linear(hidden -> dim), Dropout."""
+
+    def __init__(self, dim=300, hidden=64, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.dim, self.hidden, self.dropout = dim, hidden, dropout
+        self.ff_in = TorchDense(hidden, name="ff_in")
+        self.drop_ff_hidden = FastDropout(dropout, name="drop_ff_hidden")
+        self.ff_out = TorchDense(dim, name="ff_out")
+        self.drop_ff = FastDropout(dropout, name="drop_ff")
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        self.ff_in.build(shape)
+        self.ff_out.build(shape[:-1] + (self.hidden,))
+
+    def call(self, x, training=False):
+        h = ops.gelu(self.ff_in(x), approximate=False)
+        return self.drop_ff(self.ff_out(self.drop_ff_hidden(h, training=training)),
+                            training=training)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.dim,)
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim, "hidden": self.hidden,
+                "dropout": self.dropout}
+
+
+@serializable
 class TwoTokenAttentionBlock(layers.Layer):
     """One pre-norm transformer block over the two tokens (audio, video).
 
@@ -309,10 +342,7 @@ class TwoTokenAttentionBlock(layers.Layer):
         self.to_out = TorchDense(dim, name="to_out")
         self.drop_attn = FastDropout(dropout, name="drop_attn")
         self.norm_ff = layers.LayerNormalization(epsilon=epsilon, name="norm_ff")
-        self.ff_in = TorchDense(mlp_dim, name="ff_in")
-        self.drop_ff_hidden = FastDropout(dropout, name="drop_ff_hidden")
-        self.ff_out = TorchDense(dim, name="ff_out")
-        self.drop_ff = FastDropout(dropout, name="drop_ff")
+        self.ff = FeedForward(dim, mlp_dim, dropout, name="ff")
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -321,8 +351,7 @@ class TwoTokenAttentionBlock(layers.Layer):
         self.to_qkv.build(shape)
         self.to_out.build(shape[:-1] + (inner,))
         self.norm_ff.build(shape)
-        self.ff_in.build(shape)
-        self.ff_out.build(shape[:-1] + (self.mlp_dim,))
+        self.ff.build(shape)
 
     def _tokens(self, t):
         """[2B, heads*head_dim] (audio rows, then video rows) -> [2 tokens, B, heads, head_dim]."""
@@ -346,9 +375,7 @@ class TwoTokenAttentionBlock(layers.Layer):
         att = ops.reshape(ops.sum(mix * ops.expand_dims(v, 0), axis=1),
                           (-1, self.heads * self.head_dim))
         x = x + self.drop_attn(self.to_out(att), training=training)
-        h = ops.gelu(self.ff_in(self.norm_ff(x)), approximate=False)
-        h = self.ff_out(self.drop_ff_hidden(h, training=training))
-        x = x + self.drop_ff(h, training=training)
+        x = x + self.ff(self.norm_ff(x), training=training)
         # split, not slicing: its gradient is one concat, a slice's a zero-padded copy plus a sum
         audio, video = ops.split(x, 2, axis=0)
         return audio, video
@@ -359,7 +386,7 @@ class TwoTokenAttentionBlock(layers.Layer):
                 "dropout": self.dropout, "epsilon": self.epsilon}
 
 
-@keras.saving.register_keras_serializable(package="avca_tf")
+@serializable
 class CrossModalTransformer(layers.Layer):
     """`depth` TwoTokenAttentionBlocks; returns the transformed (audio, video) tokens."""
 

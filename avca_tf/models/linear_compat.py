@@ -17,7 +17,7 @@ import tensorflow as tf
 from keras import ops
 
 from avca_tf.models.layers import TorchDense
-from avca_tf.models.base import GZSLModel
+from avca_tf.models.base import GZSLModel, serializable
 from avca_tf.models.baseline_layers import batch_classes, concat_inputs
 
 RANKING_LOSSES = ("devise", "sje", "ale")
@@ -40,6 +40,7 @@ def ranking_loss(scores, target, kind, margin=0.1):
     return ops.sum(cost) / ops.cast(ops.shape(scores)[0], scores.dtype)
 
 
+@serializable
 class LinearCompatibility(GZSLModel):
     """ALE / SJE / DeViSE, selected by `loss`."""
 
@@ -72,3 +73,9 @@ class LinearCompatibility(GZSLModel):
         scores = ops.matmul(projected, ops.transpose(self.embed_classes(class_text, training)))
         loss = ranking_loss(scores, target, self.loss_kind, self.margin)
         return {"ranking": loss, "total": loss}
+
+    def get_config(self):
+        return {**super().get_config(), "audio_dim": self.audio_dim, "video_dim": self.video_dim,
+                "loss": self.loss_kind, "dropout": self.dropout_rate,
+                "norm_inputs": self.norm_inputs, "margin": self.margin,
+                "text_dim": self.text_dim}

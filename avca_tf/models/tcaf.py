@@ -20,7 +20,6 @@ defaulting to the intended behaviour: `video_norm="time"`,
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import keras
@@ -28,9 +27,11 @@ from keras import layers, ops
 
 from avca_tf.config import (FEATURE_SETS, DataConfig, LossConfig, ModelConfig, RunConfig,
                             TrainConfig, keras_momentum)
+from avca_tf.data.formats.temporal import step_seconds
 from avca_tf.errors import ConfigError
-from avca_tf.models.base import GZSLModel
-from avca_tf.models.layers import EmbeddingMLP, FastDropout, TorchDense
+from avca_tf.models.base import ConfiguredModel, serializable
+from avca_tf.models.heads import ProjectionHeads
+from avca_tf.models.layers import EmbeddingMLP, FastDropout, FeedForward, TorchDense
 from avca_tf.models.registry import register_model, register_preset
 
 VIDEO_NORMS = ("none", "feature", "time")
@@ -38,6 +39,7 @@ EVAL_POSITIONS = ("seconds", "steps")
 SEQUENCE_KEYS = ("audio", "audio_mask", "audio_time", "video", "video_mask", "video_time")
 
 
+@serializable
 class StepEncoder(layers.Layer):
     """An EmbeddingMLP applied to every step of [B, T, D] (as one [B*T, D] batch)."""
 
@@ -61,6 +63,7 @@ class StepEncoder(layers.Layer):
                 "dropout": self.dropout, "momentum": self.momentum, "epsilon": self.epsilon}
 
 
+@serializable
 class FourierPositionEmbedding(layers.Layer):
     """modality[m] + Linear([sin, cos](2 pi t (R_0 + R_1))) + pad on padded steps, width `dim`.
 
@@ -100,6 +103,7 @@ class FourierPositionEmbedding(layers.Layer):
         return {**super().get_config(), "dim": self.dim, "scale": self.scale}
 
 
+@serializable
 class SequenceTokenizer(layers.Layer):
     """Encoded steps + position embedding -> tokens [cls; audio; video] and the attention mask."""
 
@@ -145,6 +149,7 @@ class SequenceTokenizer(layers.Layer):
                 "fourier_scale": self.fourier_scale, "dropout": self.dropout}
 
 
+@serializable
 class MaskedAttentionLayer(layers.Layer):
     """x += Drop(W_o MHA(LN x, mask)); x += FF(LN x) with ONE LayerNorm for both sublayers.
 
@@ -162,18 +167,14 @@ class MaskedAttentionLayer(layers.Layer):
         self.to_qkv = TorchDense(3 * heads * head_dim, use_bias=False, name="to_qkv")
         self.to_out = TorchDense(dim, name="to_out")
         self.drop_attn = FastDropout(dropout, name="drop_attn")
-        self.ff_in = TorchDense(ff_dim, name="ff_in")
-        self.drop_ff_hidden = FastDropout(dropout, name="drop_ff_hidden")
-        self.ff_out = TorchDense(dim, name="ff_out")
-        self.drop_ff = FastDropout(dropout, name="drop_ff")
+        self.ff = FeedForward(dim, ff_dim, dropout, name="ff")
 
     def build(self, input_shape):
         shape = (None, None, self.dim)
         self.norm.build(shape)
         self.to_qkv.build(shape)
         self.to_out.build((None, None, self.heads * self.head_dim))
-        self.ff_in.build(shape)
-        self.ff_out.build((None, None, self.ff_dim))
+        self.ff.build(shape)
 
     def call(self, x, allowed, training=False):
         b, n = ops.shape(x)[0], ops.shape(x)[1]
@@ -187,9 +188,7 @@ class MaskedAttentionLayer(layers.Layer):
         out = ops.reshape(ops.transpose(ops.matmul(attn, v), (0, 2, 1, 3)),
                           (b, n, self.heads * self.head_dim))
         x = x + self.drop_attn(self.to_out(out), training=training)
-        h = ops.gelu(self.ff_in(self.norm(x)), approximate=False)
-        h = self.ff_out(self.drop_ff_hidden(h, training=training))
-        return x + self.drop_ff(h, training=training)
+        return x + self.ff(self.norm(x), training=training)
 
     def get_config(self):
         return {**super().get_config(), "dim": self.dim, "heads": self.heads,
@@ -197,24 +196,23 @@ class MaskedAttentionLayer(layers.Layer):
                 "epsilon": self.epsilon}
 
 
-class TCaF(GZSLModel):
+@serializable
+class TCaF(ConfiguredModel):
     """Temporal cross-modal attention model (takes padded sequences + masks)."""
 
-    takes_sequences = True
+    input_kind = "sequences"       # padded per-step sequences + masks (avca_tf.inputs.sequence)
+    uses_training_classes = True   # cross-entropy over the training classes
+    default_name = "tcaf"
 
     def __init__(self, model_config: ModelConfig, loss_config: LossConfig | None = None, **kwargs):
-        super().__init__(name=kwargs.pop("name", "tcaf"), **kwargs)
-        c = self.model_config = model_config
-        self.loss_config = loss_config or LossConfig()
+        super().__init__(model_config, loss_config, **kwargs)
+        c = model_config
         if c.video_norm not in VIDEO_NORMS:
             raise ConfigError(f"model.video_norm must be one of {VIDEO_NORMS}, got {c.video_norm!r}")
         if c.eval_positions not in EVAL_POSITIONS:
             raise ConfigError(f"model.eval_positions must be one of {EVAL_POSITIONS}, "
                               f"got {c.eval_positions!r}")
         m, eps = c.bn_default_momentum, c.bn_epsilon
-        mlp = lambda units, hidden, dropout, name: EmbeddingMLP(  # noqa: E731
-            units, hidden=hidden, dropout=dropout, momentum=m, default_momentum=m, epsilon=eps,
-            name=name)
         self.a_enc = StepEncoder(c.embed_dim, c.encoder_hidden, c.dropout_encoder, m, eps,
                                  name="A_enc")
         self.v_enc = StepEncoder(c.embed_dim, c.encoder_hidden, c.dropout_encoder, m, eps,
@@ -224,10 +222,10 @@ class TCaF(GZSLModel):
         self.blocks = [MaskedAttentionLayer(c.embed_dim, c.heads, c.head_dim, c.mlp_dim,
                                             c.dropout_transformer, eps, name=f"layer_{i}")
                        for i in range(c.depth)]
-        self.o_proj = mlp(c.output_dim, c.decoder_hidden, c.dropout_decoder, "O_proj")
-        self.d_o = mlp(c.embed_dim, c.decoder_hidden, c.dropout_decoder, "D_o")
-        self.w_proj = mlp(c.output_dim, None, c.dropout_additional, "W_proj")
-        self.d_w = mlp(c.text_dim, None, c.dropout_additional, "D_w")
+        # O_proj, D_o, W_proj, D_w and the loss, as ClipClap-GZSL's (w: the label vector)
+        self.projection = ProjectionHeads(c.output_dim, c.decoder_hidden, c.text_dim,
+                                          c.dropout_decoder, c.dropout_additional, momentum=m,
+                                          default_momentum=m, epsilon=eps, name="projection")
         self.build()
 
     def build(self, input_shape=None):
@@ -237,10 +235,7 @@ class TCaF(GZSLModel):
         self.tokenizer.build()
         for block in self.blocks:
             block.build((None, None, c.embed_dim))
-        self.o_proj.build((None, c.embed_dim))
-        self.d_o.build((None, c.output_dim))
-        self.w_proj.build((None, c.text_dim))
-        self.d_w.build((None, c.output_dim))
+        self.projection.build(((None, c.embed_dim), (None, c.text_dim)))
         self.built = True
 
     # ----------------------------------------------------------------- inputs
@@ -287,29 +282,17 @@ class TCaF(GZSLModel):
     def call(self, inputs, training=False):
         """dict with audio, video (and optional masks/times) -> theta_o [B, output_dim]."""
         seq = {k: inputs[k] for k in SEQUENCE_KEYS[1:3] + SEQUENCE_KEYS[4:] if k in inputs}
-        return self.o_proj(self.encode(inputs["audio"], inputs["video"], training, **seq),
-                           training=training)
+        return self.projection.o_proj(
+            self.encode(inputs["audio"], inputs["video"], training, **seq), training=training)
 
     # ------------------------------------------------------------------ losses
     def compute_losses(self, batch, training=True):
         seq = {k: batch[k] for k in ("audio_mask", "audio_time", "video_mask", "video_time")}
-        w = ops.cast(batch["text"], "float32")
-        theta_o = self.o_proj(self.encode(batch["audio"], batch["video"], training,
-                                          integer_positions=False, **seq), training=training)
-        rho_o = self.d_o(theta_o, training=training)
-        theta_w = self.w_proj(batch["text"], training=training)
-        rho_w = self.d_w(theta_w, training=training)
-        class_w = self.w_proj(batch["class_text"], training=training)
-        theta_o, rho_o, theta_w, rho_w, class_w = (ops.cast(t, "float32") for t in
-                                                   (theta_o, rho_o, theta_w, rho_w, class_w))
-        logits = ops.matmul(theta_o, ops.transpose(class_w))
-        ce = ops.mean(keras.losses.sparse_categorical_crossentropy(
-            batch["class_index"], logits, from_logits=True))
-        mse = lambda x, y: ops.mean(ops.square(x - y))  # noqa: E731
-        reg = mse(theta_o, theta_w)
-        rec = mse(w, rho_o) + mse(w, rho_w)
-        return {"total": ce + reg + rec, "cross_entropy": ce, "regression": reg,
-                "reconstruction": rec}
+        theta_o = self.projection.o_proj(
+            self.encode(batch["audio"], batch["video"], training, integer_positions=False,
+                        **seq), training=training)
+        return self.projection.compute_losses(theta_o, batch["text"], batch["class_text"],
+                                              batch["class_index"], self.loss_config, training)
 
     def after_step(self, batch):
         """The authors' extra train-mode get_embeddings after each step (bn_double_update):
@@ -318,38 +301,24 @@ class TCaF(GZSLModel):
             return
         seq = {k: batch[k] for k in ("audio_mask", "audio_time", "video_mask", "video_time")}
         integer = self.model_config.eval_positions == "steps"
-        self.o_proj(self.encode(batch["audio"], batch["video"], True, integer_positions=integer,
-                                **seq), training=True)
-        self.w_proj(batch["text"], training=True)
+        self.projection.o_proj(self.encode(batch["audio"], batch["video"], True,
+                                           integer_positions=integer, **seq), training=True)
+        self.projection.w_proj(batch["text"], training=True)
 
     # --------------------------------------------------------------- interface
     def embed(self, audio, video, training=False, **seq):
         """theta_o [B, output_dim] of padded sequences [B, T, D] (+ optional masks and times)."""
-        return ops.cast(self.o_proj(self.encode(audio, video, training, **seq),
-                                    training=training), "float32")
+        return ops.cast(self.projection.o_proj(self.encode(audio, video, training, **seq),
+                                               training=training), "float32")
 
     def embed_classes(self, class_embeddings, training=False):
-        return ops.cast(self.w_proj(class_embeddings, training=training), "float32")
-
-    def get_config(self):
-        return {"model_config": dataclasses.asdict(self.model_config),
-                "loss_config": dataclasses.asdict(self.loss_config)}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(ModelConfig(**config["model_config"]), LossConfig(**config["loss_config"]))
+        return self.projection.embed_classes(class_embeddings, training)
 
 
-@register_model("tcaf")
-def build(model_config: ModelConfig, loss_config: LossConfig | None = None) -> TCaF:
-    return TCaF(model_config, loss_config)
-
-
-build.takes_sequences = True  # the protocol checks this before building: needs --temporal data
+register_model("tcaf", TCaF)
 
 
 # ------------------------------------------------------------------- presets
-STEP_SECONDS = {"main_features": (1.0, 1.0), "cls_features": (0.96, 0.64)}
 # (features, dataset) -> lr, plateau on, encoder hidden, dropouts emb/dec/add/trf/pos, depth,
 # heads, head_dim, sequence mode   (the authors' config/best/best_{cls,main}/*.yaml)
 _BEST = {
@@ -371,7 +340,7 @@ def preset(dataset: str, feature_set: str, root: str = "") -> RunConfig:
     lr, plateau, hidden, (d_emb, d_dec, d_add, d_trf, d_pos), depth, heads, head_dim, mode = \
         _BEST[key]
     audio_dim, video_dim = FEATURE_SETS[feature_set].audio_dim, FEATURE_SETS[feature_set].video_dim
-    a_step, v_step = STEP_SECONDS[feature_set]
+    a_step, v_step = step_seconds(feature_set)
     torch_bn = keras_momentum(0.1)
     return RunConfig(
         data=DataConfig(root=root, dataset=dataset, feature_set=feature_set, temporal=True,

@@ -30,7 +30,7 @@ renormalisation -> concatenation -> the model's class projection. Every name
 gets a real embedding (no -inf); outputs `scores`, `best_class`, `best_score`,
 `calibrated` and `token_count`.
 
-Sequence models (`takes_sequences`, e.g. TCaF) take variable-length inputs
+Sequence models (input kind "sequences", e.g. TCaF) take variable-length inputs
 instead of `audio`, `video` in all three signatures: `audio` [B, T_a, d_a] f32
 zero-padded to any T_a, `audio_lengths` [B] int64 (valid steps, 1..T_a), and
 `video`, `video_lengths` the same; the outputs are the same. The padding is
@@ -54,8 +54,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from avca_tf.config import check_serving_name
+from avca_tf.config import MAX_VERSION, REQUEST_LIMITS, check_serving_name
 from avca_tf.errors import AvcaError
+from avca_tf.inputs import kind_of
+from avca_tf.inputs.signature import AveragedInputs, assert_shape
 from avca_tf.io_utils import atomic_path, remove_temporaries, write_json
 from avca_tf.locking import check_dir_target, output_lock
 from avca_tf.models.base import GZSLModel
@@ -64,10 +66,9 @@ from avca_tf.models.distances import pairwise_l2
 SIGNATURES = ("serving_default", "embed", "classify_open")
 VOCAB_ASSET = "word_vocab.txt"
 EXPORT_INFO = os.path.join("assets.extra", "avca_export.json")
+KERAS_FILE = "model.keras"  # `avca export --keras`: the Keras model beside the SavedModel
 # tensorflow-text kernels the classify_open graph runs (checked by the tests).
 TF_TEXT_OPS = ("NormalizeUTF8", "CaseFoldUTF8", "TFText>WhitespaceTokenizeWithOffsetsV2")
-# TF Serving versions are int64.
-MAX_VERSION = 2 ** 63 - 1
 
 
 class ExportError(AvcaError, ValueError):
@@ -153,139 +154,27 @@ class ClassNameEncoder(tf.Module):
         }
 
 
-def _assert_shape(x, dims: tuple, message: str):
-    """Runtime check that `x` has rank len(dims) and the given sizes (None: any).
-
-    Servers feed whatever the request holds, and graph optimisation folds rank
-    ops to the signature's static rank, so the rank is read from the shape
-    vector padded with -1: a tensor of the right rank has -1 right after its
-    last dimension, and indexing never goes out of bounds.
-    """
-    rank = len(dims)
-    padded = tf.concat([tf.shape(x), tf.fill([rank + 1], -1)], 0)
-    ok = tf.equal(padded[rank], -1)
-    for i, size in enumerate(dims):
-        ok = tf.logical_and(ok, padded[i] >= 0 if size is None else tf.equal(padded[i], size))
-    return tf.debugging.assert_equal(ok, True, message=message)
-
-
-def _check_inputs(audio, video, d_a, d_v):
-    """Runtime checks, so servers that skip the signature's shape check fail clearly.
-
-    Shapes are checked first (the batch check indexes the shape). Non-finite
-    features are refused (InvalidArgument) rather than scored: a NaN feature
-    would give NaN scores next to arbitrary classes.
-    """
-    shapes = [_assert_shape(audio, (None, d_a), f"audio: expected shape [batch, {d_a}] float32"),
-              _assert_shape(video, (None, d_v), f"video: expected shape [batch, {d_v}] float32")]
-    with tf.control_dependencies(shapes):
-        return shapes + [
-            tf.debugging.assert_equal(tf.shape(audio)[0], tf.shape(video)[0], message=(
-                "audio and video: expected the same batch size")),
-            *_finite_checks(audio, video)]
-
-
-def _finite_checks(audio, video):
-    return [tf.debugging.assert_equal(tf.reduce_all(tf.math.is_finite(x)), True, message=(
-                f"{name}: expected finite values, got NaN or Inf"))
-            for name, x in (("audio", audio), ("video", video))]
-
-
-class AveragedInputs:
-    """One feature vector per video and modality: audio [B, d_a], video [B, d_v]."""
-
-    kind = "averaged"
-
-    def __init__(self, d_a: int, d_v: int):
-        self.d_a, self.d_v = d_a, d_v
-
-    def specs(self):
-        return [tf.TensorSpec([None, self.d_a], tf.float32, name="audio"),
-                tf.TensorSpec([None, self.d_v], tf.float32, name="video")]
-
-    def checks(self, audio, video):
-        return _check_inputs(audio, video, self.d_a, self.d_v)
-
-    def model_inputs(self, audio, video):
-        """(audio, video, keywords of model.embed)."""
-        return audio, video, {}
-
-    def info(self) -> dict:
-        return {"inputs": self.kind}
-
-
-class SequenceInputs:
-    """Variable-length sequences of a sequence model: audio [B, T_a, d_a] zero-padded (any
-    T_a) + audio_lengths [B] int64 valid steps, the same for video. The padding is
-    dropped and the evaluation batch of the run's SequenceSpec is built in the graph
-    (`avca_tf.data.batching.sequence_batch.padded_eval_batch`)."""
-
-    kind = "sequences"
-
-    def __init__(self, d_a: int, d_v: int, spec):
-        from avca_tf.config import max_sequence_steps
-        self.d_a, self.d_v, self.spec = d_a, d_v, spec
-        self.max_steps = max_sequence_steps()
-
-    def specs(self):
-        return [tf.TensorSpec([None, None, self.d_a], tf.float32, name="audio"),
-                tf.TensorSpec([None], tf.int64, name="audio_lengths"),
-                tf.TensorSpec([None, None, self.d_v], tf.float32, name="video"),
-                tf.TensorSpec([None], tf.int64, name="video_lengths")]
-
-    def checks(self, audio, audio_lengths, video, video_lengths):
-        shapes = [
-            _assert_shape(audio, (None, None, self.d_a),
-                          f"audio: expected shape [batch, steps, {self.d_a}] float32"),
-            _assert_shape(audio_lengths, (None,), "audio_lengths: expected shape [batch] int64"),
-            _assert_shape(video, (None, None, self.d_v),
-                          f"video: expected shape [batch, steps, {self.d_v}] float32"),
-            _assert_shape(video_lengths, (None,), "video_lengths: expected shape [batch] int64")]
-        with tf.control_dependencies(shapes):
-            batch = tf.shape(audio, out_type=tf.int64)[0]
-            checks = [tf.debugging.assert_equal(
-                tf.stack([tf.shape(t, out_type=tf.int64)[0] for t in
-                          (audio_lengths, video, video_lengths)]), batch, message=(
-                    "audio, audio_lengths, video and video_lengths: expected the same batch "
-                    "size")),
-                tf.debugging.assert_greater(batch, tf.constant(0, tf.int64), message=(
-                    "audio: expected a batch of at least one video"))]
-            for name, x, lengths in (("audio", audio, audio_lengths),
-                                     ("video", video, video_lengths)):
-                steps = tf.shape(x, out_type=tf.int64)[1]
-                checks.append(tf.debugging.assert_less_equal(
-                    steps, tf.constant(self.max_steps, tf.int64), message=(
-                        f"{name}: expected at most {self.max_steps} steps per video "
-                        "(AVCA_MAX_SEQUENCE_STEPS when the model was exported)")))
-                checks.append(tf.debugging.assert_equal(
-                    tf.reduce_all((lengths >= 1) & (lengths <= steps)), True, message=(
-                        f"{name}_lengths: expected values in [1, steps of {name}] (every video "
-                        f"has at least one {name} step)")))
-            # inside the block: the finite checks' reductions take the signature's rank, and
-            # would fail with an unclear message on a wrong-rank input run before its check
-            checks += _finite_checks(audio, video)
-        return shapes + checks
-
-    def model_inputs(self, audio, audio_lengths, video, video_lengths):
-        from avca_tf.data.batching.sequence_batch import padded_eval_batch
-        b = padded_eval_batch(self.spec, audio, audio_lengths, video, video_lengths)
-        return b["audio"], b["video"], {k: b[k] for k in (
-            "audio_mask", "audio_time", "video_mask", "video_time")}
-
-    def info(self) -> dict:
-        return {"inputs": self.kind, "lengths_dtype": "int64", "max_steps": self.max_steps,
-                "sequence": dataclasses.asdict(self.spec)}
-
-
-def model_inputs_for(run_config):
-    """AveragedInputs, or SequenceInputs for a sequence model (its run's SequenceSpec)."""
-    from avca_tf.models.registry import takes_sequences
-    d_a, d_v = run_config.model.audio_dim, run_config.model.video_dim
-    if not takes_sequences(run_config.model.name):
-        return AveragedInputs(d_a, d_v)
-    from avca_tf.data.batching.sequence_batch import spec_from_config
-    return SequenceInputs(d_a, d_v, spec_from_config(run_config.data, run_config.model.audio_step,
-                                                     run_config.model.video_step))
+def _names_checks(class_names, empty_ok: bool):
+    """class_names: a [C] list (1 <= C <= the limit) of valid UTF-8 names; empty names only
+    if `empty_ok` (word vectors: a name without known words scores -inf; a text encoder
+    would give an empty name a real, finite score)."""
+    rank = assert_shape(class_names, (None,), "class_names: expected shape [num_classes] "
+                         "string (a list of class names)")
+    n = REQUEST_LIMITS["class_names"]
+    with tf.control_dependencies([rank]):
+        size = tf.size(class_names)
+        valid = tf.strings.unicode_transcode(class_names, "UTF-8", "UTF-8", errors="replace",
+                                             replacement_char=0xFFFD)
+        return [rank,
+                tf.debugging.assert_greater(size, 0, message=(
+                    "class_names: expected a non-empty list of class names")),
+                tf.debugging.assert_less_equal(size, n, message=(
+                    f"class_names: more than {n} names (the limit per request)")),
+                tf.debugging.assert_equal(tf.reduce_all(tf.equal(valid, class_names)), True,
+                                          message="class_names: expected UTF-8 text")] + ([] if
+                empty_ok else [tf.debugging.assert_equal(
+                    tf.reduce_all(tf.strings.length(tf.strings.strip(class_names)) > 0), True,
+                    message="class_names: expected names with text, got an empty name")])
 
 
 class ServingGraph:
@@ -372,8 +261,7 @@ class ServingGraph:
     def _classify_open_encoded(self, features, class_names):
         """classify_open with the text encoder: every name is embedded in the graph."""
         from avca_tf.data.text.normalize import normalize_class_names
-        names_ok = [tf.debugging.assert_greater(tf.size(class_names), 0, message=(
-            "class_names: expected a non-empty list of class names"))]
+        names_ok = _names_checks(class_names, empty_ok=False)
         audio, video, seq = self._checked(features, names_ok)
         with tf.control_dependencies(names_ok):
             class_names = tf.identity(class_names)
@@ -390,11 +278,7 @@ class ServingGraph:
     def _classify_open(self, features, class_names):
         if self.text_encoder is not None:
             return self._classify_open_encoded(features, class_names)
-        names_rank = _assert_shape(class_names, (None,), "class_names: expected shape "
-                                   "[num_classes] string (a list of class names)")
-        with tf.control_dependencies([names_rank]):
-            names_ok = [names_rank, tf.debugging.assert_greater(tf.size(class_names), 0, message=(
-                "class_names: expected a non-empty list of class names"))]
+        names_ok = _names_checks(class_names, empty_ok=True)
         audio, video, seq = self._checked(features, names_ok)
         with tf.control_dependencies(names_ok):
             class_names = tf.identity(class_names)
@@ -415,54 +299,62 @@ class ServingGraph:
                 "known_token_count": enc["known_token_count"],
                 "oov_tokens": enc["oov_tokens"], "calibrated": calibrated}
 
-    # The signature functions: their parameter names are the signatures' input names.
-    def serving_default(self, audio, video):
-        return self._serve(self._checked((audio, video)))
+    # For endpoints built on top of these (the media signatures, avca_tf.media.serving):
+    # `features` is the tuple of the input kind's tensors in the order of its specs().
+    def serve(self, features):
+        """serving_default's outputs (after the input kind's checks)."""
+        return self._serve(self._checked(features))
 
-    def embed(self, audio, video):
-        return self._embed(self._checked((audio, video)))
+    def classify_open(self, features, class_names):
+        """classify_open's outputs (open-vocabulary exports only)."""
+        return self._classify_open(features, class_names)
 
-    def classify_open(self, audio, video, class_names):
-        return self._classify_open((audio, video), class_names)
-
-    def sequence_serving_default(self, audio, audio_lengths, video, video_lengths):
-        return self._serve(self._checked((audio, audio_lengths, video, video_lengths)))
-
-    def sequence_embed(self, audio, audio_lengths, video, video_lengths):
-        return self._embed(self._checked((audio, audio_lengths, video, video_lengths)))
-
-    def sequence_classify_open(self, audio, audio_lengths, video, video_lengths, class_names):
-        return self._classify_open((audio, audio_lengths, video, video_lengths), class_names)
+    @property
+    def open_vocabulary(self) -> bool:
+        return self.encoder is not None or self.text_encoder is not None
 
     def archive(self):
         """A keras.export.ExportArchive holding the model, tables and signatures."""
         archive = keras.export.ExportArchive()  # tracks the variables the endpoints use
         specs = self.inputs.specs()
-        prefix = "sequence_" if self.inputs.kind == "sequences" else ""
-        archive.add_endpoint("serving_default", getattr(self, prefix + "serving_default"), specs)
-        archive.add_endpoint("embed", getattr(self, prefix + "embed"), specs)
+        archive.add_endpoint("serving_default", self.inputs.endpoint(
+            lambda x: self._serve(self._checked(x))), specs)
+        archive.add_endpoint("embed", self.inputs.endpoint(
+            lambda x: self._embed(self._checked(x))), specs)
         if self.encoder is not None or self.text_encoder is not None:
             archive.track(self.encoder if self.encoder is not None else self.text_encoder)
             archive.track(self.seen_table)
-            archive.add_endpoint("classify_open", getattr(self, prefix + "classify_open"), [
+            archive.add_endpoint("classify_open", self.inputs.endpoint(
+                self._classify_open, class_names=True), [
                 *specs, tf.TensorSpec([None], tf.string, name="class_names")])
         return archive
 
 
 def export_model(model, d_a: int, d_v: int, vocab: ServingVocabulary, out_dir: str,
                  word_vectors: Optional[WordVectors] = None, top_k: int = 5,
-                 info: Optional[dict] = None, inputs=None, text_encoder=None) -> dict:
+                 info: Optional[dict] = None, inputs=None, text_encoder=None,
+                 media_encoder=None) -> dict:
     """Writes the SavedModel of `model` to `out_dir` (must not exist); returns its info.
-    `inputs`: AveragedInputs(d_a, d_v) by default; SequenceInputs for sequence models."""
+    `inputs`: AveragedInputs(d_a, d_v) by default; SequenceInputs for sequence models.
+    `media_encoder` (an avca_tf.media.encoders.MediaEncoder): also the media signatures
+    of avca_tf.media.serving (frames and sound in)."""
     inputs = inputs or AveragedInputs(d_a, d_v)
+    open_vocab = word_vectors is not None or text_encoder is not None
+    media_names = []
     with tempfile.TemporaryDirectory(prefix="avca-export-assets-") as asset_dir:
         graph = ServingGraph(model, inputs, vocab, word_vectors, asset_dir, top_k,
                              text_encoder=text_encoder)
-        graph.archive().write_out(out_dir, verbose=False)
+        archive = graph.archive()
+        if media_encoder is not None:
+            from avca_tf.media.serving import MediaSignatures
+            media = MediaSignatures(graph, media_encoder, sequences=inputs.kind == "sequences")
+            media_names = media.add_endpoints(archive, open_vocab)
+        archive.write_out(out_dir, verbose=False)
     info = dict(info or {})
-    open_vocab = word_vectors is not None or text_encoder is not None
     info.update({
-        "signatures": [s for s in SIGNATURES if s != "classify_open" or open_vocab],
+        "signatures": [s for s in SIGNATURES if s != "classify_open" or open_vocab]
+        + media_names,
+        "media": None if media_encoder is None else media_encoder.identity(),
         "text_encoder": None if text_encoder is None else describe_encoder(text_encoder),
         "audio_dim": d_a, "video_dim": d_v, **inputs.info(), "top_k": graph.top_k,
         "class_names": list(vocab.class_names),
@@ -566,8 +458,13 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
                version: Optional[int] = None, word_vectors: Optional[str] = None,
                max_words: Optional[int] = None, top_k: int = 5, wait_s: float = 600.0,
                clip_preset: Optional[str] = None, clap_savedmodel: Optional[str] = None,
-               clip_prompts=None, clap_prompts=None) -> str:
+               clip_prompts=None, clap_prompts=None, keras_file: bool = False,
+               media: bool = False) -> str:
     """Exports the run at `run_dir`; returns SERVING_BASE/<model_name>/<version>.
+
+    `keras_file`: also writes the trained Keras model as <version>/model.keras
+    (KERAS_FILE; `avca_tf.load_model` or, after `import avca_tf.models`,
+    `keras.saving.load_model` reads it back), which TF Serving ignores.
 
     `word_vectors` is a word2vec/GloVe text file for classify_open; by default
     the one the run's label embeddings were built from, if the run records it.
@@ -575,6 +472,8 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
     embeds names with the [CLIP; CLAP] prompt ensembles instead (prompts: the
     dataset's defaults of avca_tf.data.text.encoders unless given).
     Without any, the export has serving_default and embed only.
+    `media`: runs on features of `avca extract` also get the media signatures
+    (avca_tf.media.serving) with the encoders the extraction recorded.
 
     Exports into one SERVING_BASE/<model_name> take turns (its lock, waited for
     up to `wait_s` seconds): the version is picked under the lock and an
@@ -601,7 +500,16 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
     else:
         path = word_vectors or _recorded_word_vectors(run)
         vectors = WordVectors.load(path, max_words) if path else None
-    inputs = model_inputs_for(run.run_config)
+    inputs = kind_of(run.run_config.model.name).serving_inputs(run.run_config)
+    media_encoder = None
+    if media:
+        from avca_tf.media.encoders import encoder_from_identity, read_extract_meta
+        data = run.run_config.data
+        try:
+            meta = read_extract_meta(data.root, data.dataset, data.feature_set)
+            media_encoder = encoder_from_identity(meta["encoders"])
+        except AvcaError as e:
+            raise ExportError(f"--media: {e}") from None
     with output_lock(model_dir, "serving model directory", wait_s=wait_s), \
             _remove_if_left_empty(model_dir):
         remove_temporaries(model_dir)  # of exports killed before they published
@@ -612,13 +520,17 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
             raise ExportError(f"{out_dir} already exists; versions are never overwritten "
                               "(pick another --version or leave it out for the next one)")
         info = {"run_dir": os.path.abspath(run_dir), "model_name": model_name,
-                "version": version}
+                "version": version, "keras_file": KERAS_FILE if keras_file else None,
+                "model": run.run_config.model.name,
+                "feature_set": run.run_config.data.feature_set}
         with atomic_path(out_dir, replace=False) as tmp:
             export_model(run.model, inputs.d_a, inputs.d_v, vocab, tmp, vectors, top_k, info,
-                         inputs, text_encoder=text_encoder)
+                         inputs, text_encoder=text_encoder, media_encoder=media_encoder)
             problem = signature_mismatch(model_dir, tmp)
             if problem:
                 raise ExportError(f"{problem}: export under another --serving-name")
+            if keras_file:
+                run.model.save(os.path.join(tmp, KERAS_FILE))
     write_models_config(os.path.abspath(serving_base), wait_s=wait_s)
     return out_dir
 

@@ -31,8 +31,10 @@ from avca_tf.errors import ConfigError
 from avca_tf.io_utils import atomic_path, write_json
 from avca_tf.safe_load import load_npy
 from avca_tf.models import build_model
-from avca_tf.training.trainer import (PlateauScheduler, Trainer, evaluate_gzsl,
-                                      get_strategy, make_distance_fn, prepare_process,
+from avca_tf.models.base import load_weights
+from avca_tf.inputs import kind_of
+from avca_tf.training.trainer import (DistanceFn, PlateauScheduler, Trainer, evaluate_gzsl,
+                                      get_strategy, prepare_process, resolve_precision,
                                       set_learning_rate, worker_run_dir)
 
 CONFIG_FILE = "config.json"
@@ -49,37 +51,10 @@ def _metrics_dict(res) -> dict:
     return {"S": float(res.S), "U": float(res.U), "HM": float(res.HM), "ZSL": float(res.ZSL)}
 
 
-def is_temporal(benchmark) -> bool:
-    return hasattr(benchmark, "audio_step")
-
-
-def sequence_spec(benchmark, cfg: RunConfig):
-    """The SequenceSpec of a temporal benchmark (None for averaged features)."""
-    if not is_temporal(benchmark):
-        return None
-    from avca_tf.data.batching.sequence_batch import spec_from_config
-    return spec_from_config(cfg.data, benchmark.audio_step, benchmark.video_step)
-
-
 def validate_benchmark(benchmark, cfg: RunConfig) -> None:
-    """Feature widths match the model; both stages have training samples and unseen classes;
-    sequence models get temporal features at the step rates they were configured for."""
-    from avca_tf.models.registry import takes_sequences
-    sequences = takes_sequences(cfg.model.name)
-    if sequences != is_temporal(benchmark):
-        raise ConfigError(
-            f"model '{cfg.model.name}' reads "
-            f"{'per-step sequences' if sequences else 'one averaged vector per video'} but "
-            f"{benchmark.dataset}/{benchmark.feature_set} was read "
-            f"{'averaged' if sequences else 'as sequences'}; "
-            f"{'pass --temporal' if sequences else 'drop --temporal'}")
-    if sequences:
-        steps = (cfg.model.audio_step, cfg.model.video_step)
-        if steps != (benchmark.audio_step, benchmark.video_step):
-            raise ConfigError(f"model step times {steps} s differ from the {benchmark.feature_set} "
-                              f"step rates {(benchmark.audio_step, benchmark.video_step)} s; use "
-                              f"the preset of this feature set")
-        sequence_spec(benchmark, cfg)  # validates the sequence options
+    """The benchmark holds what the model's input kind reads; feature widths match the model;
+    both stages have training samples and unseen classes."""
+    kind_of(cfg.model.name).check_benchmark(benchmark, cfg)
     train = benchmark.splits["stage_1_train"]
     dims = (train.feature_dims if hasattr(train, "feature_dims")  # streamed: no arrays
             else (train.audio.shape[1], train.video.shape[1]))
@@ -109,6 +84,13 @@ def validate_benchmark(benchmark, cfg: RunConfig) -> None:
         if len(data.seen_class_ids) == 0 or len(data.eval_seen) == 0:
             raise ConfigError(f"stage {stage} of {benchmark.dataset}/{benchmark.feature_set} has no "
                               f"seen classes/samples in {seen_name}")
+
+
+def resolved_config(cfg: RunConfig) -> RunConfig:
+    """`cfg` as a run on this machine executes it: train.precision "auto" resolved
+    (trainer.resolve_precision); what config.json records and run dirs are compared by."""
+    precision = resolve_precision(cfg.train.precision)
+    return cfg if precision == cfg.train.precision else cfg.replace(train__precision=precision)
 
 
 def config_diff(a: dict, b: dict, wanted: str = "requested", prefix="") -> list[str]:
@@ -144,9 +126,10 @@ def read_run_config(path: str) -> RunConfig:
 
 
 def load_weights_file(model, path: str) -> None:
-    """model.load_weights with a ConfigError naming a damaged or truncated file."""
+    """models.base.load_weights (old layouts too) with a ConfigError naming a damaged or
+    truncated file."""
     try:
-        model.load_weights(path)
+        load_weights(model, path)
     except Exception as e:  # h5py/keras raise OSError, ValueError, KeyError... for damage
         raise ConfigError(f"{path}: damaged weights file ({type(e).__name__}: "
                           f"{str(e).splitlines()[0][:200] if str(e) else ''}); train again "
@@ -171,7 +154,7 @@ def prepare_run_dir(run_dir: str, cfg: RunConfig, resume: bool) -> None:
     path = os.path.join(run_dir, CONFIG_FILE)
     if os.path.exists(path):
         # fields added since the run was written compare by their defaults
-        diff = config_diff(read_run_config(path).to_dict(), cfg.to_dict())
+        diff = config_diff(resolved_config(read_run_config(path)).to_dict(), cfg.to_dict())
         if diff:
             raise ConfigError(f"{run_dir} already holds a run with a different configuration "
                               f"({'; '.join(diff)}); choose another --out")
@@ -244,11 +227,11 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
     val_data = benchmark.protocol(1) if validate else None
     emb = benchmark.label_embeddings
     keras.utils.set_random_seed(cfg.train.seed)
-    spec = sequence_spec(benchmark, cfg)
+    batching = kind_of(cfg.model.name).batching(cfg, benchmark)
     with get_strategy(cfg.train.strategy).scope():  # distributed variables, if any
         model = build_model(cfg.model.name, cfg.model, cfg.loss)
-        trainer = Trainer(model, cfg.train, data.train, emb, sequence=spec)
-    distance_fn = make_distance_fn(model, cfg.train, spec) if validate else None
+        trainer = Trainer(model, cfg.train, data.train, emb, batching=batching)
+    distance_fn = DistanceFn(model, cfg.train.eval_batch_size, batching) if validate else None
     plateau = PlateauScheduler(cfg.train.lr, cfg.train.lr_factor, cfg.train.lr_patience,
                                cfg.train.lr_threshold)
     state = tf.Variable(json.dumps({"epoch": 0, "history": [], "plateau": plateau.state}))
@@ -364,12 +347,16 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
     """
     run_dir = os.path.abspath(run_dir)
     cfg.validate()
+    cfg = resolved_config(cfg)  # precision "auto" -> this machine's; config.json says which
     validate_benchmark(benchmark, cfg)
     prepare_run_dir(run_dir, cfg, resume)
     results_path = os.path.join(run_dir, RESULTS_FILE)
     if resume and os.path.exists(results_path):
         return read_run_json(results_path)
-    timing = dict(timing or {}, resumed=bool(resume))
+    # the thread pools this process trains with (a run's bits depend on them)
+    timing = dict(timing or {}, resumed=bool(resume), thread_pools={
+        "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op": tf.config.threading.get_inter_op_parallelism_threads()})
     t_start = time.perf_counter()
     with _precision(cfg.train.precision):
         _, history1 = _run_stage(1, benchmark, cfg, run_dir, cfg.train.epochs, resume,
@@ -389,8 +376,7 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
         t0 = time.perf_counter()
         test_data = benchmark.protocol(2)
         beta = best["beta"]
-        _, test = evaluate_gzsl(make_distance_fn(model, cfg.train, sequence_spec(benchmark, cfg)),
-                                test_data, benchmark.label_embeddings, beta=beta)
+        test = evaluate_test(model, cfg, benchmark, beta)
         _add_time(timing, "test_evaluation_s", t0)
         t0 = time.perf_counter()
         _save_model(run_dir, model, benchmark, test_data, beta)
@@ -417,6 +403,15 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
               f"{f' of {n_train2} trained' if n_train2 != n2 else ''}) "
               f"-> {results_path}")
     return results
+
+
+def evaluate_test(model, cfg: RunConfig, benchmark, beta: float, label_embeddings=None):
+    """The GZSLResult of `model` (a run of `cfg`) on the benchmark's test folders at `beta`
+    (`label_embeddings`: the class vectors it scores against, default the benchmark's)."""
+    distance_fn = DistanceFn(model, cfg.train.eval_batch_size,
+                             kind_of(cfg.model.name).batching(cfg, benchmark))
+    emb = benchmark.label_embeddings if label_embeddings is None else label_embeddings
+    return evaluate_gzsl(distance_fn, benchmark.protocol(2), emb, beta=beta)[1]
 
 
 @dataclass
@@ -455,7 +450,7 @@ def load_run(run_dir: str) -> LoadedRun:
     except Exception as e:  # numpy raises many types for damaged files
         raise ConfigError(f"{emb_path}: damaged run file ({e}); train again") from None
     model = build_model(cfg.model.name, cfg.model, cfg.loss)
-    load_weights_file(model, os.path.join(run_dir, MODEL_DIR, WEIGHTS_FILE))
+    load_weights_file(model, os.path.join(run_dir, MODEL_DIR, WEIGHTS_FILE))  # old layouts too
     return LoadedRun(model=model, run_config=cfg, results=results,
                      class_names=tuple(classes["class_names"]),
                      label_embeddings=embeddings,
@@ -468,6 +463,8 @@ def load_data(cfg: RunConfig, stream: bool = True):
     """The Benchmark a RunConfig names: the TFRecords of data.tfrecords, else the h5 files
     under data.root. Sequences from TFRecords are streamed (an index of the records, see
     `avca_tf.data.formats.record_index`) unless `stream` is False."""
+    kind = kind_of(cfg.model.name)
+    kind.check_config(cfg)
     if cfg.data.tfrecords:
         from avca_tf.data.formats.tfrecord_input import load_benchmark_from_tfrecords
         bench = load_benchmark_from_tfrecords(cfg.data.tfrecords,
@@ -475,17 +472,11 @@ def load_data(cfg: RunConfig, stream: bool = True):
         if (bench.dataset, bench.feature_set) != (cfg.data.dataset, cfg.data.feature_set):
             raise ConfigError(f"{cfg.data.tfrecords} holds {bench.dataset}/{bench.feature_set}, "
                               f"not the requested {cfg.data.dataset}/{cfg.data.feature_set}")
-        if is_temporal(bench) != cfg.data.temporal:
-            held = "per-step sequences" if is_temporal(bench) else "averaged features"
-            wanted = "sequences" if cfg.data.temporal else "averaged features"
-            fix = ("ingest the non-averaged layout with `avca ingest --temporal`"
-                   if cfg.data.temporal else "use a model that reads sequences (--model tcaf)")
-            raise ConfigError(f"{cfg.data.tfrecords} holds {held} but the run reads {wanted}; "
-                              f"{fix}")
+        kind.check_benchmark(bench, cfg)
         return bench
     if not cfg.data.root:
         raise ConfigError("--root (or --tfrecords) is required")
-    if cfg.data.temporal:
+    if kind.temporal:
         from avca_tf.data.formats.temporal import load_temporal_benchmark
         return load_temporal_benchmark(cfg.data.root, cfg.data.dataset, cfg.data.feature_set,
                                        text_pairing=cfg.data.text_pairing)
@@ -519,8 +510,5 @@ def reevaluate(run_dir: str, root: str | None = None):
     if root:
         cfg = cfg.replace(data=dataclasses.replace(cfg.data, root=os.path.abspath(root),
                                                    tfrecords=None))
-    bench = load_data(cfg)
-    distance_fn = make_distance_fn(loaded.model, cfg.train, sequence_spec(bench, cfg))
-    _, res = evaluate_gzsl(distance_fn, bench.protocol(2), loaded.label_embeddings,
-                           beta=loaded.beta)
+    res = evaluate_test(loaded.model, cfg, load_data(cfg), loaded.beta, loaded.label_embeddings)
     return res, loaded.results["test"], loaded.beta

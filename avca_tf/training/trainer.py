@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import sys
 
 import keras
 import numpy as np
@@ -12,9 +14,9 @@ import tensorflow as tf
 
 from avca_tf.config import STRATEGIES, TrainConfig
 from avca_tf.errors import ConfigError
-from avca_tf.training.optimizers import CoupledAdam
-from avca_tf.data.batching.sampling import ClassAwareSampler, gather_batch
+from avca_tf.inputs import input_kind
 from avca_tf.models.layers import matmul_dtype
+from avca_tf.training.optimizers import CoupledAdam
 
 
 class PlateauScheduler:
@@ -79,21 +81,46 @@ def configure_threads(intra_op_threads: int, inter_op_threads: int) -> tuple[int
     return tuple(in_effect)
 
 
+_CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_bf16_units(cpuinfo: str | None = None) -> str | None:
+    """The CPU's bfloat16 matmul units by /proc/cpuinfo flag ("amx_bf16" or "avx512_bf16",
+    AMX first), or None (none, or no /proc/cpuinfo). `cpuinfo`: that file's text."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return None
+    flags = set(cpuinfo.split())
+    return next((f for f in _CPU_BF16_FLAGS if f in flags), None)
+
+
+def resolve_precision(precision: str) -> str:
+    """TrainConfig.precision with "auto" made concrete for this machine: "bf16-matmul" on a
+    CPU with bfloat16 units (cpu_bf16_units) and no GPU, else "float32"; other values as
+    they are."""
+    if precision != "auto":
+        return precision
+    if tf.config.list_physical_devices("GPU") or cpu_bf16_units() is None:
+        return "float32"
+    return "bf16-matmul"
+
+
 def warn_if_bf16_is_emulated(precision: str) -> None:
     """A warning when precision "bf16-matmul" runs on a CPU without bfloat16 instructions
     (AMX or AVX512-BF16; Linux flags) and no GPU: oneDNN then emulates it, slower than
-    float32 (pass --precision float32)."""
+    float32 (pass --precision float32 or auto)."""
     if precision != "bf16-matmul" or tf.config.list_physical_devices("GPU"):
         return
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
+    if not os.path.exists("/proc/cpuinfo"):
         return
-    if "amx_bf16" not in flags and "avx512_bf16" not in flags:
+    if cpu_bf16_units() is None:
         import sys
         print("warning: train.precision bf16-matmul on a CPU without AMX/AVX512-BF16 is "
-              "emulated and slower than float32; pass --precision float32", file=sys.stderr)
+              "emulated and slower than float32; pass --precision auto or float32",
+              file=sys.stderr)
 
 
 def prepare_process(cfg: TrainConfig) -> tuple[int, int]:
@@ -255,11 +282,6 @@ def set_learning_rate(optimizer, lr: float) -> None:
     inner.learning_rate.assign(lr)
 
 
-def takes_sequences(model) -> bool:
-    """Whether `model` reads padded sequences + masks (TCaF) instead of one vector per video."""
-    return bool(getattr(model, "takes_sequences", False))
-
-
 class Trainer:
     """Trains `model` on one Split with class-aware batches.
 
@@ -271,14 +293,14 @@ class Trainer:
     of the R replicas takes its 1/R slice of the sampler's global batch, its
     loss is divided by R, and the optimizer all-reduces (sums) the gradients
     before the unchanged CoupledAdam update.
-    Sequence models (`takes_sequences`) train on a TemporalSplit with padded,
-    masked batches built by `avca_tf.data.batching.sequence_batch` as `sequence` (a
-    SequenceSpec) says; a model's `after_step(batch)`, if it has one, runs after
-    each update.
+    The batches are the `batching`'s (avca_tf.inputs; default: the model's input kind
+    with no run settings, enough for averaged vectors): what it gathers from the
+    sampler's indices and the split's tensors inside the step. A model's
+    `after_step(batch)`, if it has one, runs after each update.
     """
 
     def __init__(self, model, cfg: TrainConfig, split, label_embeddings, seed: int | None = None,
-                 optimizer=None, sequence=None):
+                 optimizer=None, batching=None):
         self.model, self.cfg = model, cfg
         self.strategy = get_strategy(cfg.strategy)
         self.replicas = self.strategy.num_replicas_in_sync
@@ -289,58 +311,29 @@ class Trainer:
             if cfg.jit_compile:
                 raise ConfigError(f"jit_compile is not supported with strategy {cfg.strategy!r}")
         seed = cfg.seed if seed is None else seed
-        if takes_sequences(model):
-            from avca_tf.data.batching.sequence_batch import training_input
-            if sequence is None:
-                raise ValueError("a sequence model needs a SequenceSpec (sequence=...)")
-            sampler_cls, self._gather = training_input(sequence, split, label_embeddings)
-            self._data = self._gather.tensors
-            if getattr(self._gather, "streams", False) and cfg.strategy != "default":
-                raise ConfigError(f"streaming from TFRecords trains with strategy 'default' "
-                                  f"only, got {cfg.strategy!r}")
-        else:
-            sampler_cls = ClassAwareSampler
-            self._gather = self._gather_vectors
-            self._data = (tf.constant(split.audio, tf.float32),
-                          tf.constant(split.video, tf.float32),
-                          tf.constant(split.labels, tf.int64),
-                          tf.constant(label_embeddings, tf.float32))
-            # models with `uses_training_classes` (ClipClap's cross-entropy) also get the
-            # training classes' label vectors (sorted ids) and each label's position there,
-            # under the keys the sequence batches use (class_text, class_index)
-            self._class_set = None
-            if getattr(model, "uses_training_classes", False):
-                ids = np.unique(np.asarray(split.labels))
-                position = np.full(len(label_embeddings), -1, np.int64)
-                position[ids] = np.arange(len(ids))
-                self._class_set = (tf.constant(ids, tf.int64), tf.constant(position, tf.int64))
-        self.sampler = sampler_cls(split.labels, cfg.batch_size, cfg.n_batches, seed,
-                                   split_name=f"training set {split.name}")
+        batching = batching or input_kind(model.input_kind).batching(None, None)
+        source = batching.training_input(split, label_embeddings, model.uses_training_classes)
+        self._gather, self._data = source.gather, source.tensors
+        if source.streams and cfg.strategy != "default":
+            raise ConfigError(f"streaming from TFRecords trains with strategy 'default' "
+                              f"only, got {cfg.strategy!r}")
+        self.sampler = source.sampler(split.labels, cfg.batch_size, cfg.n_batches, seed,
+                                      split_name=f"training set {split.name}")
         with self.strategy.scope():
             self.optimizer = optimizer or make_optimizer(cfg)
             self.optimizer.build(model.trainable_variables)
-        if cfg.strategy == "default":
-            streams = getattr(self._gather, "streams", False)
-            if cfg.jit_compile and takes_sequences(model):
-                # padded lengths vary per batch: gather and pad outside XLA, compile the update
-                # once per padded shape (few with data.pad_multiple buckets)
-                update = tf.function(self._update, jit_compile=True)
-                self._step_fn = tf.function(lambda indices, *data: update(
-                    self._gather(indices, *data)), reduce_retracing=streams)
-            else:
-                # streamed batches bring tables of varying sizes: one trace with unknown sizes
-                self._step_fn = tf.function(self._step, jit_compile=cfg.jit_compile,
-                                            reduce_retracing=streams)
-        else:
+        if cfg.strategy != "default":
             self._step_fn = tf.function(self._distributed_step)
-
-    def _gather_vectors(self, indices, audio, video, labels, label_embeddings):
-        batch = gather_batch(audio, video, labels, label_embeddings, indices)
-        if self._class_set is not None:
-            ids, position = self._class_set
-            batch["class_text"] = tf.gather(label_embeddings, ids)
-            batch["class_index"] = tf.gather(position, batch["label"])
-        return batch
+        elif cfg.jit_compile and batching.gather_outside_xla:
+            # padded lengths vary per batch: gather and pad outside XLA, compile the update
+            # once per padded shape (few with data.pad_multiple buckets)
+            update = tf.function(self._update, jit_compile=True)
+            self._step_fn = tf.function(lambda indices, *data: update(
+                self._gather(indices, *data)), reduce_retracing=source.streams)
+        else:
+            # streamed batches bring tables of varying sizes: one trace with unknown sizes
+            self._step_fn = tf.function(self._step, jit_compile=cfg.jit_compile,
+                                        reduce_retracing=source.streams)
 
     def _step(self, indices, *data):
         return self._update(self._gather(indices, *data))
@@ -348,7 +341,7 @@ class Trainer:
     def _update(self, batch):
         variables = self.model.trainable_variables
         scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
-        bf16 = "bfloat16" if self.cfg.precision == "bf16-matmul" else None
+        bf16 = "bfloat16" if resolve_precision(self.cfg.precision) == "bf16-matmul" else None
         with tf.GradientTape() as tape, matmul_dtype(bf16):
             losses = self.model.compute_losses(batch, training=True)
             loss = losses["total"]
@@ -385,7 +378,10 @@ class Trainer:
 
     def train_epoch(self, epoch: int, verbose: int = 1) -> dict[str, float]:
         """Runs `n_batches` steps; returns the mean of every loss term."""
-        bar = keras.utils.Progbar(self.cfg.n_batches, verbose=verbose, unit_name="step")
+        # a bar (carriage returns, colour codes) on a terminal; one plain line per epoch in a
+        # log file or a pipe
+        display = verbose if not verbose or sys.stdout.isatty() else 2
+        bar = keras.utils.Progbar(self.cfg.n_batches, verbose=display, unit_name="step")
         sums = None
         for i, indices in enumerate(self.sampler.epoch_dataset(epoch)):
             losses = self.train_step(indices)
@@ -403,64 +399,24 @@ class Trainer:
 
 
 class DistanceFn:
-    """Distances [n, C] of samples to all class embeddings, one compiled call per chunk."""
+    """Distances [n, C] of a split's samples to all class embeddings, in the evaluation
+    batches of `batching` (avca_tf.inputs; default: the model's input kind with no run
+    settings), one compiled call per batch."""
 
-    def __init__(self, model, batch_size: int = 8192):
+    def __init__(self, model, batch_size: int = 8192, batching=None):
         self.model, self.batch_size = model, batch_size
-        self._fn = tf.function(
-            lambda a, v, e: model.class_distances(a, v, e, training=False), reduce_retracing=True)
+        self.batching = batching or input_kind(model.input_kind).batching(None, None)
 
-    def __call__(self, audio, video, label_embeddings) -> np.ndarray:
-        emb = tf.constant(label_embeddings, tf.float32)
-        out = []
-        for start in range(0, len(audio), self.batch_size):
-            stop = start + self.batch_size
-            out.append(self._fn(tf.constant(audio[start:stop], tf.float32),
-                                tf.constant(video[start:stop], tf.float32), emb).numpy())
-        return np.concatenate(out).astype(np.float32)
-
-
-class SequenceDistanceFn:
-    """Distances [n, C] of the videos of a TemporalSplit, in padded batches of `batch_size`
-    (the evaluation windows of `spec`), one compiled call per batch."""
-
-    takes_splits = True
-
-    def __init__(self, model, spec, batch_size: int = 64):
-        from avca_tf.data.batching.sequence_batch import sequence_batch
-        self.model, self.spec, self.batch_size = model, spec, batch_size
-
-        def distances(rows, data, emb):
-            b = sequence_batch(spec, data, rows, training=False)
-            return model.class_distances(
-                b["audio"], b["video"], emb, training=False, audio_mask=b["audio_mask"],
-                audio_time=b["audio_time"], video_mask=b["video_mask"],
-                video_time=b["video_time"])
+        def distances(inputs, emb):
+            audio, video, seq = self.batching.model_inputs(inputs)
+            return model.class_distances(audio, video, emb, training=False, **seq)
         self._fn = tf.function(distances, reduce_retracing=True)
 
     def __call__(self, split, label_embeddings) -> np.ndarray:
-        from avca_tf.data.batching.sequence_batch import SequenceTable, is_streamed
-        streamed = is_streamed(split)
-        data = None if streamed else SequenceTable(split).data
         emb = tf.constant(label_embeddings, tf.float32)
-        n, size = len(split), min(self.batch_size, len(split))
-        out = []
-        for start in range(0, n, size):
-            # every call has `size` rows (the last batch repeats its last video), so one trace
-            # serves the whole evaluation; the repeated rows are dropped
-            rows = np.minimum(np.arange(start, start + size), n - 1)
-            if streamed:  # the batch's records only, as rows 0..size-1
-                data, _ = split.table(rows)
-                rows = np.arange(size)
-            out.append(self._fn(tf.constant(rows, tf.int64), data, emb).numpy()[:n - start])
+        out = [self._fn(inputs, emb).numpy()[:n]
+               for inputs, n in self.batching.eval_batches(split, self.batch_size)]
         return np.concatenate(out).astype(np.float32)
-
-
-def make_distance_fn(model, train_cfg: TrainConfig, sequence=None):
-    """DistanceFn, or SequenceDistanceFn for a sequence model (`sequence` its SequenceSpec)."""
-    if takes_sequences(model):
-        return SequenceDistanceFn(model, sequence, train_cfg.eval_batch_size)
-    return DistanceFn(model, train_cfg.eval_batch_size)
 
 
 def evaluate_gzsl(distance_fn, data, label_embeddings, beta: float | None = None, betas=None):
@@ -471,14 +427,7 @@ def evaluate_gzsl(distance_fn, data, label_embeddings, beta: float | None = None
     """
     from avca_tf.metrics import BETAS, gzsl_metrics, search_beta
     labels = np.concatenate([data.eval_seen.labels, data.eval_unseen.labels])
-    if getattr(distance_fn, "takes_splits", False):
-        from avca_tf.data.formats.temporal import concat_temporal
-        distances = distance_fn(concat_temporal("eval", [data.eval_seen, data.eval_unseen]),
-                                label_embeddings)
-    else:
-        audio = np.concatenate([data.eval_seen.audio, data.eval_unseen.audio])
-        video = np.concatenate([data.eval_seen.video, data.eval_unseen.video])
-        distances = distance_fn(audio, video, label_embeddings)
+    distances = distance_fn(data.eval_split(), label_embeddings)
     if beta is None:
         return search_beta(distances, labels, data.seen_class_ids, data.unseen_class_ids,
                            BETAS if betas is None else betas)

@@ -159,11 +159,11 @@ def toy_plan(rng: np.random.Generator, toy: ToyLayout, scale: float) -> tuple[Pl
         "stage_2_test_seen": {n: ids(n, toy.test_seen) for n in train + val_unseen},
         "stage_2_test_unseen": {n: ids(n, toy.test_unseen) for n in test_unseen},
     }
-    stages["stage_2_train"] = _stage2_train(train + val_unseen, stages, Path("stage_2_train.txt"))
+    stages["stage_2_train"] = stage2_train(train + val_unseen, stages, Path("stage_2_train.txt"))
     return Plan(class_names, rows, embeddings, stages, {o.lower(): m for o, m in rows}), text
 
 
-def _stage2_train(listed: list[str], stages, txt: Path) -> dict[str, list[str]]:
+def stage2_train(listed: list[str], stages, txt: Path) -> dict[str, list[str]]:
     """stage_2_train holds the same videos as the three stage-1 folders."""
     out = {}
     for name in listed:
@@ -229,7 +229,7 @@ def _real_plan(splits: Path, dataset: str, feature_set: str, scale: float):
         else:
             raise BenchmarkError(f"missing file {src.stage_csv(stage)} (per-class sample counts)")
         stages[stage] = {n: ids[:_scaled(len(ids), scale)] for n, ids in per.items()}
-    stages["stage_2_train"] = _stage2_train(read_name_list(src.stage_txt("stage_2_train")),
+    stages["stage_2_train"] = stage2_train(read_name_list(src.stage_txt("stage_2_train")),
                                             stages, src.stage_txt("stage_2_train"))
     text_names = {o.lower(): m for o, m in rows}
     if FEATURE_SETS[feature_set].text_files and src.names_csv.is_file():
