@@ -75,7 +75,7 @@ def test_every_registered_model_round_trips_through_a_keras_file(tmp_path):
         # a variable that is not saved or not restored shows in the outputs
         for v in model.weights:
             v.assign(v * 1.1 + 0.01)
-        x = _inputs(cfg, registry.takes_sequences(name), rng)
+        x = _inputs(cfg, registry.model_class(name).input_kind == "sequences", rng)
         path = str(tmp_path / name)
         model.save(path + ".keras")
         np.savez(path + ".inputs.npz", **x)

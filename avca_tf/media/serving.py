@@ -111,9 +111,7 @@ class MediaSignatures(tf.Module):
         return self._features(frames, frame_count, clip_audio)
 
     def _serve(self, features):
-        if self.sequences:
-            return self.graph.sequence_serving_default(*features)
-        return self.graph.serving_default(*features)
+        return self.graph.serve(features)
 
     def serving_media(self, frames, frame_count, audio, audio_length, sample_rate):
         return self._serve(self._float_features(frames, frame_count, audio, audio_length,
@@ -125,9 +123,7 @@ class MediaSignatures(tf.Module):
     def classify_open_media(self, frames, frame_count, audio, audio_length, sample_rate,
                             class_names):
         features = self._float_features(frames, frame_count, audio, audio_length, sample_rate)
-        if self.sequences:
-            return self.graph.sequence_classify_open(*features, class_names)
-        return self.graph.classify_open(*features, class_names)
+        return self.graph.classify_open(features, class_names)
 
     def add_endpoints(self, archive, open_vocab: bool) -> list[str]:
         """Tracks the encoders and adds the media signatures; returns their names."""
