@@ -284,3 +284,37 @@ def test_served_media_request_equals_extracted_features(media_run, extracted, me
     # JPEG (quality 95) changes the pixels: scores move by a few percent of their scale
     assert out["jpeg/float"] <= 0.05 * out["score_scale"], out
     assert out["open_shape"] == [1, 3]
+
+
+def test_pipeline_run_media_extracts_first_and_caches(media_toy, tmp_path, capsys):
+    """`avca pipeline run --media DIR`: extraction -> ingestion -> ... -> push; a second run
+    takes every step from the cache; the extraction's cache key holds the code version and
+    the encoders' file digests."""
+    import re
+    toy = media_toy / "Toy"
+    argv = ["pipeline", "run", "--media", str(toy / "videos"), "--root", str(media_toy),
+            "--dataset", "Toy", "--work-dir", str(tmp_path / "work"), "--epochs", "1",
+            "--n-batches", "5"] + _encoder_flags(media_toy)
+    states = []
+    for _ in range(2):
+        capsys.readouterr()
+        assert cli.main(argv) == 0
+        out = capsys.readouterr().out
+        states.append(dict(re.findall(r"^\s+(\w+)\s+(ran|from cache)\s", out, re.M)))
+    assert states[0]["FeatureExtraction"] == "ran" and states[0]["Pusher"] == "ran"
+    for step in ("FeatureExtraction", "FeatureIngestion", "ClassEmbeddingGen", "AvcaTrainer"):
+        assert states[1][step] == "from cache", (step, states[1])
+
+    from avca_tf.media.encoders import preset_digest
+    from pipelines.pipeline_config import DataSource, PipelineConfig
+    from pipelines.tfx_pipeline import code_version, media_extraction
+    cfg = PipelineConfig(
+        data=DataSource(root=str(media_toy), dataset="Toy", media=str(toy / "videos"),
+                        image_encoder=str(toy / "encoders" / "clip"),
+                        audio_encoder=str(toy / "encoders" / "whisper")),
+        pipeline_root=str(tmp_path / "p"), serving_dir=str(tmp_path / "s"))
+    props = media_extraction(cfg, code_version(), "fp").exec_properties
+    assert props["code_version"] == code_version()
+    identity = json.loads(props["encoder_identity"])
+    assert identity["image_preset"]["digest"] == preset_digest(str(toy / "encoders" / "clip"))
+    assert identity["audio_preset"]["digest"] == preset_digest(str(toy / "encoders" / "whisper"))
