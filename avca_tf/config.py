@@ -100,6 +100,14 @@ LIMITS = {  # name -> (environment variable, default)
 }
 
 
+# Serving (README, Deployment): every signature refuses a request over these before the
+# model runs (one 10,000-step video alone needs a 12.8 GB attention tensor), and features
+# beyond +-MAX_FEATURE (squared distances overflow float32 to -inf/NaN scores).
+REQUEST_LIMITS = {"videos": 4096, "steps": 2048, "class_names": 4096}
+MAX_FEATURE = 1e6
+MAX_VERSION = 2 ** 63 - 1  # TF Serving's model versions are int64
+
+
 def limit(name: str) -> int:
     """The current value of LIMITS[name] (its environment variable, else the default)."""
     var, default = LIMITS[name]

@@ -64,6 +64,8 @@ def AvcaTrainer(
         results = train_and_export(examples.uri, class_embeddings.uri, run_config, work, model.uri,
                                    word_vectors, resume=True)
         os.replace(work, model_run.uri)  # model_run.uri is the empty folder TFX made
+        print(f"AvcaTrainer: the finished run (results.json, TensorBoard logs) moved from "
+              f"{work} to {model_run.uri}", flush=True)
     model_run.set_string_custom_property("tensorboard_logdir", model_run.uri)
     model_run.set_int_custom_property("best_epoch", int(results["stage1"]["best_epoch"]))
     model_run.set_float_custom_property("trainer_test_HM", 100.0 * results["test"]["HM"])

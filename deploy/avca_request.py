@@ -21,17 +21,35 @@ each modality as a zero-padded [B, T, d] tensor plus its lengths [B]
 
     python deploy/avca_request.py --sequences --audio a.npz --video v.npz   # one array per video
     python deploy/avca_request.py --sequences --audio-dim 128 --video-dim 4096   # random
+
+Media exports (`avca export --media`) take a video file instead: its sampled frames
+(PNG, or --image-format jpeg) and audio (float samples, or --wav), cut as `avca extract`
+cuts it (needs avca-tf and PyAV; docs/media.md):
+
+    python deploy/avca_request.py --video clip.mp4                       # serving_media
+    python deploy/avca_request.py --video clip.mp4 --class-names "a b"   # classify_open_media
 """
 import argparse
 import json
+import os
 import sys
 import urllib.request
 
 import numpy as np
-import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+try:  # with avca-tf installed: TensorFlow's start-up noise filtered as in `avca`
+    from avca_tf.cli import quiet_tensorflow_start
+    quiet_tensorflow_start()
+except ImportError:
+    pass
+import tensorflow as tf  # noqa: E402
+from tensorflow_serving.apis import predict_pb2  # noqa: E402
 
 SIGNATURES = ("serving_default", "embed", "classify_open")
+# `avca export --media` signatures, sent with --video FILE (a media file)
+MEDIA_SIGNATURES = ("serving_media", "serving_media_wav", "classify_open_media")
+MEDIA_SUFFIXES = (".mp4", ".webm", ".avi", ".mkv", ".mov")
 
 
 def pad_sequences(seqs, name="sequences"):
@@ -103,10 +121,49 @@ def build_request(model_name, signature, audio, video, class_names=None, version
     return request
 
 
+def _json_string(b):
+    """TF Serving's JSON for a string: text, or {"b64": ...} for binary (encoded frames, WAV)."""
+    try:
+        return b.decode("utf-8")
+    except UnicodeDecodeError:
+        import base64
+        return {"b64": base64.b64encode(b).decode("ascii")}
+
+
 def _to_json(value):
     if value.dtype == object:
-        return np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(value).tolist()
+        return np.vectorize(_json_string, otypes=[object])(value).tolist()
     return value.tolist()
+
+
+def is_media_file(path) -> bool:
+    return bool(path) and str(path).lower().endswith(MEDIA_SUFFIXES)
+
+
+def build_media_request(model_name, path, class_names=None, version=None, wav=False,
+                        image_format="png", spec=None):
+    """A PredictRequest of a media signature for one local video file: its sampled frames
+    (PNG, or JPEG with image_format="jpeg") and its audio (float samples, or WAV bytes with
+    `wav`), cut exactly as `avca extract` cuts it (avca_tf.media.serving.media_request;
+    needs avca-tf and PyAV). classify_open_media with `class_names`."""
+    from avca_tf.media.preprocess import MediaSpec
+    from avca_tf.media.serving import media_request
+    if wav and class_names:
+        raise ValueError("classify_open_media takes float samples: leave out --wav")
+    signature = ("classify_open_media" if class_names else
+                 "serving_media_wav" if wav else "serving_media")
+    inputs = media_request(path, spec or MediaSpec(), image_format, "wav" if wav else "float")
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    request.model_spec.signature_name = signature
+    if version is not None:
+        request.model_spec.version.value = int(version)
+    for name, value in inputs.items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+    if class_names:
+        request.inputs["class_names"].CopyFrom(
+            tf.make_tensor_proto(np.asarray([str(n) for n in class_names], dtype=object)))
+    return request
 
 
 def request_to_rest(request):
@@ -118,6 +175,39 @@ def request_to_rest(request):
     body = {"signature_name": spec.signature_name,
             "inputs": {k: _to_json(tf.make_ndarray(v)) for k, v in request.inputs.items()}}
     return path + ":predict", body
+
+
+def readable_request(request):
+    """The request with every tensor in the proto's repeated value fields (float_val,
+    int64_val, string_val) instead of packed bytes: the same request, readable as text."""
+    from tensorflow.core.framework import tensor_pb2
+    out = predict_pb2.PredictRequest()
+    out.model_spec.CopyFrom(request.model_spec)
+    for name in sorted(request.inputs):
+        value = tf.make_ndarray(request.inputs[name])
+        tensor = tensor_pb2.TensorProto(dtype=request.inputs[name].dtype,
+                                        tensor_shape=request.inputs[name].tensor_shape)
+        field = {"f4": "float_val", "f8": "double_val", "i8": "int64_val", "i4": "int_val",
+                 "i2": "int_val", "i1": "int_val", "u1": "int_val", "b1": "bool_val",
+                 "O": "string_val", "S": "string_val"}.get(
+                     value.dtype.str[1:] if value.dtype.kind != "S" else "S")
+        if field is None:  # any other dtype: as it was
+            out.inputs[name].CopyFrom(request.inputs[name])
+            continue
+        getattr(tensor, field).extend(value.ravel().tolist())
+        out.inputs[name].CopyFrom(tensor)
+    return out
+
+
+def _failure(e) -> str:
+    """One line for a failed call: gRPC's status code and details (no debug string), or
+    urllib's reason."""
+    code, details = getattr(e, "code", None), getattr(e, "details", None)
+    if callable(code) and callable(details):
+        return f"{code().name}: {details()}"
+    if getattr(e, "reason", None) is not None:  # urllib: refused, timed out, HTTP status
+        return f"{getattr(e, 'code', '') or ''} {e.reason}".strip()
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
 def predict_grpc(target, request, timeout=10.0):
@@ -154,30 +244,47 @@ def _load_sequences(path, batch, dim, rng):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
-    p.add_argument("--transport", choices=("grpc", "rest"), default="grpc")
-    p.add_argument("--host", default="localhost")
-    p.add_argument("--grpc-port", type=int, default=8500)
-    p.add_argument("--rest-port", type=int, default=8501)
-    p.add_argument("--model-name", default="avca")
-    p.add_argument("--version", type=int, default=None)
-    p.add_argument("--signature", choices=SIGNATURES, default="serving_default")
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--transport", choices=("grpc", "rest"), default="grpc",
+                   help="gRPC (port --grpc-port) or REST (port --rest-port)")
+    p.add_argument("--host", default="localhost", help="model server host")
+    p.add_argument("--grpc-port", type=int, default=8500, help="TF Serving's gRPC port")
+    p.add_argument("--rest-port", type=int, default=8501, help="TF Serving's REST port")
+    p.add_argument("--model-name", default="avca", help="served model name")
+    p.add_argument("--version", type=int, default=None,
+                   help="model version (default: the server's latest)")
+    p.add_argument("--signature", choices=SIGNATURES, default="serving_default",
+                   help="signature to call")
     p.add_argument("--audio", help=".npy float32 [B, d_a]; with --sequences an .npz of one "
                                    "[T_i, d_a] array per video (np.savez order) or a padded "
-                                   ".npy [B, T, d_a] (every step valid)")
-    p.add_argument("--video", help=".npy float32 [B, d_v] (--sequences: as --audio)")
+                                   ".npy [B, T, d_a] (every step valid); default: random")
+    p.add_argument("--video", help=".npy float32 [B, d_v] (--sequences: as --audio); or a "
+                                   "video file (.mp4 .webm .avi .mkv .mov) for a media export; "
+                                   "default: random")
     p.add_argument("--sequences", action="store_true",
                    help="a sequence model's export (TCaF): send padded sequences + lengths")
-    p.add_argument("--audio-dim", type=int, default=512)
-    p.add_argument("--video-dim", type=int, default=512)
+    p.add_argument("--audio-dim", type=int, default=512, help="width of random audio input")
+    p.add_argument("--video-dim", type=int, default=512, help="width of random video input")
     p.add_argument("--batch", type=int, default=2, help="rows of random input")
     p.add_argument("--class-names", nargs="+", default=None, help="for classify_open")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the server")
+    p.add_argument("--wav", action="store_true",
+                   help="with --video FILE: send the audio as WAV bytes (serving_media_wav)")
+    p.add_argument("--image-format", choices=("png", "jpeg"), default="png",
+                   help="with --video FILE: how the sampled frames are encoded")
     p.add_argument("--print-request", action="store_true",
-                   help="print the request (text proto or JSON) instead of sending it")
+                   help="print the request (text proto with readable values for grpc, JSON "
+                        "for rest) instead of sending it")
     args = p.parse_args(argv)
     rng = np.random.default_rng(0)
+    request = None
     try:
-        if args.sequences:
+        if is_media_file(args.video):  # a video file: a media signature of `avca export --media`
+            request = build_media_request(args.model_name, args.video, args.class_names,
+                                          args.version, args.wav, args.image_format)
+            args.signature = request.model_spec.signature_name
+        elif args.sequences:
             audio, video = (_load_sequences(path, args.batch, dim, rng) for path, dim in
                             ((args.audio, args.audio_dim), (args.video, args.video_dim)))
         else:
@@ -185,24 +292,28 @@ def main(argv=None):
                      else rng.normal(size=(args.batch, args.audio_dim)))
             video = (np.load(args.video) if args.video
                      else rng.normal(size=(args.batch, args.video_dim)))
-        request = build_request(args.model_name, args.signature, audio, video,
-                                args.class_names, args.version, sequences=args.sequences)
+        request = request or build_request(args.model_name, args.signature, audio, video,
+                                           args.class_names, args.version,
+                                           sequences=args.sequences)
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.print_request:
-        print(request if args.transport == "grpc"
+        print(readable_request(request) if args.transport == "grpc"
               else json.dumps(dict(zip(("path", "body"), request_to_rest(request)))))
         return 0
+    target = (f"{args.host}:{args.grpc_port}" if args.transport == "grpc"
+              else f"http://{args.host}:{args.rest_port}")
     try:
         if args.transport == "grpc":
             outputs = {k: v.tolist() for k, v in
-                       predict_grpc(f"{args.host}:{args.grpc_port}", request).items()}
+                       predict_grpc(target, request, args.timeout).items()}
             outputs = json.loads(json.dumps(outputs, default=lambda b: b.decode("utf-8")))
         else:
-            outputs = predict_rest(f"http://{args.host}:{args.rest_port}", request)
-    except Exception as e:  # grpc.RpcError, urllib.error.URLError/HTTPError
-        print(f"error: {args.transport} request to {args.host} failed: {e}", file=sys.stderr)
+            outputs = predict_rest(target, request, args.timeout)
+    except Exception as e:  # grpc.RpcError, urllib.error.URLError/HTTPError, timeouts
+        print(f"error: {args.transport} request to {target} (model {args.model_name!r}, "
+              f"signature {args.signature}) failed: {_failure(e)}", file=sys.stderr)
         return 1
     print(json.dumps(outputs, indent=1))
     return 0

@@ -111,7 +111,65 @@ def test_tensorflow_start_up_noise_is_not_printed(toy_root):
         assert noise not in r.stderr, r.stderr
 
 
-def test_progress_is_plain_when_stdout_is_not_a_terminal():
-    from avca_tf.commands.train import progress_level
-    assert progress_level(quiet=True) == 0
-    assert progress_level(quiet=False) == (1 if sys.stdout.isatty() else 2)
+def test_training_log_has_one_plain_line_per_epoch_when_not_a_terminal(toy_root, tmp_path):
+    """Issue 29: logs written to a file carried ANSI progress-bar codes."""
+    r = subprocess.run([sys.executable, "-m", "avca_tf.cli", "train", "--root", str(toy_root),
+                        "--dataset", "Toy", "--quick", "--epochs", "1", "--out",
+                        str(tmp_path / "run")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "\x1b[" not in r.stdout + r.stderr and "\r" not in r.stdout + r.stderr
+    assert r.stdout.count("5/5 - ") == 2, r.stdout  # one line per epoch of each stage
+
+
+def _request_client():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "deploy" / "avca_request.py"
+    spec = importlib.util.spec_from_file_location("avca_request_cli", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_request_client_without_server_says_error_without_traceback(capsys):
+    client = _request_client()
+    import socket
+    with socket.socket() as s:  # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for transport in ("grpc", "rest"):
+        rc = client.main(["--transport", transport, "--grpc-port", str(port), "--rest-port",
+                          str(port), "--audio-dim", "2", "--video-dim", "2", "--timeout", "5"])
+        err = capsys.readouterr().err
+        assert rc == 1 and err.startswith(f"error: {transport} request to "), err
+        assert "Traceback" not in err and "debug_error_string" not in err
+        assert len(err.strip().splitlines()) == 1, err
+
+
+def test_request_client_prints_a_readable_request_and_defaults_in_help(capsys):
+    client = _request_client()
+    assert client.main(["--signature", "classify_open", "--class-names", "a b", "--batch", "1",
+                        "--audio-dim", "2", "--video-dim", "2", "--print-request"]) == 0
+    out = capsys.readouterr().out
+    assert "tensor_content" not in out and out.count("float_val:") == 4
+    assert 'string_val: "a b"' in out
+    with pytest.raises(SystemExit):
+        client.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: 8500)" in text and "(default: serving_default)" in text
+    with pytest.raises(SystemExit):
+        client.main(["--grpc", "1"])  # no prefix matching
+
+
+def test_sequences_over_the_step_limit_are_refused_before_training(tmp_path, monkeypatch,
+                                                                   capsys):
+    """Issue 29: one 10,000-step video ended in a ResourceExhausted traceback."""
+    from avca_tf.data.synthesis.synth import synthesize
+    synthesize(tmp_path / "bench", temporal=True, scale=0.2, seed=0)
+    monkeypatch.setenv("AVCA_MAX_SEQUENCE_STEPS", "3")
+    rc = main(["train", "--root", str(tmp_path / "bench"), "--dataset", "Toy", "--model",
+               "tcaf", "--quick", "-q", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "is over the sequence steps limit 3" in err and "video '" in err, err
+    assert "AVCA_MAX_SEQUENCE_STEPS" in err
+    assert not (tmp_path / "run" / "results.json").exists()

@@ -137,6 +137,15 @@ def test_served_classify_open_embeds_new_names_end_to_end(encoders, encoder, tmp
                  video=tf.constant(np.load({str(tmp_path / 'video.npy')!r})),
                  class_names=tf.constant(names))
         np.save({str(tmp_path / 'scores.npy')!r}, out["scores"].numpy())
+        a, v = tf.zeros([1, 1024]), tf.zeros([1, 512])
+        for bad, message in (([""], "expected names with text, got an empty name"),
+                             ([["x"]], "class_names: expected shape [num_classes]"),
+                             ([b"x\\xff"], "class_names: expected UTF-8 text")):
+            try:
+                fn(audio=a, video=v, class_names=tf.constant(bad))
+                raise SystemExit(f"accepted {{bad!r}}")
+            except tf.errors.InvalidArgumentError as e:
+                assert message in e.message, e.message
     """)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,

@@ -77,16 +77,16 @@ def test_losses_follow_the_formulas():
     batch["text"] = batch["class_text"][batch["class_index"]]
     losses = {key: float(v) for key, v in model.compute_losses(batch, training=False).items()}
     theta_o = model.embed(batch["audio"], batch["video"]).numpy()
-    w = model.w_enc(batch["text"]).numpy()
-    theta_w = model.w_proj(w).numpy()
+    w = model.projection.w_enc(batch["text"]).numpy()
+    theta_w = model.projection.w_proj(w).numpy()
     classes = model.embed_classes(batch["class_text"]).numpy()
     logits = theta_o @ classes.T
     logp = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1,
                                                                              keepdims=True)) \
         - logits.max(1, keepdims=True)
     ce = -logp[np.arange(b), batch["class_index"]].mean()
-    rec = (np.mean((w - model.d_o(theta_o).numpy()) ** 2)
-           + np.mean((w - model.d_w(theta_w).numpy()) ** 2))
+    rec = (np.mean((w - model.projection.d_o(theta_o).numpy()) ** 2)
+           + np.mean((w - model.projection.d_w(theta_w).numpy()) ** 2))
     reg = np.mean((theta_o - theta_w) ** 2)
     np.testing.assert_allclose(losses["cross_entropy"], ce, rtol=1e-4)
     np.testing.assert_allclose(losses["reconstruction"], rec, rtol=1e-4)
@@ -120,7 +120,7 @@ def test_training_steps_repeat_bit_for_bit(toy_clip):
         weights.append([v.numpy() for v in model.variables])
     assert all(np.array_equal(a, b) for a, b in zip(*weights))
     # W_enc's batch norm sees the batch's class vectors and then the training classes
-    bn = model.w_enc.blocks[0].bn
+    bn = model.projection.w_enc.blocks[0].bn
     assert not np.allclose(bn.moving_mean.numpy(), 0.0)
 
 

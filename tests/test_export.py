@@ -314,6 +314,38 @@ def test_bad_inputs_give_clear_errors(served):
                                            class_names=tf.constant([], tf.string))
 
 
+def test_requests_over_the_limits_and_huge_features_are_refused(served):
+    """Issue 29: features of 1e30 gave -inf/NaN scores; request sizes had no bound."""
+    from avca_tf.config import REQUEST_LIMITS
+    loaded = tf.saved_model.load(served["version_dir"])
+    d_a, d_v = served["info"]["audio_dim"], served["info"]["video_dim"]
+    a, v = tf.zeros([2, d_a]), tf.zeros([2, d_v])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="beyond"):
+        loaded.signatures["serving_default"](audio=a + 1e30, video=v)
+    n = REQUEST_LIMITS["videos"] + 1
+    with pytest.raises(tf.errors.InvalidArgumentError, match="more than 4096 videos"):
+        loaded.signatures["embed"](audio=tf.zeros([n, d_a]), video=tf.zeros([n, d_v]))
+    open_fn = loaded.signatures["classify_open"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="more than 4096 names"):
+        open_fn(audio=a, video=v, class_names=tf.constant(["Bada"] * 4097))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected UTF-8 text"):
+        open_fn(audio=a, video=v, class_names=tf.constant([b"Bad\xff"]))
+    # within the limits: the largest batch runs
+    m = REQUEST_LIMITS["videos"]
+    assert loaded.signatures["embed"](audio=tf.zeros([m, d_a]),
+                                      video=tf.zeros([m, d_v]))["embedding"].shape[0] == m
+
+
+def test_export_version_past_int64_is_refused(trained_run, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["export", str(trained_run), "--out", str(tmp_path / "s"),
+                  "--version", str(2 ** 63)])
+    assert e.value.code == 2 and f"must be < {2 ** 63}" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+    with pytest.raises(ExportError, match="int64"):
+        export_run(str(trained_run), str(tmp_path / "s"), version=2 ** 63)
+
+
 def test_cli_versions_are_never_overwritten(served, trained_run, capsys):
     base = served["base"]
     before = os.listdir(os.path.join(base, "avca", "1"))

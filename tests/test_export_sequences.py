@@ -245,3 +245,14 @@ def test_deploy_client_builds_sequence_requests(seq_export, tmp_path, capsys):
     assert client.main(["--sequences", "--audio", str(tmp_path / "missing.npz"),
                         "--print-request"]) == 2
     assert "error: " in capsys.readouterr().err
+
+
+def test_sequence_export_refuses_videos_over_the_step_limit(seq_export):
+    """Issue 29: one 10,000-step video needed a 12.8 GB attention tensor."""
+    loaded = tf.saved_model.load(seq_export["version_dir"])
+    d_a, d_v = seq_export["info"]["audio_dim"], seq_export["info"]["video_dim"]
+    fn = loaded.signatures["embed"]
+    one = tf.constant([1], tf.int64)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="video: more than 2048 steps"):
+        fn(audio=tf.zeros([1, 3, d_a]), audio_lengths=one, video=tf.zeros([1, 2049, d_v]),
+           video_lengths=one)

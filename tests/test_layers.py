@@ -48,8 +48,8 @@ def test_two_token_block_equals_textbook_attention():
     w = {"ln1_g": block.norm_attn.gamma, "ln1_b": block.norm_attn.beta,
          "qkv": block.to_qkv.kernel, "out_k": block.to_out.kernel, "out_b": block.to_out.bias,
          "ln2_g": block.norm_ff.gamma, "ln2_b": block.norm_ff.beta,
-         "ff1_k": block.ff_in.kernel, "ff1_b": block.ff_in.bias,
-         "ff2_k": block.ff_out.kernel, "ff2_b": block.ff_out.bias}
+         "ff1_k": block.ff.ff_in.kernel, "ff1_b": block.ff.ff_in.bias,
+         "ff2_k": block.ff.ff_out.kernel, "ff2_b": block.ff.ff_out.bias}
     w = {k: keras.ops.convert_to_numpy(v).astype(np.float64) for k, v in w.items()}
     a = rng.normal(size=(7, dim)).astype("float32")
     v = rng.normal(size=(7, dim)).astype("float32")

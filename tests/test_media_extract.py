@@ -4,6 +4,7 @@ the media toy end to end (extract -> train)."""
 import csv
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -198,12 +199,86 @@ def test_encoder_routes_savedmodel_audio_and_other_image_backbones(tmp_path):
         ImageTower.from_preset(str(tmp_path / "nothing"))
 
 
-def test_media_toy_end_to_end_unseen_above_chance(extracted, tmp_path):
-    """Trained on the features extracted from the seen classes' clips, the model names
-    clips of unseen classes from their word vectors (seed 0, the toy schedule)."""
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def media_run(extracted, tmp_path_factory):
+    run = tmp_path_factory.mktemp("media_run") / "run"
     assert cli.main(["train", "--root", str(extracted), "--dataset", "Toy", "--out", str(run),
                      "--preset", "toy", "--seed", "0", "-q"]) == 0
-    test = json.loads((run / "results.json").read_text())["test"]
+    return run
+
+
+def test_media_toy_end_to_end_unseen_above_chance(media_run):
+    """Trained on the features extracted from the seen classes' clips, the model names
+    clips of unseen classes from their word vectors (seed 0, the toy schedule)."""
+    test = json.loads((media_run / "results.json").read_text())["test"]
     # chance: 1 / 3 test-unseen classes (ZSL), 1 / 15 candidate classes (U)
     assert test["ZSL"] > 1 / 3 + 0.2 and test["U"] > 1 / 15 + 0.2, test
+
+
+SKEW_SCRIPT = """
+import importlib.util, json, sys
+import numpy as np, tensorflow as tf, tensorflow_text  # noqa: F401  (classify_open's ops)
+from avca_tf.data.formats.benchmark import load_benchmark
+export, root, videos, client_path = sys.argv[1:5]
+spec = importlib.util.spec_from_file_location("avca_request", client_path)
+client = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(client)
+sm = tf.saved_model.load(export)
+bench = load_benchmark(root, "Toy", "main_features")
+split, classes = bench.splits["stage_2_test_unseen"], bench.class_names
+out = {}
+
+
+def call(req):  # what TF Serving does with a PredictRequest
+    body = client.request_to_rest(req)[1]
+    json.dumps(body)
+    feeds = {k: tf.constant(tf.make_ndarray(v)) for k, v in req.inputs.items()}
+    return sm.signatures[req.model_spec.signature_name](**feeds)
+
+
+for row in (0, len(split) - 1):
+    path = f"{videos}/{classes[split.labels[row]]}/{split.video_ids[row]}.mp4"
+    ref = sm.signatures["serving_default"](audio=tf.constant(split.audio[row:row + 1]),
+                                           video=tf.constant(split.video[row:row + 1]))
+    for fmt, wav in (("png", False), ("png", True), ("jpeg", False)):
+        got = call(client.build_media_request("avca", path, wav=wav, image_format=fmt))
+        key = f"{fmt}/{'wav' if wav else 'float'}"
+        diff = float(np.abs(got["scores"].numpy() - ref["scores"].numpy()).max())
+        out[key] = max(out.get(key, 0.0), diff)
+        out[key + "/same_top1"] = out.get(key + "/same_top1", True) and bool(
+            got["classes"].numpy()[0, 0] == ref["classes"].numpy()[0, 0])
+    out["score_scale"] = float(np.abs(ref["scores"].numpy()).max())
+    opened = call(client.build_media_request("avca", path, class_names=list(classes[:3])))
+    out["open_shape"] = list(opened["scores"].shape)
+print("RESULT " + json.dumps(out))
+"""
+
+
+def test_served_media_request_equals_extracted_features(media_run, extracted, media_toy,
+                                                        tmp_path):
+    """The same file through `serving_media` (PNG frames, float or WAV audio; the request
+    built by deploy/avca_request.py) and through `avca extract` + `serving_default` gives
+    the same scores, in a fresh process."""
+    import subprocess
+    import sys
+    serving = tmp_path / "serving"
+    assert cli.main(["export", str(media_run), "--out", str(serving), "--media"]) == 0
+    info = json.loads((serving / "avca" / "1" / "assets.extra" / "avca_export.json").read_text())
+    assert {"serving_media", "serving_media_wav", "classify_open_media"} <= set(
+        info["signatures"])
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent),
+               TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-c", SKEW_SCRIPT, str(serving / "avca" / "1"),
+                           str(extracted), str(media_toy / "Toy" / "videos"),
+                           str(Path(__file__).resolve().parent.parent / "deploy" /
+                               "avca_request.py")],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.split("RESULT ", 1)[1])
+    # PNG frames are lossless and WAV carries the 16-bit samples the preprocessing keeps:
+    # the served features are the extracted ones
+    assert out["png/float"] <= 1e-5 and out["png/wav"] <= 1e-5, out
+    assert out["png/float/same_top1"] and out["png/wav/same_top1"]
+    # JPEG (quality 95) changes the pixels: scores move by a few percent of their scale
+    assert out["jpeg/float"] <= 0.05 * out["score_scale"], out
+    assert out["open_shape"] == [1, 3]

@@ -44,8 +44,14 @@ def test_quick_table3_on_ucf_main_writes_all_four_rows_and_resumes(ucf_main_root
         cells = [c.strip() for c in row.split("|")[2:-1]]
         assert cells[0].startswith("–") and cells[4].startswith("–")   # VGGSound, ActivityNet
         assert not cells[2].startswith("–") and not cells[3].startswith("–")   # UCF HM, ZSL
+    # the features are avca synth's: said in the title, the headers and the CSV
+    assert md.startswith("# Table 3 (main_features), SYNTHETIC features (avca synth)")
+    assert "| UCF (synthetic) HM |" in md and "VGGSound (synthetic)" not in md
+    assert "synth_main_features.json" in md
     with open(out / "table3.csv") as f:
         records = list(csv.DictReader(f))
+    assert {r["features"] for r in records if r["dataset"] == "UCF"} == {"synthetic"}
+    assert {r["features"] for r in records if r["dataset"] != "UCF"} == {"real"}
     assert len(records) == 5 * 3 * 2
     ucf = [r for r in records if r["dataset"] == "UCF" and r["model"] != "tcaf"]
     assert all(r["n_seeds"] == "1" and 0.0 <= float(r["mean"]) <= 100.0 for r in ucf)

@@ -289,7 +289,7 @@ def test_bn_double_update_moves_statistics_twice(temporal_root):
         trainer = Trainer(model, c.train, bench.protocol(1).train, bench.label_embeddings,
                           sequence=sequence_spec(bench, c))
         trainer._step(trainer.sampler.batch_indices(0, 0), *trainer._data)  # eager: no tracing
-        means.append(model.w_proj.blocks[0].bn.moving_mean.numpy().copy())
+        means.append(model.projection.w_proj.blocks[0].bn.moving_mean.numpy().copy())
     # W_proj's BN sees the batch text and the class table once per forward; twice with the quirk
     assert not np.array_equal(means[0], means[1])
 

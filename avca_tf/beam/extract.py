@@ -44,12 +44,12 @@ from avca_tf.errors import BenchmarkError, ConfigError
 from avca_tf.io_utils import json_text
 from avca_tf.locking import check_dir_target, output_lock
 from avca_tf.media.decode import VIDEO_SUFFIXES, MediaError, decode_clip
+from avca_tf.media.encoders import EXTRACT_FORMAT, extract_meta_name
 from avca_tf.media.preprocess import SUPPORTED_RATES, MediaSpec
 
 SKIPPED = "skipped"
 LISTED_STAGES = tuple(s for s in STAGES if s != "stage_2_train")  # stage_2_train is derived
 STAGE1 = STAGES[:3]
-EXTRACT_FORMAT = "avca-extract/1"
 
 
 def _split_root(dataset: str, splits) -> Path:
@@ -359,7 +359,7 @@ def _run_extract(dataset, out_dir, videos, csv_path, splits, feature_set, encode
         counts = _write_dataset(ds_dir, job, records, src)
         meta = {"format": EXTRACT_FORMAT, "dataset": dataset, "feature_set": feature_set,
                 "encoders": identity, "window_seconds": spec.window_seconds}
-        (ds_dir / f"extract_{feature_set}.json").write_text(json_text(meta))
+        (ds_dir / extract_meta_name(feature_set)).write_text(json_text(meta))
         report = {"format": EXTRACT_FORMAT, "dataset": dataset, "feature_set": feature_set,
                   "input": job["input"], "splits": job["split_root"],
                   "videos": len(records),
@@ -371,11 +371,3 @@ def _run_extract(dataset, out_dir, videos, csv_path, splits, feature_set, encode
           f"{len(skipped)} skipped, {len(job['unlisted'])} unlisted (see "
           f"{os.path.join(out_dir, 'report.json')})", flush=True)
     return report
-
-
-def read_extract_meta(root, dataset: str, feature_set: str) -> dict:
-    """The encoders and windowing an extracted benchmark was made with."""
-    path = Path(root) / dataset / f"extract_{feature_set}.json"
-    if not path.is_file():
-        raise ConfigError(f"{path}: missing; --media needs features made by `avca extract`")
-    return json.loads(path.read_text())

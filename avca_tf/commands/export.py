@@ -1,4 +1,6 @@
 """`avca export RUN_DIR --out SERVING_BASE`: a TF Serving SavedModel of a finished run."""
+from avca_tf.commands.run_args import bounded_int
+from avca_tf.config import MAX_VERSION
 
 
 def add_arguments(parser):
@@ -8,7 +10,7 @@ def add_arguments(parser):
                              "and SERVING_BASE/models.config")
     parser.add_argument("--serving-name", "--model-name", dest="serving_name", default="avca",
                         help="TF Serving model name (default avca; --model-name is its old spelling)")
-    parser.add_argument("--version", type=int, default=None,
+    parser.add_argument("--version", type=bounded_int(1, below=MAX_VERSION + 1), default=None,
                         help="version number (default: next free one); never overwritten")
     parser.add_argument("--word-vectors", default=None, metavar="PATH",
                         help="word2vec/GloVe text file for the classify_open signature "
@@ -24,6 +26,10 @@ def add_arguments(parser):
     parser.add_argument("--keras", action="store_true",
                         help="also write the trained Keras model as <version>/model.keras "
                              "(keras.saving.load_model after `import avca_tf.models`)")
+    parser.add_argument("--media", action="store_true",
+                        help="runs on `avca extract` features: add the media signatures "
+                             "serving_media / serving_media_wav (JPEG/PNG frames and audio in; "
+                             "the extraction's encoders in the graph; docs/media.md)")
     parser.add_argument("--clip", metavar="PRESET", default=None,
                         help="ClipClap runs: with --clap, classify_open embeds names with this "
                              "keras-hub CLIP preset (name or local preset directory)")
@@ -42,7 +48,7 @@ def run(args) -> int:
                       clap_savedmodel=args.clap,
                       clip_prompts=read_prompts(args.clip_prompts) if args.clip_prompts else None,
                       clap_prompts=read_prompts(args.clap_prompts) if args.clap_prompts else None,
-                      keras_file=args.keras)
+                      keras_file=args.keras, media=args.media)
     info = load_export_info(path)
     print(f"exported {path}")
     print(f"  signatures: {', '.join(info['signatures'])}")
@@ -58,8 +64,16 @@ def run(args) -> int:
     elif info["word_vectors"]:
         print(f"  word vectors: {info['word_vectors']['words']} words from "
               f"{info['word_vectors']['source']}")
+    elif info.get("feature_set") == "clip_clap":
+        print("  classify_open: not exported (the run's class embeddings come from CLIP and "
+              "CLAP; pass --clip PRESET --clap SAVEDMODEL, docs/clipclap.md)")
     else:
         print("  classify_open: not exported (no word-vector file; pass --word-vectors PATH)")
+    if info.get("media"):
+        print(f"  media: frames through {info['media']['image']['class']} "
+              f"({info['media']['image']['dim']}-d), audio through "
+              f"{info['media']['audio'].get('class', 'SavedModel')} "
+              f"({info['media']['audio']['dim']}-d)")
     if info.get("keras_file"):
         print(f"  keras model: {path}/{info['keras_file']}")
     print(f"  models.config: {args.out}/models.config")

@@ -186,6 +186,7 @@ def _print_summary(cfg, s) -> None:
               (f" (serving {os.path.join(model_dir, versions[-1])})" if versions else ""))
     run = s.run.output("AvcaTrainer", "model_run")
     if run:
+        print(f"run results:      {os.path.join(run.uri, 'results.json')}")
         print(f"TensorBoard logs: tensorboard --logdir {run.uri}")
     print(f"MLMD store:       {cfg.metadata_path}  (avca pipeline show --metadata "
           f"{cfg.metadata_path})")

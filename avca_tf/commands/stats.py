@@ -1,6 +1,8 @@
 """`avca stats`: trainable parameters and FLOPs per model and feature set."""
 from __future__ import annotations
 
+import sys
+
 from avca_tf.config import FEATURE_SETS
 from avca_tf.errors import ConfigError
 
@@ -24,9 +26,12 @@ def run(args) -> int:
                           f"{sorted(model_names())}")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    import logging
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # the v1 profiler's deprecations
     from avca_tf.evaluation.stats import collect, format_table
     feature_sets = [args.features] if args.features else list(FEATURE_SETS)
-    rows = collect(models, feature_sets, args.batch_size, flops=not args.no_flops)
+    rows = collect(models, feature_sets, args.batch_size, flops=not args.no_flops,
+                   progress=sys.stderr.isatty())  # no bar in a log file
     print(format_table(rows, args.batch_size))
     if not args.no_flops:
         print(f"\nFLOPs: TF profiler (tf.compat.v1.profiler float_operation) on the graph of a "

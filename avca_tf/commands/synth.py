@@ -1,4 +1,6 @@
 """`avca synth`: write a synthetic benchmark in the published layout."""
+import sys
+
 from avca_tf.data.formats.benchmark import DATASETS, FEATURE_SETS
 from avca_tf.data.synthesis.synth import FeatureModel
 
@@ -46,7 +48,8 @@ def run(args) -> int:
         print(f"wrote {dest}: {n} clips in {dest / 'videos'}")
         return 0
     dest = synthesize(args.out, dataset=args.dataset, feature_set=args.feature_set,
-                      splits=args.splits, seed=args.seed, scale=args.scale, progress=True,
+                      splits=args.splits, seed=args.seed, scale=args.scale,
+                      progress=sys.stderr.isatty(),  # no bar in a log file
                       model=FeatureModel(noise=args.noise, nuisance=args.nuisance),
                       temporal=args.temporal)
     print(f"wrote {dest}")

@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 import os
 
-import sys
-
 from avca_tf.commands.run_args import add_run_arguments, bounded_int, overrides
 from avca_tf.config import DATASETS, FEATURE_SETS, PRECISIONS, STAGE2_LENGTHS, STAGE2_LRS
 from avca_tf.errors import ConfigError
@@ -87,10 +85,6 @@ def check_paths(root, dataset, tfrecords, out) -> None:
         raise ConfigError(f"--out {out}: exists and is not a directory")
 
 
-def progress_level(quiet: bool) -> int:
-    """verbose level of the protocol: 0 with -q, 1 (progress bar) on a terminal, else 2
-    (one plain line per epoch: no carriage returns or colour codes in a log file)."""
-    return 0 if quiet else 1 if sys.stdout.isatty() else 2
 
 
 def build_config(args):
@@ -114,7 +108,7 @@ def build_config(args):
 def run(args) -> int:
     from avca_tf.training.protocol import train
     cfg = build_config(args)
-    results = train(cfg, args.out, resume=args.resume, verbose=progress_level(args.quiet))
+    results = train(cfg, args.out, resume=args.resume, verbose=0 if args.quiet else 1)
     t = results["test"]
     print(f"{cfg.data.dataset} {cfg.data.feature_set} seed {cfg.train.seed}: "
           f"test S {100 * t['S']:.2f} U {100 * t['U']:.2f} HM {100 * t['HM']:.2f} "

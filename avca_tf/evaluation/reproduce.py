@@ -75,6 +75,19 @@ def available_datasets(root: str, feature_set: str, temporal: bool = False) -> l
     return found
 
 
+def synthetic_datasets(root: str, feature_set: str) -> dict:
+    """{dataset: marker file} of the datasets under `root` whose `feature_set` features
+    `avca synth` wrote (it leaves `<dataset>/synth_<feature set>[_non_averaged].json`)."""
+    import tensorflow as tf
+    found = {}
+    for ds in published.DATASETS:
+        for suffix in ("", "_non_averaged"):
+            marker = f"{root.rstrip('/')}/{ds}/synth_{feature_set}{suffix}.json"
+            if tf.io.gfile.exists(marker):
+                found.setdefault(ds, marker)
+    return found
+
+
 def run_name(dataset: str, model: str, seed: int, cfg: ReproduceConfig) -> str:
     """runs/<dataset>/<feature set>/<model>/seed<k>[-reference][-quick], relative to OUT."""
     name = f"seed{seed}" + ("-reference" if cfg.text_pairing == "reference" else "")
@@ -198,7 +211,16 @@ def to_markdown(rows: list[dict], table, cfg: ReproduceConfig) -> str:
                       if m in published.ROW_SOURCES)
     title = spec.get("title", table_label(table))
     paper = spec.get("paper", "seed paper's number")
-    lines = [f"# {title} ({spec['feature_set']}): ours (published)", "",
+    synthetic = synthetic_datasets(cfg.root, spec["feature_set"])
+    kind = ", SYNTHETIC features (avca synth)" if synthetic else ""
+    lines = [f"# {title} ({spec['feature_set']}){kind}: ours (published)", ""]
+    if synthetic:
+        lines += [f"**Synthetic features:** {', '.join(synthetic)} under {cfg.root} "
+                  f"{'was' if len(synthetic) == 1 else 'were'} written by `avca synth` "
+                  f"({', '.join(synthetic.values())}): these numbers check the pipeline and "
+                  f"say nothing about the models; the numbers in brackets are the papers', on "
+                  f"the real features.", ""]
+    lines += [
              f"Test metrics in percent, mean ± std over seeds "
              f"{BASE_SEED}..{BASE_SEED + cfg.seeds - 1}"
              f" (runs per cell: {', '.join(map(str, n_seeds)) or 'none'}); in brackets the "
@@ -207,7 +229,8 @@ def to_markdown(rows: list[dict], table, cfg: ReproduceConfig) -> str:
              f"features) not in {cfg.root}. Label embeddings paired "
              f"'{cfg.text_pairing}'" + ("; QUICK runs (2 epochs x 5 batches), not comparable."
                                         if cfg.quick else "."), ""]
-    header = ["Model"] + [f"{ds} {m}" for ds in published.DATASETS for m in metrics]
+    header = ["Model"] + [f"{ds}{' (synthetic)' if ds in synthetic else ''} {m}"
+                          for ds in published.DATASETS for m in metrics]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for model, label in spec["rows"]:
@@ -216,14 +239,17 @@ def to_markdown(rows: list[dict], table, cfg: ReproduceConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-CSV_FIELDS = ("table", "model", "row", "dataset", "metric", "n_seeds", "mean", "std", "published")
+CSV_FIELDS = ("table", "model", "row", "dataset", "metric", "n_seeds", "mean", "std", "published",
+              "features")
 
 
-def to_csv(rows: list[dict]) -> str:
+def to_csv(rows: list[dict], synthetic=()) -> str:
+    """Long format; `features` is "synthetic" for the datasets in `synthetic`, else "real"."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
+        row = {**row, "features": "synthetic" if row["dataset"] in synthetic else "real"}
         writer.writerow({k: ("" if row[k] is None else row[k]) for k in CSV_FIELDS})
     return buf.getvalue()
 
@@ -233,7 +259,9 @@ def write_table(rows: list[dict], cfg: ReproduceConfig) -> tuple[str, str]:
     import tensorflow as tf
     from avca_tf.beam.sweep import join
     paths = []
-    for ext, text in (("md", to_markdown(rows, cfg.table, cfg)), ("csv", to_csv(rows))):
+    synthetic = synthetic_datasets(cfg.root, table_spec(cfg.table)["feature_set"])
+    for ext, text in (("md", to_markdown(rows, cfg.table, cfg)),
+                      ("csv", to_csv(rows, synthetic))):
         path = join(cfg.out, f"{table_stem(cfg.table)}.{ext}")
         if "://" in path:  # object stores: one object, written whole
             with tf.io.gfile.GFile(path, "w") as f:

@@ -34,6 +34,7 @@ from avca_tf.media.preprocess import (FrameTransform, MediaSpec, pool_frames, pr
 DEFAULT_IMAGE_PRESET = "clip_vit_base_patch32"
 DEFAULT_AUDIO_PRESET = "whisper_base_en"
 FRAME_BATCH = 64  # images per image-tower call
+EXTRACT_FORMAT = "avca-extract/1"
 
 
 class EncoderError(AvcaError, ValueError):
@@ -258,9 +259,12 @@ class MediaEncoder(tf.Module):
                                              self.image.transform, self.audio.sample_rate)
         n = tf.shape(images)[0]
         chunks = tf.TensorArray(tf.float32, size=0, dynamic_size=True, infer_shape=False)
-        for i in tf.range(0, n, FRAME_BATCH):
-            chunks = chunks.write(i // FRAME_BATCH,
-                                  tf.cast(self.image(images[i:i + FRAME_BATCH]), tf.float32))
+
+        def body(k, chunks):  # the image tower on at most FRAME_BATCH frames at a time
+            batch = images[k * FRAME_BATCH:(k + 1) * FRAME_BATCH]
+            return k + 1, chunks.write(k, tf.cast(self.image(batch), tf.float32))
+
+        _, chunks = tf.while_loop(lambda k, _: k * FRAME_BATCH < n, body, [0, chunks])
         per_frame = tf.reshape(chunks.concat(), [-1, self.image.dim])
         video = pool_frames(per_frame, self.spec.frames_per_window)
         audio = tf.reshape(tf.cast(self.audio(windows), tf.float32), [-1, self.audio.dim])
@@ -281,11 +285,39 @@ def load_media_encoder(image_preset: str = DEFAULT_IMAGE_PRESET,
     return MediaEncoder(image, audio, spec)
 
 
+def extract_meta_name(feature_set: str) -> str:
+    """<root>/<dataset>/extract_<feature set>.json: the encoders of an extracted benchmark."""
+    return f"extract_{feature_set}.json"
+
+
+def read_extract_meta(root, dataset: str, feature_set: str) -> dict:
+    """The encoders and windowing `avca extract` recorded for a benchmark root."""
+    path = os.path.join(str(root), dataset, extract_meta_name(feature_set))
+    if not os.path.isfile(path):
+        raise EncoderError(f"{path}: missing; media inputs need features made by "
+                           f"`avca extract` (it records the encoders there)")
+    with open(path) as f:
+        meta = json.load(f)
+    if meta.get("format") != EXTRACT_FORMAT:
+        raise EncoderError(f"{path}: format {meta.get('format')!r}, expected {EXTRACT_FORMAT!r}")
+    return meta
+
+
 def encoder_from_identity(identity: dict) -> MediaEncoder:
-    """Rebuilds the MediaEncoder an extraction recorded (its metadata's `encoders`)."""
+    """Rebuilds the MediaEncoder an extraction recorded (its metadata's `encoders`); a
+    local preset or SavedModel whose files changed since is refused."""
     audio = identity["audio"]
     spec = MediaSpec(**identity["spec"])
     if audio["kind"] == "savedmodel":
-        return load_media_encoder(identity["image"]["preset"], None, audio["path"],
-                                  audio["sample_rate"], spec)
-    return load_media_encoder(identity["image"]["preset"], audio["preset"], spec=spec)
+        encoder = load_media_encoder(identity["image"]["preset"], None, audio["path"],
+                                     audio["sample_rate"], spec)
+    else:
+        encoder = load_media_encoder(identity["image"]["preset"], audio["preset"], spec=spec)
+    now = encoder.identity()
+    for part in ("image", "audio"):
+        if now[part]["digest"] != identity[part]["digest"]:
+            where = identity[part].get("preset") or identity[part].get("path")
+            raise EncoderError(f"{where}: the {part} encoder's files changed since the "
+                               f"features were extracted (digest {identity[part]['digest'][:12]}"
+                               f" then, {now[part]['digest'][:12]} now)")
+    return encoder

@@ -20,12 +20,11 @@ batch-norm statistics move twice per step.
 """
 from __future__ import annotations
 
-
-import keras
 from keras import ops
 
 from avca_tf.config import (DataConfig, LossConfig, ModelConfig, RunConfig, TrainConfig)
 from avca_tf.models.base import ConfiguredModel, serializable
+from avca_tf.models.heads import ProjectionHeads
 from avca_tf.models.layers import EmbeddingMLP
 from avca_tf.models.registry import register_model, register_preset
 
@@ -33,10 +32,6 @@ NAME = "clipclap"
 FEATURE_SET = "clip_clap"
 # The published grid of the beta search: linspace(0, 5, 76).
 BETA_MAX, BETA_STEPS = 5.0, 76
-
-
-def _mse(a, b):
-    return ops.mean(ops.square(a - b))
 
 
 @serializable
@@ -51,65 +46,39 @@ class ClipClap(ConfiguredModel):
         super().__init__(model_config, loss_config, **kwargs)
         c = model_config
 
-        def mlp(units, hidden, dropout, name):
-            return EmbeddingMLP(units, hidden=hidden, dropout=dropout, momentum=c.bn_momentum,
-                                default_momentum=c.bn_default_momentum, epsilon=c.bn_epsilon,
-                                name=name)
-        self.o_enc = mlp(c.embed_dim, c.encoder_hidden, c.dropout_encoder, "O_enc")
-        self.o_proj = mlp(c.output_dim, c.decoder_hidden, c.dropout_decoder, "O_proj")
-        self.d_o = mlp(c.embed_dim, c.decoder_hidden, c.dropout_decoder, "D_o")
-        self.w_enc = mlp(c.embed_dim, c.encoder_hidden, c.dropout_encoder, "W_enc")
-        self.w_proj = mlp(c.output_dim, None, c.dropout_additional, "W_proj")
-        self.d_w = mlp(c.embed_dim, None, c.dropout_additional, "D_w")
+        self.o_enc = EmbeddingMLP(c.embed_dim, hidden=c.encoder_hidden, dropout=c.dropout_encoder,
+                                  momentum=c.bn_momentum, default_momentum=c.bn_default_momentum,
+                                  epsilon=c.bn_epsilon, name="O_enc")
+        # O_proj, D_o, W_enc, W_proj, D_w and the loss, as TCaF's (w: W_enc's output)
+        self.projection = ProjectionHeads(
+            c.output_dim, c.decoder_hidden, c.embed_dim, c.dropout_decoder, c.dropout_additional,
+            text_encoder=True, text_encoder_hidden=c.encoder_hidden,
+            text_encoder_dropout=c.dropout_encoder, momentum=c.bn_momentum,
+            default_momentum=c.bn_default_momentum, epsilon=c.bn_epsilon, name="projection")
         self.build()
 
     def build(self, input_shape=None):
         c = self.model_config
         self.o_enc.build((None, c.video_dim + c.audio_dim))
-        self.o_proj.build((None, c.embed_dim))
-        self.d_o.build((None, c.output_dim))
-        self.w_enc.build((None, c.text_dim))
-        self.w_proj.build((None, c.embed_dim))
-        self.d_w.build((None, c.output_dim))
+        self.projection.build(((None, c.embed_dim), (None, c.text_dim)))
         self.built = True
 
     def call(self, inputs, training=False):
         """(audio, video) -> theta_o [B, output_dim]."""
         audio, video = inputs
         o = self.o_enc(ops.concatenate([video, audio], axis=1), training=training)
-        return self.o_proj(o, training=training)
+        return self.projection.o_proj(o, training=training)
 
     def compute_losses(self, batch, training=True):
-        lc = self.loss_config
         theta_o = self((batch["audio"], batch["video"]), training=training)
-        w = self.w_enc(batch["text"], training=training)
-        theta_w = self.w_proj(w, training=training)
-        terms = {}
-        if lc.reconstruction:
-            rho_o = self.d_o(theta_o, training=training)
-            rho_w = self.d_w(theta_w, training=training)
-            terms["reconstruction"] = _mse(w, rho_o) + _mse(w, rho_w)
-        if lc.regression:
-            terms["regression"] = _mse(theta_o, theta_w)
-        classes = self.w_proj(self.w_enc(batch["class_text"], training=training),
-                              training=training)
-        logits = ops.matmul(ops.cast(theta_o, "float32"),
-                            ops.transpose(ops.cast(classes, "float32")))
-        terms["cross_entropy"] = ops.mean(keras.losses.sparse_categorical_crossentropy(
-            batch["class_index"], logits, from_logits=True))
-        terms = {k: ops.cast(v, "float32") for k, v in terms.items()}
-        total = terms["cross_entropy"]
-        for key in ("regression", "reconstruction"):
-            if key in terms:
-                total = total + terms[key]
-        return {"total": total, **terms}
+        return self.projection.compute_losses(theta_o, batch["text"], batch["class_text"],
+                                              batch["class_index"], self.loss_config, training)
 
     def embed(self, audio, video, training=False):
         return ops.cast(self((audio, video), training=training), "float32")
 
     def embed_classes(self, class_embeddings, training=False):
-        w = self.w_enc(class_embeddings, training=training)
-        return ops.cast(self.w_proj(w, training=training), "float32")
+        return self.projection.embed_classes(class_embeddings, training)
 
 
 @register_model(NAME)

@@ -293,6 +293,37 @@ class PositionEmbedding(layers.Layer):
 
 
 @serializable
+class FeedForward(layers.Layer):
+    """A transformer's feed-forward sublayer (AVCA's and TCaF's):
+    Linear(dim -> hidden), exact GELU, Dropout, Linear(hidden -> dim), Dropout."""
+
+    def __init__(self, dim=300, hidden=64, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.dim, self.hidden, self.dropout = dim, hidden, dropout
+        self.ff_in = TorchDense(hidden, name="ff_in")
+        self.drop_hidden = FastDropout(dropout, name="drop_hidden")
+        self.ff_out = TorchDense(dim, name="ff_out")
+        self.drop_out = FastDropout(dropout, name="drop_out")
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        self.ff_in.build(shape)
+        self.ff_out.build(shape[:-1] + (self.hidden,))
+
+    def call(self, x, training=False):
+        h = ops.gelu(self.ff_in(x), approximate=False)
+        return self.drop_out(self.ff_out(self.drop_hidden(h, training=training)),
+                             training=training)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.dim,)
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim, "hidden": self.hidden,
+                "dropout": self.dropout}
+
+
+@serializable
 class TwoTokenAttentionBlock(layers.Layer):
     """One pre-norm transformer block over the two tokens (audio, video).
 
@@ -311,10 +342,7 @@ class TwoTokenAttentionBlock(layers.Layer):
         self.to_out = TorchDense(dim, name="to_out")
         self.drop_attn = FastDropout(dropout, name="drop_attn")
         self.norm_ff = layers.LayerNormalization(epsilon=epsilon, name="norm_ff")
-        self.ff_in = TorchDense(mlp_dim, name="ff_in")
-        self.drop_ff_hidden = FastDropout(dropout, name="drop_ff_hidden")
-        self.ff_out = TorchDense(dim, name="ff_out")
-        self.drop_ff = FastDropout(dropout, name="drop_ff")
+        self.ff = FeedForward(dim, mlp_dim, dropout, name="ff")
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -323,8 +351,7 @@ class TwoTokenAttentionBlock(layers.Layer):
         self.to_qkv.build(shape)
         self.to_out.build(shape[:-1] + (inner,))
         self.norm_ff.build(shape)
-        self.ff_in.build(shape)
-        self.ff_out.build(shape[:-1] + (self.mlp_dim,))
+        self.ff.build(shape)
 
     def _tokens(self, t):
         """[2B, heads*head_dim] (audio rows, then video rows) -> [2 tokens, B, heads, head_dim]."""
@@ -348,9 +375,7 @@ class TwoTokenAttentionBlock(layers.Layer):
         att = ops.reshape(ops.sum(mix * ops.expand_dims(v, 0), axis=1),
                           (-1, self.heads * self.head_dim))
         x = x + self.drop_attn(self.to_out(att), training=training)
-        h = ops.gelu(self.ff_in(self.norm_ff(x)), approximate=False)
-        h = self.ff_out(self.drop_ff_hidden(h, training=training))
-        x = x + self.drop_ff(h, training=training)
+        x = x + self.ff(self.norm_ff(x), training=training)
         # split, not slicing: its gradient is one concat, a slice's a zero-padded copy plus a sum
         audio, video = ops.split(x, 2, axis=0)
         return audio, video

@@ -29,7 +29,8 @@ from avca_tf.config import (FEATURE_SETS, DataConfig, LossConfig, ModelConfig, R
                             TrainConfig, keras_momentum)
 from avca_tf.errors import ConfigError
 from avca_tf.models.base import ConfiguredModel, serializable
-from avca_tf.models.layers import EmbeddingMLP, FastDropout, TorchDense
+from avca_tf.models.heads import ProjectionHeads
+from avca_tf.models.layers import EmbeddingMLP, FastDropout, FeedForward, TorchDense
 from avca_tf.models.registry import register_model, register_preset
 
 VIDEO_NORMS = ("none", "feature", "time")
@@ -165,18 +166,14 @@ class MaskedAttentionLayer(layers.Layer):
         self.to_qkv = TorchDense(3 * heads * head_dim, use_bias=False, name="to_qkv")
         self.to_out = TorchDense(dim, name="to_out")
         self.drop_attn = FastDropout(dropout, name="drop_attn")
-        self.ff_in = TorchDense(ff_dim, name="ff_in")
-        self.drop_ff_hidden = FastDropout(dropout, name="drop_ff_hidden")
-        self.ff_out = TorchDense(dim, name="ff_out")
-        self.drop_ff = FastDropout(dropout, name="drop_ff")
+        self.ff = FeedForward(dim, ff_dim, dropout, name="ff")
 
     def build(self, input_shape):
         shape = (None, None, self.dim)
         self.norm.build(shape)
         self.to_qkv.build(shape)
         self.to_out.build((None, None, self.heads * self.head_dim))
-        self.ff_in.build(shape)
-        self.ff_out.build((None, None, self.ff_dim))
+        self.ff.build(shape)
 
     def call(self, x, allowed, training=False):
         b, n = ops.shape(x)[0], ops.shape(x)[1]
@@ -190,9 +187,7 @@ class MaskedAttentionLayer(layers.Layer):
         out = ops.reshape(ops.transpose(ops.matmul(attn, v), (0, 2, 1, 3)),
                           (b, n, self.heads * self.head_dim))
         x = x + self.drop_attn(self.to_out(out), training=training)
-        h = ops.gelu(self.ff_in(self.norm(x)), approximate=False)
-        h = self.ff_out(self.drop_ff_hidden(h, training=training))
-        return x + self.drop_ff(h, training=training)
+        return x + self.ff(self.norm(x), training=training)
 
     def get_config(self):
         return {**super().get_config(), "dim": self.dim, "heads": self.heads,
@@ -216,9 +211,6 @@ class TCaF(ConfiguredModel):
             raise ConfigError(f"model.eval_positions must be one of {EVAL_POSITIONS}, "
                               f"got {c.eval_positions!r}")
         m, eps = c.bn_default_momentum, c.bn_epsilon
-        mlp = lambda units, hidden, dropout, name: EmbeddingMLP(  # noqa: E731
-            units, hidden=hidden, dropout=dropout, momentum=m, default_momentum=m, epsilon=eps,
-            name=name)
         self.a_enc = StepEncoder(c.embed_dim, c.encoder_hidden, c.dropout_encoder, m, eps,
                                  name="A_enc")
         self.v_enc = StepEncoder(c.embed_dim, c.encoder_hidden, c.dropout_encoder, m, eps,
@@ -228,10 +220,10 @@ class TCaF(ConfiguredModel):
         self.blocks = [MaskedAttentionLayer(c.embed_dim, c.heads, c.head_dim, c.mlp_dim,
                                             c.dropout_transformer, eps, name=f"layer_{i}")
                        for i in range(c.depth)]
-        self.o_proj = mlp(c.output_dim, c.decoder_hidden, c.dropout_decoder, "O_proj")
-        self.d_o = mlp(c.embed_dim, c.decoder_hidden, c.dropout_decoder, "D_o")
-        self.w_proj = mlp(c.output_dim, None, c.dropout_additional, "W_proj")
-        self.d_w = mlp(c.text_dim, None, c.dropout_additional, "D_w")
+        # O_proj, D_o, W_proj, D_w and the loss, as ClipClap-GZSL's (w: the label vector)
+        self.projection = ProjectionHeads(c.output_dim, c.decoder_hidden, c.text_dim,
+                                          c.dropout_decoder, c.dropout_additional, momentum=m,
+                                          default_momentum=m, epsilon=eps, name="projection")
         self.build()
 
     def build(self, input_shape=None):
@@ -241,10 +233,7 @@ class TCaF(ConfiguredModel):
         self.tokenizer.build()
         for block in self.blocks:
             block.build((None, None, c.embed_dim))
-        self.o_proj.build((None, c.embed_dim))
-        self.d_o.build((None, c.output_dim))
-        self.w_proj.build((None, c.text_dim))
-        self.d_w.build((None, c.output_dim))
+        self.projection.build(((None, c.embed_dim), (None, c.text_dim)))
         self.built = True
 
     # ----------------------------------------------------------------- inputs
@@ -291,29 +280,17 @@ class TCaF(ConfiguredModel):
     def call(self, inputs, training=False):
         """dict with audio, video (and optional masks/times) -> theta_o [B, output_dim]."""
         seq = {k: inputs[k] for k in SEQUENCE_KEYS[1:3] + SEQUENCE_KEYS[4:] if k in inputs}
-        return self.o_proj(self.encode(inputs["audio"], inputs["video"], training, **seq),
-                           training=training)
+        return self.projection.o_proj(
+            self.encode(inputs["audio"], inputs["video"], training, **seq), training=training)
 
     # ------------------------------------------------------------------ losses
     def compute_losses(self, batch, training=True):
         seq = {k: batch[k] for k in ("audio_mask", "audio_time", "video_mask", "video_time")}
-        w = ops.cast(batch["text"], "float32")
-        theta_o = self.o_proj(self.encode(batch["audio"], batch["video"], training,
-                                          integer_positions=False, **seq), training=training)
-        rho_o = self.d_o(theta_o, training=training)
-        theta_w = self.w_proj(batch["text"], training=training)
-        rho_w = self.d_w(theta_w, training=training)
-        class_w = self.w_proj(batch["class_text"], training=training)
-        theta_o, rho_o, theta_w, rho_w, class_w = (ops.cast(t, "float32") for t in
-                                                   (theta_o, rho_o, theta_w, rho_w, class_w))
-        logits = ops.matmul(theta_o, ops.transpose(class_w))
-        ce = ops.mean(keras.losses.sparse_categorical_crossentropy(
-            batch["class_index"], logits, from_logits=True))
-        mse = lambda x, y: ops.mean(ops.square(x - y))  # noqa: E731
-        reg = mse(theta_o, theta_w)
-        rec = mse(w, rho_o) + mse(w, rho_w)
-        return {"total": ce + reg + rec, "cross_entropy": ce, "regression": reg,
-                "reconstruction": rec}
+        theta_o = self.projection.o_proj(
+            self.encode(batch["audio"], batch["video"], training, integer_positions=False,
+                        **seq), training=training)
+        return self.projection.compute_losses(theta_o, batch["text"], batch["class_text"],
+                                              batch["class_index"], self.loss_config, training)
 
     def after_step(self, batch):
         """The authors' extra train-mode get_embeddings after each step (bn_double_update):
@@ -322,18 +299,18 @@ class TCaF(ConfiguredModel):
             return
         seq = {k: batch[k] for k in ("audio_mask", "audio_time", "video_mask", "video_time")}
         integer = self.model_config.eval_positions == "steps"
-        self.o_proj(self.encode(batch["audio"], batch["video"], True, integer_positions=integer,
-                                **seq), training=True)
-        self.w_proj(batch["text"], training=True)
+        self.projection.o_proj(self.encode(batch["audio"], batch["video"], True,
+                                           integer_positions=integer, **seq), training=True)
+        self.projection.w_proj(batch["text"], training=True)
 
     # --------------------------------------------------------------- interface
     def embed(self, audio, video, training=False, **seq):
         """theta_o [B, output_dim] of padded sequences [B, T, D] (+ optional masks and times)."""
-        return ops.cast(self.o_proj(self.encode(audio, video, training, **seq),
-                                    training=training), "float32")
+        return ops.cast(self.projection.o_proj(self.encode(audio, video, training, **seq),
+                                               training=training), "float32")
 
     def embed_classes(self, class_embeddings, training=False):
-        return ops.cast(self.w_proj(class_embeddings, training=training), "float32")
+        return self.projection.embed_classes(class_embeddings, training)
 
 
 @register_model("tcaf")

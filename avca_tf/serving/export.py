@@ -53,7 +53,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from avca_tf.config import check_serving_name
+from avca_tf.config import MAX_FEATURE, MAX_VERSION, REQUEST_LIMITS, check_serving_name
 from avca_tf.errors import AvcaError
 from avca_tf.io_utils import atomic_path, write_json
 from avca_tf.locking import check_dir_target, output_lock
@@ -66,8 +66,6 @@ EXPORT_INFO = os.path.join("assets.extra", "avca_export.json")
 KERAS_FILE = "model.keras"  # `avca export --keras`: the Keras model beside the SavedModel
 # tensorflow-text kernels the classify_open graph runs (checked by the tests).
 TF_TEXT_OPS = ("NormalizeUTF8", "CaseFoldUTF8", "TFText>WhitespaceTokenizeWithOffsetsV2")
-# TF Serving versions are int64.
-MAX_VERSION = 2 ** 63 - 1
 
 
 class ExportError(AvcaError, ValueError):
@@ -169,6 +167,13 @@ def _assert_shape(x, dims: tuple, message: str):
     return tf.debugging.assert_equal(ok, True, message=message)
 
 
+def _batch_limit(batch):
+    n = REQUEST_LIMITS["videos"]
+    return tf.debugging.assert_less_equal(tf.cast(batch, tf.int64), tf.constant(n, tf.int64),
+                                          message=f"request: more than {n} videos (the limit "
+                                                  f"per request); send them in several requests")
+
+
 def _check_inputs(audio, video, d_a, d_v):
     """Runtime checks, so servers that skip the signature's shape check fail clearly.
 
@@ -182,13 +187,40 @@ def _check_inputs(audio, video, d_a, d_v):
         return shapes + [
             tf.debugging.assert_equal(tf.shape(audio)[0], tf.shape(video)[0], message=(
                 "audio and video: expected the same batch size")),
+            _batch_limit(tf.shape(audio)[0]),
             *_finite_checks(audio, video)]
 
 
 def _finite_checks(audio, video):
-    return [tf.debugging.assert_equal(tf.reduce_all(tf.math.is_finite(x)), True, message=(
-                f"{name}: expected finite values, got NaN or Inf"))
+    """Features must be finite and within +-MAX_FEATURE (1e30 would give -inf/NaN scores)."""
+    return [tf.debugging.assert_equal(
+                tf.reduce_all(tf.math.is_finite(x) & (tf.abs(x) <= MAX_FEATURE)), True,
+                message=f"{name}: expected finite values, got NaN or Inf (or a value beyond "
+                        f"+-{MAX_FEATURE:g})")
             for name, x in (("audio", audio), ("video", video))]
+
+
+def _names_checks(class_names, empty_ok: bool):
+    """class_names: a [C] list (1 <= C <= the limit) of valid UTF-8 names; empty names only
+    if `empty_ok` (word vectors: a name without known words scores -inf; a text encoder
+    would give an empty name a real, finite score)."""
+    rank = _assert_shape(class_names, (None,), "class_names: expected shape [num_classes] "
+                         "string (a list of class names)")
+    n = REQUEST_LIMITS["class_names"]
+    with tf.control_dependencies([rank]):
+        size = tf.size(class_names)
+        valid = tf.strings.unicode_transcode(class_names, "UTF-8", "UTF-8", errors="replace",
+                                             replacement_char=0xFFFD)
+        return [rank,
+                tf.debugging.assert_greater(size, 0, message=(
+                    "class_names: expected a non-empty list of class names")),
+                tf.debugging.assert_less_equal(size, n, message=(
+                    f"class_names: more than {n} names (the limit per request)")),
+                tf.debugging.assert_equal(tf.reduce_all(tf.equal(valid, class_names)), True,
+                                          message="class_names: expected UTF-8 text")] + ([] if
+                empty_ok else [tf.debugging.assert_equal(
+                    tf.reduce_all(tf.strings.length(tf.strings.strip(class_names)) > 0), True,
+                    message="class_names: expected names with text, got an empty name")])
 
 
 class AveragedInputs:
@@ -247,7 +279,8 @@ class SequenceInputs:
                     "audio, audio_lengths, video and video_lengths: expected the same batch "
                     "size")),
                 tf.debugging.assert_greater(batch, tf.constant(0, tf.int64), message=(
-                    "audio: expected a batch of at least one video"))]
+                    "audio: expected a batch of at least one video")),
+                _batch_limit(batch)]
             for name, x, lengths in (("audio", audio, audio_lengths),
                                      ("video", video, video_lengths)):
                 steps = tf.shape(x, out_type=tf.int64)[1]
@@ -255,6 +288,11 @@ class SequenceInputs:
                     tf.reduce_all((lengths >= 1) & (lengths <= steps)), True, message=(
                         f"{name}_lengths: expected values in [1, steps of {name}] (every video "
                         f"has at least one {name} step)")))
+                limit = REQUEST_LIMITS["steps"]
+                checks.append(tf.debugging.assert_less_equal(
+                    steps, tf.constant(limit, tf.int64), message=(
+                        f"{name}: more than {limit} steps (the limit per video and request); "
+                        f"send a shorter window of the video")))
             # inside the block: the finite checks' reductions take the signature's rank, and
             # would fail with an unclear message on a wrong-rank input run before its check
             checks += _finite_checks(audio, video)
@@ -366,8 +404,7 @@ class ServingGraph:
     def _classify_open_encoded(self, features, class_names):
         """classify_open with the text encoder: every name is embedded in the graph."""
         from avca_tf.data.text.normalize import normalize_class_names
-        names_ok = [tf.debugging.assert_greater(tf.size(class_names), 0, message=(
-            "class_names: expected a non-empty list of class names"))]
+        names_ok = _names_checks(class_names, empty_ok=False)
         audio, video, seq = self._checked(features, names_ok)
         with tf.control_dependencies(names_ok):
             class_names = tf.identity(class_names)
@@ -384,11 +421,7 @@ class ServingGraph:
     def _classify_open(self, features, class_names):
         if self.text_encoder is not None:
             return self._classify_open_encoded(features, class_names)
-        names_rank = _assert_shape(class_names, (None,), "class_names: expected shape "
-                                   "[num_classes] string (a list of class names)")
-        with tf.control_dependencies([names_rank]):
-            names_ok = [names_rank, tf.debugging.assert_greater(tf.size(class_names), 0, message=(
-                "class_names: expected a non-empty list of class names"))]
+        names_ok = _names_checks(class_names, empty_ok=True)
         audio, video, seq = self._checked(features, names_ok)
         with tf.control_dependencies(names_ok):
             class_names = tf.identity(class_names)
@@ -445,18 +478,29 @@ class ServingGraph:
 
 def export_model(model, d_a: int, d_v: int, vocab: ServingVocabulary, out_dir: str,
                  word_vectors: Optional[WordVectors] = None, top_k: int = 5,
-                 info: Optional[dict] = None, inputs=None, text_encoder=None) -> dict:
+                 info: Optional[dict] = None, inputs=None, text_encoder=None,
+                 media_encoder=None) -> dict:
     """Writes the SavedModel of `model` to `out_dir` (must not exist); returns its info.
-    `inputs`: AveragedInputs(d_a, d_v) by default; SequenceInputs for sequence models."""
+    `inputs`: AveragedInputs(d_a, d_v) by default; SequenceInputs for sequence models.
+    `media_encoder` (an avca_tf.media.encoders.MediaEncoder): also the media signatures
+    of avca_tf.media.serving (frames and sound in)."""
     inputs = inputs or AveragedInputs(d_a, d_v)
+    open_vocab = word_vectors is not None or text_encoder is not None
+    media_names = []
     with tempfile.TemporaryDirectory(prefix="avca-export-assets-") as asset_dir:
         graph = ServingGraph(model, inputs, vocab, word_vectors, asset_dir, top_k,
                              text_encoder=text_encoder)
-        graph.archive().write_out(out_dir, verbose=False)
+        archive = graph.archive()
+        if media_encoder is not None:
+            from avca_tf.media.serving import MediaSignatures
+            media = MediaSignatures(graph, media_encoder, sequences=inputs.kind == "sequences")
+            media_names = media.add_endpoints(archive, open_vocab)
+        archive.write_out(out_dir, verbose=False)
     info = dict(info or {})
-    open_vocab = word_vectors is not None or text_encoder is not None
     info.update({
-        "signatures": [s for s in SIGNATURES if s != "classify_open" or open_vocab],
+        "signatures": [s for s in SIGNATURES if s != "classify_open" or open_vocab]
+        + media_names,
+        "media": None if media_encoder is None else media_encoder.identity(),
         "text_encoder": None if text_encoder is None else describe_encoder(text_encoder),
         "audio_dim": d_a, "video_dim": d_v, **inputs.info(), "top_k": graph.top_k,
         "class_names": list(vocab.class_names),
@@ -560,7 +604,8 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
                version: Optional[int] = None, word_vectors: Optional[str] = None,
                max_words: Optional[int] = None, top_k: int = 5, wait_s: float = 600.0,
                clip_preset: Optional[str] = None, clap_savedmodel: Optional[str] = None,
-               clip_prompts=None, clap_prompts=None, keras_file: bool = False) -> str:
+               clip_prompts=None, clap_prompts=None, keras_file: bool = False,
+               media: bool = False) -> str:
     """Exports the run at `run_dir`; returns SERVING_BASE/<model_name>/<version>.
 
     `keras_file`: also writes the trained Keras model as <version>/model.keras
@@ -573,6 +618,8 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
     embeds names with the [CLIP; CLAP] prompt ensembles instead (prompts: the
     dataset's defaults of avca_tf.data.text.encoders unless given).
     Without any, the export has serving_default and embed only.
+    `media`: runs on features of `avca extract` also get the media signatures
+    (avca_tf.media.serving) with the encoders the extraction recorded.
 
     Exports into one SERVING_BASE/<model_name> take turns (its lock, waited for
     up to `wait_s` seconds): the version is picked under the lock and an
@@ -600,6 +647,15 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
         path = word_vectors or _recorded_word_vectors(run)
         vectors = WordVectors.load(path, max_words) if path else None
     inputs = model_inputs_for(run.run_config)
+    media_encoder = None
+    if media:
+        from avca_tf.media.encoders import encoder_from_identity, read_extract_meta
+        data = run.run_config.data
+        try:
+            meta = read_extract_meta(data.root, data.dataset, data.feature_set)
+            media_encoder = encoder_from_identity(meta["encoders"])
+        except AvcaError as e:
+            raise ExportError(f"--media: {e}") from None
     with output_lock(model_dir, "serving model directory", wait_s=wait_s):
         if version is None:
             version = next_version(model_dir)
@@ -608,10 +664,12 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
             raise ExportError(f"{out_dir} already exists; versions are never overwritten "
                               "(pick another --version or leave it out for the next one)")
         info = {"run_dir": os.path.abspath(run_dir), "model_name": model_name,
-                "version": version, "keras_file": KERAS_FILE if keras_file else None}
+                "version": version, "keras_file": KERAS_FILE if keras_file else None,
+                "model": run.run_config.model.name,
+                "feature_set": run.run_config.data.feature_set}
         with atomic_path(out_dir, replace=False) as tmp:
             export_model(run.model, inputs.d_a, inputs.d_v, vocab, tmp, vectors, top_k, info,
-                         inputs, text_encoder=text_encoder)
+                         inputs, text_encoder=text_encoder, media_encoder=media_encoder)
             problem = signature_mismatch(model_dir, tmp)
             if problem:
                 raise ExportError(f"{problem}: export under another --serving-name")

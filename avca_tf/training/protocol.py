@@ -62,6 +62,21 @@ def sequence_spec(benchmark, cfg: RunConfig):
     return spec_from_config(cfg.data, benchmark.audio_step, benchmark.video_step)
 
 
+def check_sequence_steps(benchmark) -> None:
+    """Every video within the sequence-steps limit (config.LIMITS), before memory is taken:
+    one 10,000-step video in a padded batch needs gigabytes of attention."""
+    from avca_tf.config import check_limit
+    for stage, split in benchmark.splits.items():
+        for modality in ("audio", "video"):
+            lengths = getattr(split, f"{modality}_lengths", None)
+            if lengths is None or not len(lengths):
+                continue  # streamed (TFRecord) splits hold no lengths in memory
+            k = int(np.argmax(lengths))
+            check_limit("sequence steps", int(lengths[k]),
+                        f"{benchmark.dataset}/{stage}: video {split.video_ids[k]!r} has "
+                        f"{modality} steps")
+
+
 def validate_benchmark(benchmark, cfg: RunConfig) -> None:
     """Feature widths match the model; both stages have training samples and unseen classes;
     sequence models get temporal features at the step rates they were configured for."""
@@ -80,7 +95,9 @@ def validate_benchmark(benchmark, cfg: RunConfig) -> None:
             raise ConfigError(f"model step times {steps} s differ from the {benchmark.feature_set} "
                               f"step rates {(benchmark.audio_step, benchmark.video_step)} s; use "
                               f"the preset of this feature set")
-        sequence_spec(benchmark, cfg)  # validates the sequence options
+        spec = sequence_spec(benchmark, cfg)  # validates the sequence options
+        if spec.mode == "max":  # batches pad to their longest video: bound the steps
+            check_sequence_steps(benchmark)
     train = benchmark.splits["stage_1_train"]
     dims = (train.feature_dims if hasattr(train, "feature_dims")  # streamed: no arrays
             else (train.audio.shape[1], train.video.shape[1]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 
 import keras
 import numpy as np
@@ -319,7 +320,10 @@ class Trainer:
 
     def train_epoch(self, epoch: int, verbose: int = 1) -> dict[str, float]:
         """Runs `n_batches` steps; returns the mean of every loss term."""
-        bar = keras.utils.Progbar(self.cfg.n_batches, verbose=verbose, unit_name="step")
+        # a bar (carriage returns, colour codes) on a terminal; one plain line per epoch in a
+        # log file or a pipe
+        display = verbose if not verbose or sys.stdout.isatty() else 2
+        bar = keras.utils.Progbar(self.cfg.n_batches, verbose=display, unit_name="step")
         sums = None
         for i, indices in enumerate(self.sampler.epoch_dataset(epoch)):
             losses = self.train_step(indices)
