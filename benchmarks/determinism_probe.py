@@ -3,10 +3,10 @@ state several times in one process and reports the first step whose loss bits di
 
     python benchmarks/determinism_probe.py --root UCF_ROOT [--dataset UCF --features main_features]
         [--steps 400] [--replays 4] [--precision auto|bf16-matmul|float32] [--seed 1] \
-        [--inter-op-threads N]
+        [--intra-op-threads N] [--inter-op-threads N]
 
 The model is the dataset's AVCA preset (precision "auto" resolved for this CPU; with
---precision and --inter-op-threads overridden; 0 is TensorFlow's pool), set up as every
+--precision and the thread pools overridden; 0 is TensorFlow's pool), set up as every
 training process (`trainer.prepare_process`), trained on the stage-2 training data;
 every replay restores all model and optimizer variables (dropout seed counters included)
 and feeds the same batches. Run it on a busy
@@ -34,6 +34,8 @@ def main(argv=None):
     p.add_argument("--precision", default=None)
     p.add_argument("--inter-op-threads", type=int, default=None,
                    help="TensorFlow ops run at once (default: the preset's, 1; 0: TF's pool)")
+    p.add_argument("--intra-op-threads", type=int, default=None,
+                   help="threads per TensorFlow op (default: the preset's, 1; 0: TF's pool)")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
 
@@ -45,7 +47,8 @@ def main(argv=None):
     from avca_tf.training.trainer import Trainer, prepare_process, resolve_precision
     cfg = run_config(args.dataset, args.features, RunOverrides(
         precision=args.precision, seed=args.seed, n_batches=args.steps,
-        inter_op_threads=args.inter_op_threads), root=args.root)
+        intra_op_threads=args.intra_op_threads, inter_op_threads=args.inter_op_threads),
+        root=args.root)
     pools = prepare_process(cfg.train)
     bench = load_benchmark(args.root, args.dataset, args.features)
     keras.utils.set_random_seed(cfg.train.seed)

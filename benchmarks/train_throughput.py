@@ -203,6 +203,9 @@ def step_ratios(modes: list[dict], torch: list[dict]) -> dict:
                 o["vs_authors_default_threads_per_round"].append(
                     r["steps_per_s"] / default["steps_per_s"])
                 o["authors_best_threads"].append(best["threads"])
+                if "cpu_ms_per_step" in best:  # CPU time per step: less bent by a shared machine
+                    o.setdefault("authors_best_cpu_ms_over_ours_per_round", []).append(
+                        best["cpu_ms_per_step"] / r["cpu_ms_per_step"])
     for o in out.values():
         o["vs_authors_best"] = median(o["vs_authors_best_per_round"])
         o["vs_authors_default_threads"] = median(o["vs_authors_default_threads_per_round"])
