@@ -138,7 +138,10 @@ def time_torch(args, threads: int) -> dict:
     cmd = [args.torch_python, TORCH_TIMER, "--model", "avca", "--config", "UCF-main",
            "--reference-repo", args.reference_repo, "--steps", str(args.steps), "--batch-size",
            str(args.batch_size), "--repeats", str(args.repeats), "--threads", str(threads)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    # their OpenMP threads wait passively (as benchmarks/avca_accuracy.py runs them): spinning
+    # threads stall a shared machine, and theirs with it
+    env = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         return {"threads": threads, "error": proc.stderr[-2000:]}
     return last_json(proc.stdout)
