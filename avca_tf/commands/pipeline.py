@@ -99,7 +99,10 @@ def _run_config(args, dataset: str):
     default on the toy benchmark) with the command-line settings."""
     from avca_tf.training.presets import run_config
     schedule = "toy" if dataset == "Toy" and args.preset is None else None
-    return run_config(dataset, args.features, overrides(args, schedule=schedule)).validate()
+    cfg = run_config(dataset, args.features, overrides(args, schedule=schedule)).validate()
+    # the trainer component reads the ingested TFRecords: checked as it will run
+    cfg.replace(data__tfrecords="<ingested examples>").validate()
+    return cfg
 
 
 def _config(args, root: str, dataset: str, run_config, **paths):
