@@ -25,6 +25,12 @@ class DataSource:
     feature_set: FeatureSetName = "main_features"
     vectors_path: str = ""      # word vectors for the class-embedding job; "" = the benchmark's npy
     skip_invalid: bool = False  # ingestion: skip unreadable feature files instead of failing
+    # Media input (`avca pipeline run --media DIR`): class folders of video files, extracted
+    # by the FeatureExtraction component with these encoders; `root` then holds the class
+    # lists and label embeddings (docs/media.md).
+    media: str = ""
+    image_encoder: str = ""     # keras-hub image preset or local preset directory
+    audio_encoder: str = ""     # keras-hub Whisper preset or local preset directory
 
     def __post_init__(self):
         check_choice("dataset", self.dataset, DATASETS)

@@ -98,6 +98,10 @@ def plan(root, dataset: str, feature_set: str, temporal: bool = False) -> dict:
     index = bm.class_index(class_names)
     tasks, stages, notes = [], {}, []
     for stage in stage_names:
+        if stage == "stage_2_train" and not bm.stage2_train_present(layout):
+            notes.append(f"{layout.features_dir}: no stage_2_train folders, not ingested (stage 2 "
+                         "trains on the three stage-1 folders)")
+            continue
         listed = sorted(set(bm.stage_class_ids(layout, stage, index)))
         tasks += find(layout, stage, listed, class_names, index, notes)
         stages[stage] = {"class_ids": listed, "class_names": [class_names[c] for c in listed]}

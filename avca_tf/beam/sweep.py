@@ -287,6 +287,30 @@ def check_runs(runs: Sequence[SweepRun]) -> None:
             raise ConfigError(f"run name {r.name!r} must be a relative path inside the output root")
 
 
+def remove_dead_sweep_dirs(out_root: str, log=print) -> list[str]:
+    """Removes the `.sweep-<pid>-<time>` work folders of killed sweeps (local roots; the
+    pid is no live process) from `out_root`; returns their names."""
+    import re
+    if "://" in out_root or not os.path.isdir(out_root):
+        return []
+    removed = []
+    for name in sorted(os.listdir(out_root)):
+        m = re.fullmatch(r"\.sweep-(\d+)-\d+", name)
+        if not m:
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+            continue  # a sweep still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        beam_io.delete_tree(join(out_root, name))
+        log(f"[sweep] removed {name}, left by a killed sweep")
+        removed.append(name)
+    return removed
+
+
 def run_sweep(runs: Sequence[SweepRun], out_root: str, beam_args: Sequence[str] = (),
               log: Callable[[str], None] = print, verbose: bool = True) -> list[RunOutcome]:
     """Runs every unfinished run of `runs` as one Beam job; returns an outcome per run
@@ -307,6 +331,7 @@ def run_sweep(runs: Sequence[SweepRun], out_root: str, beam_args: Sequence[str] 
     if todo:
         log(f"[sweep] {len(todo)} of {len(runs)} runs to train on {describe_runner(options)} "
             f"-> {out_root}")
+        remove_dead_sweep_dirs(out_root, log)
         work = join(out_root, f".sweep-{os.getpid()}-{int(time.time())}")
         t0 = time.perf_counter()
         try:

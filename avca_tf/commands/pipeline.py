@@ -26,6 +26,14 @@ def _data_args(p: argparse.ArgumentParser, root_help: str) -> None:
     p.add_argument("--vectors", default=None, metavar="PATH",
                    help="word vectors for the class-embedding job (word2vec/GloVe text or the "
                         "benchmark's npy dict; default: the toy vocabulary or the benchmark's npy)")
+    p.add_argument("--media", default=None, metavar="DIR",
+                   help="class folders of video files: the pipeline starts with a feature "
+                        "extraction component (avca extract); --root then holds the class "
+                        "lists and label embeddings (e.g. the root `avca synth --media` wrote)")
+    p.add_argument("--image-encoder", default="",
+                   help="with --media: keras-hub image preset or local preset directory")
+    p.add_argument("--audio-encoder", default="",
+                   help="with --media: keras-hub Whisper preset or local preset directory")
     p.add_argument("--skip-invalid", action="store_true",
                    help="ingestion skips invalid feature rows (listed in rejects.jsonl)")
 
@@ -91,7 +99,10 @@ def _run_config(args, dataset: str):
     default on the toy benchmark) with the command-line settings."""
     from avca_tf.training.presets import run_config
     schedule = "toy" if dataset == "Toy" and args.preset is None else None
-    return run_config(dataset, args.features, overrides(args, schedule=schedule)).validate()
+    cfg = run_config(dataset, args.features, overrides(args, schedule=schedule)).validate()
+    # the trainer component reads the ingested TFRecords: checked as it will run
+    cfg.replace(data__tfrecords="<ingested examples>").validate()
+    return cfg
 
 
 def _config(args, root: str, dataset: str, run_config, **paths):
@@ -104,11 +115,19 @@ def _config(args, root: str, dataset: str, run_config, **paths):
                                              temporal=temporal)
     cfg = PipelineConfig(
         data=DataSource(root=absolute(root), dataset=dataset, feature_set=args.features,
-                        vectors_path=absolute(vectors), skip_invalid=args.skip_invalid),
+                        vectors_path=absolute(vectors), skip_invalid=args.skip_invalid,
+                        media=absolute(args.media) if args.media else "",
+                        image_encoder=_local(args.image_encoder),
+                        audio_encoder=_local(args.audio_encoder)),
         run_config=run_config, hm_threshold=args.hm_threshold, serving_name=args.serving_name,
         pipeline_name=args.pipeline_name, beam_pipeline_args=tuple(check_beam_args(args)),
         **{k: absolute(v) if v else v for k, v in paths.items()})
     return cfg, absolute(classes_file), absolute(vectors)
+
+
+def _local(preset: str) -> str:
+    """A local preset directory as an absolute path (components run elsewhere); names as given."""
+    return os.path.abspath(preset) if preset and os.path.isdir(preset) else preset
 
 
 def _check_names(args) -> None:
@@ -126,6 +145,12 @@ def _run(args) -> int:
     from pipelines.local_runner import claim_outputs, run_local
     _check_names(args)
     work = args.work_dir
+    if args.media and args.root is None:
+        raise ConfigError("--media needs --root: the benchmark root holding <dataset>/class-split "
+                          "and the label embeddings (for the media toy: the root `avca synth "
+                          "--media` wrote)")
+    if args.media and not os.path.isdir(args.media):
+        raise ConfigError(f"--media {args.media}: not a folder (class folders of video files)")
     if args.root is None:
         if args.dataset not in (None, "Toy") or args.features != "main_features":
             raise ConfigError("without --root the pipeline runs on the toy benchmark "

@@ -43,6 +43,7 @@ normalisation (`import tensorflow_text` before loading; TF Serving links them).
 keras-hub's CLIP tokenizer runs core TensorFlow string/lookup ops; a
 SavedModel text tower brings the ops it was exported with.
 """
+import contextlib
 import dataclasses
 import json
 import os
@@ -57,7 +58,7 @@ from avca_tf.config import MAX_VERSION, REQUEST_LIMITS, check_serving_name
 from avca_tf.errors import AvcaError
 from avca_tf.inputs import kind_of
 from avca_tf.inputs.signature import AveragedInputs, assert_shape
-from avca_tf.io_utils import atomic_path, write_json
+from avca_tf.io_utils import atomic_path, remove_temporaries, write_json
 from avca_tf.locking import check_dir_target, output_lock
 from avca_tf.models.base import GZSLModel
 from avca_tf.models.distances import pairwise_l2
@@ -346,7 +347,7 @@ def export_model(model, d_a: int, d_v: int, vocab: ServingVocabulary, out_dir: s
         archive = graph.archive()
         if media_encoder is not None:
             from avca_tf.media.serving import MediaSignatures
-            media = MediaSignatures(graph, media_encoder, sequences=inputs.kind == "sequences")
+            media = MediaSignatures(graph, media_encoder)
             media_names = media.add_endpoints(archive, open_vocab)
         archive.write_out(out_dir, verbose=False)
     info = dict(info or {})
@@ -509,7 +510,9 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
             media_encoder = encoder_from_identity(meta["encoders"])
         except AvcaError as e:
             raise ExportError(f"--media: {e}") from None
-    with output_lock(model_dir, "serving model directory", wait_s=wait_s):
+    with output_lock(model_dir, "serving model directory", wait_s=wait_s), \
+            _remove_if_left_empty(model_dir):
+        remove_temporaries(model_dir)  # of exports killed before they published
         if version is None:
             version = next_version(model_dir)
         out_dir = os.path.join(model_dir, str(version))
@@ -530,6 +533,20 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
                 run.model.save(os.path.join(tmp, KERAS_FILE))
     write_models_config(os.path.abspath(serving_base), wait_s=wait_s)
     return out_dir
+
+
+@contextlib.contextmanager
+def _remove_if_left_empty(model_dir: str):
+    """A failed first export leaves no empty model directory behind (TF Serving would
+    list a model without versions)."""
+    existed = os.path.isdir(model_dir)
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            with contextlib.suppress(OSError):
+                os.rmdir(model_dir)  # only if empty
+        raise
 
 
 def _recorded_word_vectors(run) -> Optional[str]:

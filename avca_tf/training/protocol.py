@@ -106,6 +106,36 @@ def config_diff(a: dict, b: dict, wanted: str = "requested", prefix="") -> list[
     return out
 
 
+def read_run_json(path: str):
+    """A JSON file of a run directory; ConfigError naming the file if it is damaged."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: damaged run file, not JSON ({e}); train into a new --out "
+                          "(or restore the file)") from None
+
+
+def read_run_config(path: str) -> RunConfig:
+    data = read_run_json(path)
+    try:
+        return RunConfig.from_dict(data)
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        raise ConfigError(f"{path}: damaged run configuration ({e}); train into a new --out") \
+            from None
+
+
+def load_weights_file(model, path: str) -> None:
+    """models.base.load_weights (old layouts too) with a ConfigError naming a damaged or
+    truncated file."""
+    try:
+        load_weights(model, path)
+    except Exception as e:  # h5py/keras raise OSError, ValueError, KeyError... for damage
+        raise ConfigError(f"{path}: damaged weights file ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:200] if str(e) else ''}); train again "
+                          "(or restore the file)") from None
+
+
 @contextlib.contextmanager
 def claim_run_dir(run_dir: str, flag: str = "--out"):
     """The one-writer lock of a run directory, taken before any work (also refuses a
@@ -117,14 +147,14 @@ def claim_run_dir(run_dir: str, flag: str = "--out"):
 
 
 def prepare_run_dir(run_dir: str, cfg: RunConfig, resume: bool) -> None:
-    """Creates RUN_DIR/config.json, or checks that RUN_DIR holds this same config."""
+    """Creates RUN_DIR/config.json, or checks that RUN_DIR holds this same config.
+    Temporaries of a killed earlier writer (`.model.tmp-*`, ...) are removed."""
+    from avca_tf.io_utils import remove_temporaries
+    remove_temporaries(run_dir)
     path = os.path.join(run_dir, CONFIG_FILE)
     if os.path.exists(path):
-        with open(path) as f:
-            existing = json.load(f)
         # fields added since the run was written compare by their defaults
-        diff = config_diff(resolved_config(RunConfig.from_dict(existing)).to_dict(),
-                           cfg.to_dict())
+        diff = config_diff(resolved_config(read_run_config(path)).to_dict(), cfg.to_dict())
         if diff:
             raise ConfigError(f"{run_dir} already holds a run with a different configuration "
                               f"({'; '.join(diff)}); choose another --out")
@@ -153,6 +183,24 @@ def _precision(precision: str):
 
 
 KEPT_WEIGHTS = "kept.weights.h5"
+
+
+def remove_checkpoint_temporaries(ckpt_dir: str) -> list[str]:
+    """Removes what a killed save left in a checkpoint folder (TF's `ckpt-N_temp*`
+    folders, a half-written kept-weights file); the run directory's lock is held."""
+    import shutil
+    removed = []
+    if not os.path.isdir(ckpt_dir):
+        return removed
+    for name in sorted(os.listdir(ckpt_dir)):
+        p = os.path.join(ckpt_dir, name)
+        if "_temp" in name and name.startswith("ckpt-") and os.path.isdir(p):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(name)
+        elif name == KEPT_WEIGHTS + ".tmp.weights.h5":
+            os.remove(p)
+            removed.append(name)
+    return removed
 
 
 def _add_time(timing, key, t0):
@@ -190,12 +238,19 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
     ckpt = tf.train.Checkpoint(model=[v.value for v in model.variables],
                                optimizer=[v.value for v in trainer.optimizer.variables],
                                state=state)
-    manager = tf.train.CheckpointManager(ckpt, os.path.join(run_dir, "checkpoints", f"stage{stage}"),
-                                         max_to_keep=2, checkpoint_name="ckpt")
+    ckpt_dir = os.path.join(run_dir, "checkpoints", f"stage{stage}")
+    remove_checkpoint_temporaries(ckpt_dir)
+    manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=2, checkpoint_name="ckpt")
     start, history = 0, []
     if resume and manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        saved = json.loads(state.numpy().decode())
+        try:
+            ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            saved = json.loads(state.numpy().decode())
+        except (tf.errors.OpError, ValueError, AssertionError, KeyError) as e:
+            raise ConfigError(
+                f"checkpoint {manager.latest_checkpoint} (files {manager.latest_checkpoint}.*) is "
+                f"damaged ({type(e).__name__}: {str(e).splitlines()[0][:200]}); delete those "
+                "files to resume from the checkpoint before, or train into a new --out") from None
         start, history, plateau.state = saved["epoch"], saved["history"], saved["plateau"]
         if verbose:
             print(f"stage {stage}: resumed after epoch {start} from {manager.latest_checkpoint}")
@@ -243,7 +298,7 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
         if on_epoch_end is not None:
             on_epoch_end(stage, entry)
     if keep_epoch is not None and keep_epoch < epochs:
-        model.load_weights(os.path.join(run_dir, "checkpoints", f"stage{stage}", KEPT_WEIGHTS))
+        load_weights_file(model, os.path.join(run_dir, "checkpoints", f"stage{stage}", KEPT_WEIGHTS))
     return model, history
 
 
@@ -297,8 +352,7 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
     prepare_run_dir(run_dir, cfg, resume)
     results_path = os.path.join(run_dir, RESULTS_FILE)
     if resume and os.path.exists(results_path):
-        with open(results_path) as f:
-            return json.load(f)
+        return read_run_json(results_path)
     # the thread pools this process trains with (a run's bits depend on them)
     timing = dict(timing or {}, resumed=bool(resume), thread_pools={
         "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
@@ -382,17 +436,24 @@ def load_run(run_dir: str) -> LoadedRun:
     if missing:
         raise ConfigError(f"{run_dir} is not a finished run: missing {missing} "
                           f"(train it with `avca train --out {run_dir}`)")
-    with open(os.path.join(run_dir, CONFIG_FILE)) as f:
-        cfg = RunConfig.from_dict(json.load(f))
-    with open(os.path.join(run_dir, RESULTS_FILE)) as f:
-        results = json.load(f)
-    with open(os.path.join(run_dir, MODEL_DIR, CLASSES_FILE)) as f:
-        classes = json.load(f)
+    cfg = read_run_config(os.path.join(run_dir, CONFIG_FILE))
+    results = read_run_json(os.path.join(run_dir, RESULTS_FILE))
+    classes_path = os.path.join(run_dir, MODEL_DIR, CLASSES_FILE)
+    classes = read_run_json(classes_path)
+    if not isinstance(classes, dict) or not {"class_names", "seen_ids", "unseen_ids",
+                                             "beta"} <= set(classes):
+        raise ConfigError(f"{classes_path}: damaged run file, expected class_names, seen_ids, "
+                          "unseen_ids and beta")
+    emb_path = os.path.join(run_dir, MODEL_DIR, EMBEDDINGS_FILE)
+    try:
+        embeddings = np.asarray(load_npy(emb_path), np.float32)
+    except Exception as e:  # numpy raises many types for damaged files
+        raise ConfigError(f"{emb_path}: damaged run file ({e}); train again") from None
     model = build_model(cfg.model.name, cfg.model, cfg.loss)
-    load_weights(model, os.path.join(run_dir, MODEL_DIR, WEIGHTS_FILE))  # old layouts too
+    load_weights_file(model, os.path.join(run_dir, MODEL_DIR, WEIGHTS_FILE))  # old layouts too
     return LoadedRun(model=model, run_config=cfg, results=results,
                      class_names=tuple(classes["class_names"]),
-                     label_embeddings=load_npy(os.path.join(run_dir, MODEL_DIR, EMBEDDINGS_FILE)),
+                     label_embeddings=embeddings,
                      seen_ids=np.asarray(classes["seen_ids"], np.int64),
                      unseen_ids=np.asarray(classes["unseen_ids"], np.int64),
                      beta=float(classes["beta"]))
@@ -431,7 +492,9 @@ def train(cfg: RunConfig, run_dir: str, resume: bool = False, verbose: int = 1) 
     prepare_process(cfg.train)  # before any TF op runs
     # collective ops are set up before any other TF op; non-chief workers write beside run_dir
     run_dir = worker_run_dir(os.path.abspath(run_dir), get_strategy(cfg.train.strategy))
-    with claim_run_dir(run_dir):
+    from avca_tf.locking import input_lock
+    with claim_run_dir(run_dir), (input_lock(cfg.data.tfrecords, "TFRecords")
+                                  if cfg.data.tfrecords else contextlib.nullcontext()):
         t0 = time.perf_counter()
         data = load_data(cfg)
         return run_protocol(data, cfg, run_dir, resume=resume, verbose=verbose,

@@ -3,6 +3,7 @@ coupled L2 weight decay, ReduceLROnPlateau on validation HM, batched evaluation.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -150,20 +151,111 @@ def get_strategy(name: str = "default") -> tf.distribute.Strategy:
         return tf.distribute.get_strategy()
     if name not in _STRATEGIES:
         if name == "multi-worker":
-            import json
-            import os
-            try:
-                cluster = json.loads(os.environ.get("TF_CONFIG", "")).get("cluster", {})
-            except ValueError:
-                cluster = {}
-            if not cluster.get("worker") and not cluster.get("chief"):
-                raise ConfigError("--strategy multi-worker needs TF_CONFIG with a cluster and this "
-                                  "process's task, e.g. {\"cluster\": {\"worker\": [\"host1:port\", "
-                                  "\"host2:port\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}")
-            _STRATEGIES[name] = tf.distribute.MultiWorkerMirroredStrategy()
+            cluster, task = check_tf_config()
+            with _worker_watchdog(cluster, task):
+                _STRATEGIES[name] = tf.distribute.MultiWorkerMirroredStrategy()
         else:
             _STRATEGIES[name] = tf.distribute.MirroredStrategy()
     return _STRATEGIES[name]
+
+
+_TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:port", "host2:port"]}, '
+                      '"task": {"type": "worker", "index": 0}}')
+WORKER_WAIT_S = 600.0  # default of AVCA_WORKER_WAIT_S
+
+
+def check_tf_config() -> tuple[dict, dict]:
+    """(cluster, task) of TF_CONFIG for --strategy multi-worker; ConfigError naming what is
+    wrong (not JSON, no workers, a task type the cluster lacks, an index out of range)."""
+    import json
+    import os
+    raw = os.environ.get("TF_CONFIG", "")
+    try:
+        spec = json.loads(raw) if raw else {}
+    except ValueError as e:
+        raise ConfigError(f"TF_CONFIG is not JSON ({e}); expected e.g. {_TF_CONFIG_EXAMPLE}") \
+            from None
+    cluster = spec.get("cluster") if isinstance(spec, dict) else None
+    if not isinstance(cluster, dict) or not (cluster.get("worker") or cluster.get("chief")):
+        raise ConfigError("--strategy multi-worker needs TF_CONFIG with a cluster and this "
+                          f"process's task, e.g. {_TF_CONFIG_EXAMPLE}")
+    for kind, addresses in cluster.items():
+        if not isinstance(addresses, list) or not all(
+                isinstance(a, str) and a.rpartition(":")[2].isdigit() for a in addresses):
+            raise ConfigError(f"TF_CONFIG cluster[{kind!r}]: expected a list of 'host:port', "
+                              f"got {addresses!r}")
+    task = spec.get("task")
+    if not isinstance(task, dict) or "type" not in task or "index" not in task:
+        raise ConfigError(f"TF_CONFIG has no task {{\"type\": ..., \"index\": ...}} naming this "
+                          f"process; expected e.g. {_TF_CONFIG_EXAMPLE}")
+    kind, index = task["type"], task["index"]
+    if kind not in cluster:
+        raise ConfigError(f"TF_CONFIG task type {kind!r} is not in the cluster "
+                          f"({sorted(cluster)})")
+    if not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
+        raise ConfigError(f"TF_CONFIG task index {index!r} is out of range: the cluster has "
+                          f"{len(cluster[kind])} {kind} task(s), indices 0..{len(cluster[kind]) - 1}")
+    return cluster, task
+
+
+# The watchdog process of `_worker_watchdog`: argv = parent pid, seconds, message. It ends
+# when its stdin closes (the parent is past the wait, or gone); at the deadline, or on
+# Ctrl-C (SIGINT reaches the whole foreground process group), it prints the message and
+# kills the parent, which sits in C++ where Python signal handlers never run.
+_WATCHDOG = """
+import os, select, signal, sys
+pid, wait_s, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+def stop(text, *_):
+    print(text, file=sys.stderr, flush=True)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        os._exit(0)
+signal.signal(signal.SIGINT, lambda *a: stop("interrupted while waiting for the other workers"))
+signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+ready, _, _ = select.select([sys.stdin], [], [], wait_s)
+if not ready:
+    stop(message)
+"""
+
+
+@contextlib.contextmanager
+def _worker_watchdog(cluster: dict, task: dict):
+    """Bounds the wait of MultiWorkerMirroredStrategy for the other workers (a silent hang
+    in C++ before: no timeout, SIGTERM taken by TF's preemption notifier, SIGINT never seen
+    by Python). A small watchdog process kills this one after AVCA_WORKER_WAIT_S seconds
+    (default 600) with an `error:` line naming the missing workers, or at once on Ctrl-C."""
+    import os
+    import sys
+    try:
+        wait_s = float(os.environ.get("AVCA_WORKER_WAIT_S", WORKER_WAIT_S))
+        if not wait_s > 0:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"AVCA_WORKER_WAIT_S={os.environ['AVCA_WORKER_WAIT_S']!r}: expected "
+                          "seconds > 0") from None
+    me = f"{task['type']} {task['index']}"
+    peers = ", ".join(f"{k} {i} ({a})" for k, addrs in cluster.items()
+                      for i, a in enumerate(addrs) if (k, i) != (task["type"], task["index"]))
+    message = (f"error: multi-worker training ({me}): the other workers ({peers}) did not all "
+               f"join within {wait_s:.0f}s (AVCA_WORKER_WAIT_S); start every worker of "
+               "TF_CONFIG with the same command, or check their addresses")
+    print(f"multi-worker training ({me}): waiting up to {wait_s:.0f}s (AVCA_WORKER_WAIT_S) for "
+          f"{peers}", file=sys.stderr, flush=True)
+    # posix_spawn, not fork: fork handlers of TF's gRPC would run in this process
+    read_end, write_end = os.pipe()
+    try:
+        pid = os.posix_spawn(sys.executable, [sys.executable, "-c", _WATCHDOG, str(os.getpid()),
+                                              str(wait_s), message], os.environ,
+                             file_actions=[(os.POSIX_SPAWN_DUP2, read_end, 0),
+                                           (os.POSIX_SPAWN_CLOSE, write_end)])
+    finally:
+        os.close(read_end)
+    try:
+        yield
+    finally:
+        os.close(write_end)
+        os.waitpid(pid, 0)
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

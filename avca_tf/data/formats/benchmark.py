@@ -525,6 +525,15 @@ def read_split(layout: Layout, stage: str, class_names: tuple[str, ...],
     return split, notes
 
 
+STAGE1_FOLDERS = ("stage_1_train", "stage_1_val_seen", "stage_1_val_unseen")
+
+
+def stage2_train_present(layout: Layout) -> bool:
+    """False when neither modality has a stage_2_train folder (the authors' ClipClap-GZSL
+    and TCaF loaders never read it; stage 2 is built from the stage-1 folders)."""
+    return any(layout.stage_dir(m, "stage_2_train").is_dir() for m in MODALITIES)
+
+
 def check_seen_unseen_disjoint(layout: Layout, splits: dict, class_names) -> None:
     """Validation and test seen/unseen class lists must not share a class."""
     for a, b in (("stage_1_val_seen", "stage_1_val_unseen"),
@@ -555,6 +564,13 @@ def read_layout(layout_class, root, dataset: str, feature_set: str, text_pairing
     embeddings, notes = label_embeddings(layout, class_names, text_pairing)
     splits = {}
     for stage in stages:
+        if stage == "stage_2_train" and not stage2_train_present(layout):
+            # never read by the protocol (stage 2 trains on the three stage-1 folders), and
+            # absent from copies of the authors' layout: built from those folders
+            splits[stage] = concat_splits(stage, [splits[s] for s in STAGE1_FOLDERS])
+            notes.append(f"{layout.features_dir}: no stage_2_train folders; stage 2 trains "
+                         "on the three stage-1 folders (as always)")
+            continue
         splits[stage], stage_notes = read_stage(layout, stage, class_names, index)
         notes.extend(stage_notes)
     check_seen_unseen_disjoint(layout, splits, class_names)

@@ -187,6 +187,12 @@ def load_benchmark_from_tfrecords(tfrec_dir: str, text_pairing: str = "own",
         raise BenchmarkError(f"{tfrec_dir}/{emb_file}: class names differ from {METADATA}")
     embeddings = embeddings[pairing_permutation(tfrec_dir, text_pairing, meta)]
     splits = {stage: read_split(tfrec_dir, stage, meta, stream) for stage in meta["stages"]}
+    if "stage_2_train" not in splits and not meta.get("temporal"):
+        # a benchmark without stage_2_train folders: as load_benchmark, the stage-1 folders
+        from avca_tf.data.formats.benchmark import STAGE1_FOLDERS, STAGES, concat_splits
+        splits["stage_2_train"] = concat_splits("stage_2_train",
+                                                [splits[s] for s in STAGE1_FOLDERS])
+        splits = {s: splits[s] for s in STAGES if s in splits}
     fields = dict(dataset=meta["dataset"], feature_set=meta["feature_set"],
                   class_names=tuple(meta["class_names"]), label_embeddings=embeddings,
                   splits=splits, text_pairing=text_pairing, notes=tuple(meta["notes"]))
