@@ -84,10 +84,11 @@ def test_a_registered_model_trains_and_evaluates_through_the_cli(registered, toy
                                   trained.class_distances(x[:, :512], x[:, 512:], classes))
 
 
-def test_unknown_combinations_name_the_model_and_the_valid_choices(registered, capsys):
+def test_unknown_combinations_name_the_model_and_the_valid_choices(registered, toy_root,
+                                                                   capsys):
     with pytest.raises(ConfigError, match=r"model 'concat-linear' has no preset for "
                                           r"VGGSound/cls_features; valid .*\('UCF', 'main_features'\)"):
         registry.get_preset(registered, "VGGSound", "cls_features")
-    assert cli.main(["train", "--root", ".", "--dataset", "UCF", "--model", "nope",
+    assert cli.main(["train", "--root", str(toy_root), "--dataset", "Toy", "--model", "nope",
                      "--out", "unused"]) == 2
     assert "unknown model 'nope'; expected one of" in capsys.readouterr().err

@@ -83,6 +83,20 @@ class AveragedInputs:
         return {"inputs": self.kind}
 
     @staticmethod
+    def describe(info: dict):
+        """The `inputs:` line `avca export` prints (None: the usual audio, video vectors)."""
+        return None
+
+    @staticmethod
+    def from_windows(audio, video, n):
+        """Window features [B, W, d] of which a clip's first n [B] are valid (media
+        requests) -> these inputs: the mean over each clip's windows."""
+        mask = tf.sequence_mask(n, audio.shape[1], tf.float32)[:, :, None]
+        denom = tf.cast(n, tf.float32)[:, None]
+        return (tf.reduce_sum(audio * mask, axis=1) / denom,
+                tf.reduce_sum(video * mask, axis=1) / denom)
+
+    @staticmethod
     def endpoint(fn, class_names=False):
         """`fn(inputs, ...)` as a signature function: its parameters are the input names."""
         if class_names:
@@ -156,6 +170,23 @@ class SequenceInputs:
         return lambda audio, audio_lengths, video, video_lengths: fn(
             (audio, audio_lengths, video, video_lengths))
 
+    @staticmethod
+    def describe(info: dict):
+        return (f"audio [B, T_a, {info['audio_dim']}], audio_lengths [B], video [B, T_v, "
+                f"{info['video_dim']}], video_lengths [B] (padded sequences, any T; "
+                f"{info['sequence']['mode']} batching)")
+
+    @staticmethod
+    def from_windows(audio, video, n):
+        """Window features [B, W, d] of which a clip's first n [B] are valid (media
+        requests) -> these inputs: the windows as steps, padded to the longest clip."""
+        longest = tf.reduce_max(n)
+        return (audio[:, :longest], n, video[:, :longest], n)
+
     def info(self) -> dict:
         return {"inputs": self.kind, "lengths_dtype": "int64",
                 "sequence": dataclasses.asdict(self.spec)}
+
+
+# an export's info["inputs"] -> the class of its feature inputs
+SERVING_INPUTS = {cls.kind: cls for cls in (AveragedInputs, SequenceInputs)}

@@ -146,9 +146,7 @@ class AVCAWithLc(AVCA):
         self.v_rec.trainable = False
 
 
-@register_model("avca-xatt-lc", AVCAWithLc)
-def build_xatt_lc(model_config, loss_config=None):
-    return AVCAWithLc(model_config, loss_config)
+register_model("avca-xatt-lc", AVCAWithLc)
 
 
 @register_model("avca-visual", BranchAVCA)

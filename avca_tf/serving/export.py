@@ -347,7 +347,7 @@ def export_model(model, d_a: int, d_v: int, vocab: ServingVocabulary, out_dir: s
         archive = graph.archive()
         if media_encoder is not None:
             from avca_tf.media.serving import MediaSignatures
-            media = MediaSignatures(graph, media_encoder, sequences=inputs.kind == "sequences")
+            media = MediaSignatures(graph, media_encoder)
             media_names = media.add_endpoints(archive, open_vocab)
         archive.write_out(out_dir, verbose=False)
     info = dict(info or {})
