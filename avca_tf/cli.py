@@ -150,6 +150,27 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # disk full / over quota, from Python, h5py or TensorFlow
+        problem = disk_full(e)
+        if problem is None or os.environ.get("AVCA_DEBUG") == "1":
+            raise
+        print(f"error: {problem}; free some space (or write elsewhere) and run again; the "
+              "output being written was not published", file=sys.stderr)
+        return 2
+
+
+def disk_full(e: BaseException):
+    """'no space left on device writing FILE' when `e` (or what caused it) is ENOSPC/EDQUOT."""
+    import errno
+    while e is not None:
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return f"no space left on device writing {e.filename}" if e.filename else \
+                "no space left on device"
+        text = str(e)
+        if "No space left on device" in text or "Disk quota exceeded" in text:
+            return f"no space left on device ({text.strip().splitlines()[0][:300]})"
+        e = e.__cause__ or e.__context__
+    return None
 
 
 if __name__ == "__main__":

@@ -336,8 +336,14 @@ class RunConfig:
                    preset=d.get("preset"))
 
     def validate(self) -> "RunConfig":
-        """Checks the values a run cannot start with; ConfigError names the field."""
+        """Checks the values a run cannot start with; ConfigError names the field.
+        Called before anything is written, so a refused run leaves no config.json behind
+        (a corrected retry into the same --out is not a "different configuration")."""
         self.train.validate()
+        if self.data.tfrecords and self.data.temporal and self.train.strategy != "default":
+            raise ConfigError(f"train.strategy {self.train.strategy!r}: a sequence model "
+                              "streaming from TFRecords (--tfrecords) trains with strategy "
+                              "'default' only; leave out --strategy, or train from --root")
         return self
 
     def replace(self, **sections) -> "RunConfig":

@@ -10,6 +10,11 @@ start time, command) for the refusal message; a clean release removes it, so
 a lock file found by a new holder is the trace of a process that died while
 holding it.
 
+A command that reads an output while it runs (`avca train --tfrecords T`
+streams T's shards) holds `input_lock(T)`, a shared flock on the same file:
+readers run together, and the writer (`avca ingest --out T`) is refused while
+any reader runs, and the readers while it writes.
+
 Remote outputs (gs://, s3://, ...) are not locked: there, outputs must be new
 paths (see docs/failures.md).
 """
@@ -84,22 +89,37 @@ def check_dir_target(path: str, flag: str) -> None:
                           "directory or a path that does not exist yet")
 
 
-def _acquire(path: str, target: str, what: str, wait_s: float) -> int:
+def _open_lock(path: str) -> int:
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a directory, but it is the lock file of "
+                          f"{os.path.join(os.path.dirname(path), os.path.basename(path)[1:-5])}; "
+                          "remove it (or choose another output path)") from None
+    except OSError as e:
+        raise ConfigError(f"cannot create the lock file {path}: {e.strerror}") from None
+
+
+def _acquire(path: str, target: str, what: str, wait_s: float, shared: bool = False) -> int:
     """An fd of `path` holding its flock. The file at `path` when the flock is granted
     must still be the one locked (a releasing holder unlinks it), else try again."""
     deadline, announced = time.monotonic() + wait_s, False
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_lock(path)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             holder = read_holder(path)
             if time.monotonic() >= deadline:
-                who = holder.describe() if holder else "a process that is starting or finishing"
+                who = holder.describe() if holder else (
+                    "a process that is starting or finishing" if shared else
+                    "a process that is starting or finishing, or a reader such as "
+                    "`avca train --tfrecords`")
                 waited = f" (waited {wait_s:.0f}s)" if wait_s else ""
+                doing = "written" if holder or shared else "written or read"
                 raise LockedError(
-                    f"{what} {target} is being written by another process{waited}: {who}. "
+                    f"{what} {target} is being {doing} by another process{waited}: {who}. "
                     "Wait for it to finish (or stop it) and run again, or choose another "
                     "output path.") from None
             if not announced and holder:
@@ -115,6 +135,29 @@ def _acquire(path: str, target: str, what: str, wait_s: float) -> int:
         if same:
             return fd
         os.close(fd)  # locked a file its holder had just removed
+
+
+@contextlib.contextmanager
+def input_lock(target: str, what: str) -> Iterator[None]:
+    """A shared lock on `target` for as long as a command reads it: other readers go
+    ahead, a writer (`output_lock`) is refused, and a writer in progress refuses us.
+    Readers leave no holder record; the last one out removes the lock file."""
+    if "://" in target or not os.path.exists(os.path.dirname(lock_file(target))):
+        yield
+        return
+    path = lock_file(target)
+    fd = _acquire(path, target, what, 0.0, shared=True)
+    try:
+        yield
+    finally:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # no other reader left
+            with contextlib.suppress(FileNotFoundError):
+                if os.path.getsize(path) == 0:
+                    os.unlink(path)
+        except BlockingIOError:
+            pass
+        os.close(fd)
 
 
 @contextlib.contextmanager

@@ -252,8 +252,9 @@ def table(rows, chances) -> str:
             n = len({r["seed"] for r in impls[OURS]} & {r["seed"] for r in impls[THEIRS]})
             out.append(f"| {cfg} | {method} | {sched} | {n} | {dhm:+.2f} | {dzsl:+.2f} | {v} |")
         elif OURS in impls:
-            out.append(f"| {cfg} | {method} | {sched} | - | - | - | ours only (the authors' "
-                       "code has no ablations) |")
+            why = ("ours only (the authors' code has no ablations)" if method in ABLATIONS
+                   else "theirs not run yet")
+            out.append(f"| {cfg} | {method} | {sched} | - | - | - | {why} |")
     low = []
     for r in rows:
         c = chances.get(r["config"])

@@ -79,7 +79,7 @@ def main(argv=None):
     from avca_tf.data.formats.benchmark import load_benchmark
     from avca_tf.data.formats.temporal import load_temporal_benchmark
     from avca_tf.models import build_model, get_preset
-    from avca_tf.training.protocol import sequence_spec
+    from avca_tf.inputs import kind_of
     from avca_tf.training.trainer import Trainer, prepare_process
 
     cfg = get_preset(args.model, args.dataset, args.features, args.root)
@@ -94,7 +94,7 @@ def main(argv=None):
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     if args.model == "tcaf":
         bench = load_temporal_benchmark(args.root, args.dataset, args.features)
-        extra = {"sequence": sequence_spec(bench, cfg)}
+        extra = {"batching": kind_of("tcaf").batching(cfg, bench)}
     else:
         bench, extra = load_benchmark(args.root, args.dataset, args.features), {}
     keras.utils.set_random_seed(0)

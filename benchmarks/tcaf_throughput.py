@@ -12,7 +12,7 @@ For each config (UCF-main, UCF-cls):
   non-negative video); batches padded to the batch maximum as both collators do;
 - the authors' step: ref_step.py (their optimize_params + the get_embeddings
   forward their loop runs), same batch size and length ranges;
-- test-set evaluation: ours = SequenceDistanceFn + metrics at a fixed beta on the
+- test-set evaluation: ours = DistanceFn (padded batches) + metrics at a fixed beta on the
   test folders of the synthetic benchmark under --root (traced once, then timed);
   theirs = ref_step.py --eval-lengths: their eval-mode get_embeddings over the
   same videos' lengths in batches of 64 plus distances and argmin.
@@ -126,12 +126,12 @@ def ours(cfg_name, root, modes, steps, warmup, repeats):
     from avca_tf.data.formats.temporal import load_temporal_benchmark
     from avca_tf.models import build_model
     from avca_tf.models.tcaf import preset
-    from avca_tf.training.protocol import sequence_spec
-    from avca_tf.training.trainer import Trainer, evaluate_gzsl, make_distance_fn
+    from avca_tf.inputs.sequence import SequenceBatching, sequence_spec
+    from avca_tf.training.trainer import DistanceFn, Trainer, evaluate_gzsl
     ds, kind = cfg_name.split("-")
     cfg = preset(ds, FEATURES[kind], root)
     bench = load_temporal_benchmark(root, ds, FEATURES[kind])
-    spec = sequence_spec(bench, cfg)
+    spec = sequence_spec(cfg, bench)
     emb = bench.label_embeddings
     data1 = bench.protocol(1)
     split = synthetic_train_split(cfg_name, data1.train, (cfg.model.audio_dim, cfg.model.video_dim))
@@ -147,7 +147,8 @@ def ours(cfg_name, root, modes, steps, warmup, repeats):
         model = build_model(cfg.model.name, cfg.model, cfg.loss)
         try:
             trainer = Trainer(model, train_cfg, split, emb,
-                              sequence=dataclasses.replace(spec, pad_multiple=multiple))
+                              batching=SequenceBatching(
+                                  dataclasses.replace(spec, pad_multiple=multiple)))
             out["modes"][mode] = time_steps(trainer, steps, warmup, repeats)
         except Exception as e:  # XLA may not compile the dynamic padding
             out["modes"][mode] = {"error": f"{type(e).__name__}: {str(e)[:300]}"}
@@ -156,7 +157,7 @@ def ours(cfg_name, root, modes, steps, warmup, repeats):
     keras.utils.set_random_seed(0)
     model = build_model(cfg.model.name, cfg.model, cfg.loss)
     data2 = bench.protocol(2)
-    fn = make_distance_fn(model, cfg.train, spec)
+    fn = DistanceFn(model, cfg.train.eval_batch_size, SequenceBatching(spec))
     t0 = time.perf_counter()
     evaluate_gzsl(fn, data2, emb, beta=0.0)
     cold = time.perf_counter() - t0

@@ -13,3 +13,12 @@ class ClassEmbeddings(Artifact):
     file the vectors came from).
     """
     TYPE_NAME = "avca.ClassEmbeddings"  # <namespace>.<Name>, as KFP schema titles must be
+
+
+class MediaFeatures(Artifact):
+    """A benchmark root of extracted features (written by avca_tf.beam.extract.run_extract):
+    `<dataset>/features/...`, class lists, label embeddings, `report.json`.
+
+    Custom properties: `videos`, `windows`, `skipped` (counts from report.json).
+    """
+    TYPE_NAME = "avca.MediaFeatures"

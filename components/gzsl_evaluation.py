@@ -24,9 +24,7 @@ def _percent(d: dict) -> dict:
 
 def evaluate_run(examples_dir: str, class_embeddings_dir: str, run_dir: str) -> dict:
     """{"val", "test": S/U/HM/ZSL, "test_per_class_recall": {class: percent}, "beta", ...}."""
-    from avca_tf.training.protocol import load_run
-    from avca_tf.training.protocol import sequence_spec
-    from avca_tf.training.trainer import evaluate_gzsl, make_distance_fn
+    from avca_tf.training.protocol import evaluate_test, load_run
     run = load_run(run_dir)
     bench = load_pipeline_benchmark(examples_dir, class_embeddings_dir,
                                     run.run_config.data.text_pairing)
@@ -36,9 +34,7 @@ def evaluate_run(examples_dir: str, class_embeddings_dir: str, run_dir: str) -> 
         raise EvaluationError(f"{run_dir} was trained with other label embeddings than "
                               f"{class_embeddings_dir} holds")
     data = bench.protocol(2)
-    distance_fn = make_distance_fn(run.model, run.run_config.train,
-                                   sequence_spec(bench, run.run_config))  # sequences: padded
-    _, test = evaluate_gzsl(distance_fn, data, bench.label_embeddings, beta=run.beta)
+    test = evaluate_test(run.model, run.run_config, bench, run.beta)
     recall = {bench.class_names[i]: 100.0 * float(r)
               for i, r in enumerate(test.per_class_recall) if np.isfinite(r)}
     stage1 = run.results["stage1"]

@@ -17,6 +17,7 @@ from tfx.types.channel import Channel
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from avca_tf.data.formats.benchmark import STAGES
+from components.artifacts import MediaFeatures
 
 
 class FeatureIngestionSpec(ComponentSpec):
@@ -31,7 +32,8 @@ class FeatureIngestionSpec(ComponentSpec):
         # not serve TFRecords of older features ("" for remote roots).
         "input_fingerprint": ExecutionParameter(type=str),
     }
-    INPUTS = {}
+    # With media input: the extraction's benchmark root, read instead of `root`.
+    INPUTS = {"features": ChannelParameter(type=MediaFeatures, optional=True)}
     OUTPUTS = {"examples": ChannelParameter(type=standard_artifacts.Examples)}
 
 
@@ -39,7 +41,9 @@ class FeatureIngestionExecutor(base_beam_executor.BaseBeamExecutor):
     def Do(self, input_dict, output_dict, exec_properties):
         from avca_tf.beam.ingest import run_ingest
         examples = artifact_utils.get_single_instance(output_dict["examples"])
-        meta = run_ingest(exec_properties["root"], exec_properties["dataset"],
+        root = (artifact_utils.get_single_uri(input_dict["features"])
+                if input_dict.get("features") else exec_properties["root"])
+        meta = run_ingest(root, exec_properties["dataset"],
                           exec_properties["feature_set"], examples.uri,
                           beam_args=tuple(self._beam_pipeline_args),
                           skip_invalid=bool(exec_properties["skip_invalid"]),
@@ -60,9 +64,10 @@ class FeatureIngestion(base_beam_component.BaseBeamComponent):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(FeatureIngestionExecutor)
 
     def __init__(self, root: str, dataset: str, feature_set: str, skip_invalid: bool = False,
-                 input_fingerprint: str = "", temporal: bool = False):
+                 input_fingerprint: str = "", temporal: bool = False, features=None):
         # `temporal` only enters the spec when set, so averaged pipelines keep their cache keys
         super().__init__(spec=FeatureIngestionSpec(
             root=root, dataset=dataset, feature_set=feature_set, skip_invalid=int(skip_invalid),
             input_fingerprint=input_fingerprint, **({"temporal": 1} if temporal else {}),
-            examples=Channel(type=standard_artifacts.Examples)))
+            examples=Channel(type=standard_artifacts.Examples),
+            **({"features": features} if features is not None else {})))

@@ -196,8 +196,9 @@ def run_local(cfg: PipelineConfig, classes_file: str, vectors_path: str) -> RunS
     data = cfg.data
     prints = (fingerprint([os.path.join(data.root, data.dataset, "class-split"),
                            os.path.join(data.root, data.dataset, "features",
-                                        data.feature_set + ("_non_averaged" if data.temporal
-                                                            else ""))]),
+                                        data.feature_set + ("_non_averaged" if cfg.temporal
+                                                            else ""))]
+                          + ([data.media] if data.media else [])),
               fingerprint([classes_file, vectors_path]))
     t0 = time.monotonic()
     bind_store(cfg.pipeline_root, cfg.metadata_path)

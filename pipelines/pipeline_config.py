@@ -25,7 +25,12 @@ class DataSource:
     feature_set: FeatureSetName = "main_features"
     vectors_path: str = ""      # word vectors for the class-embedding job; "" = the benchmark's npy
     skip_invalid: bool = False  # ingestion: skip unreadable feature files instead of failing
-    temporal: bool = False      # per-step sequences (features/<fs>_non_averaged, sequence models)
+    # Media input (`avca pipeline run --media DIR`): class folders of video files, extracted
+    # by the FeatureExtraction component with these encoders; `root` then holds the class
+    # lists and label embeddings (docs/media.md).
+    media: str = ""
+    image_encoder: str = ""     # keras-hub image preset or local preset directory
+    audio_encoder: str = ""     # keras-hub Whisper preset or local preset directory
 
     def __post_init__(self):
         check_choice("dataset", self.dataset, DATASETS)
@@ -60,6 +65,13 @@ class PipelineConfig:
     def name(self) -> str:
         return self.pipeline_name or default_pipeline_name(
             self.run_config.model.name, self.data.dataset, self.data.feature_set)
+
+    @property
+    def temporal(self) -> bool:
+        """Whether the trained model reads per-step features (its input kind): what the
+        ingestion component reads and writes."""
+        from avca_tf.inputs import kind_of
+        return kind_of(self.run_config.model.name).temporal
 
     def replace(self, **changes) -> "PipelineConfig":
         return dataclasses.replace(self, **changes)

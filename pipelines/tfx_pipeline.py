@@ -1,4 +1,5 @@
-"""The AVCA TFX pipeline: ingestion -> class embeddings -> training -> evaluation -> push.
+"""The AVCA TFX pipeline: [extraction ->] ingestion -> class embeddings -> training ->
+evaluation -> push (extraction with media input: video files -> features).
 
 One function wires the components; the local and Kubeflow runners build it
 from the same PipelineConfig.
@@ -21,6 +22,7 @@ import avca_tf
 import components
 from components.class_embeddings import ClassEmbeddingGen
 from components.evaluator import GZSLEvaluator
+from components.extraction import FeatureExtraction
 from components.ingestion import FeatureIngestion
 from components.trainer import AvcaTrainer
 from pipelines.pipeline_config import PipelineConfig
@@ -39,15 +41,31 @@ def code_version(packages=(avca_tf, components)) -> str:
     return h.hexdigest()[:16]
 
 
+def media_extraction(cfg: PipelineConfig, version: str, fingerprint: str) -> FeatureExtraction:
+    """The FeatureExtraction component of a media pipeline; its cache key holds the code
+    version and the encoders' identity (presets and the digests of local preset files)."""
+    from avca_tf.media.encoders import DEFAULT_AUDIO_PRESET, DEFAULT_IMAGE_PRESET, preset_digest
+    data = cfg.data
+    encoders = {"image_preset": data.image_encoder or DEFAULT_IMAGE_PRESET,
+                "audio_preset": data.audio_encoder or DEFAULT_AUDIO_PRESET}
+    identity = {k: {"preset": v, "digest": preset_digest(v)} for k, v in encoders.items()}
+    return FeatureExtraction(videos=data.media, splits=data.root, dataset=data.dataset,
+                             feature_set=data.feature_set, encoders=encoders,
+                             encoder_identity=identity, code_version=version,
+                             skip_invalid=data.skip_invalid, input_fingerprint=fingerprint)
+
+
 def create_pipeline(cfg: PipelineConfig, classes_file: str, vectors_path: str,
                     fingerprints: tuple[str, str] = ("", "")) -> pipeline.Pipeline:
     """`fingerprints`: of the benchmark files and of the class list + vectors (cache keys)."""
     data = cfg.data
     version = code_version()
     serving_model_dir = os.path.join(cfg.serving_dir, cfg.serving_name)
+    extraction = media_extraction(cfg, version, fingerprints[0]) if data.media else None
     ingestion = FeatureIngestion(root=data.root, dataset=data.dataset, feature_set=data.feature_set,
                                  skip_invalid=data.skip_invalid, input_fingerprint=fingerprints[0],
-                                 temporal=data.temporal)
+                                 temporal=cfg.temporal,
+                                 features=extraction.outputs["features"] if extraction else None)
     embeddings = ClassEmbeddingGen(classes_file=classes_file, vectors_path=vectors_path,
                                    input_fingerprint=fingerprints[1])
     trainer = AvcaTrainer(
@@ -74,7 +92,8 @@ def create_pipeline(cfg: PipelineConfig, classes_file: str, vectors_path: str,
                 base_directory=serving_model_dir)))
     return pipeline.Pipeline(
         pipeline_name=cfg.name, pipeline_root=cfg.pipeline_root,
-        components=[ingestion, embeddings, trainer, baseline, evaluator, pusher],
+        components=([extraction] if extraction else [])
+        + [ingestion, embeddings, trainer, baseline, evaluator, pusher],
         enable_cache=cfg.enable_cache, beam_pipeline_args=list(cfg.beam_pipeline_args),
         metadata_connection_config=(metadata.sqlite_metadata_connection_config(cfg.metadata_path)
                                     if cfg.metadata_path else None))

@@ -1,5 +1,5 @@
 """The recipe of docs/ARCHITECTURE.md ("Adding a model"), followed by a test: a small
-model registers its build function and a preset, and `avca train` / `avca evaluate`
+model registers its class and a preset, and `avca train` / `avca evaluate`
 run it without any other change to the package."""
 import json
 
@@ -43,10 +43,6 @@ class ConcatLinear(ConfiguredModel):
         return {"total": total}
 
 
-def build(model_config, loss_config):
-    return ConcatLinear(model_config, loss_config)
-
-
 def ucf_main(root):
     fs = FEATURE_SETS["main_features"]
     return RunConfig(data=DataConfig(root=root, dataset="UCF"),
@@ -60,7 +56,7 @@ def registered(monkeypatch):
     """What a model module's decorators do, undone after the test (the registry is global)."""
     monkeypatch.setattr(registry, "_MODELS", dict(registry._MODELS))
     monkeypatch.setattr(registry, "_PRESETS", dict(registry._PRESETS))
-    registry.register_model("concat-linear")(build)
+    registry.register_model("concat-linear", ConcatLinear)
     registry.register_preset("concat-linear", "UCF", "main_features")(ucf_main)
     return "concat-linear"
 
@@ -88,10 +84,11 @@ def test_a_registered_model_trains_and_evaluates_through_the_cli(registered, toy
                                   trained.class_distances(x[:, :512], x[:, 512:], classes))
 
 
-def test_unknown_combinations_name_the_model_and_the_valid_choices(registered, capsys):
+def test_unknown_combinations_name_the_model_and_the_valid_choices(registered, toy_root,
+                                                                   capsys):
     with pytest.raises(ConfigError, match=r"model 'concat-linear' has no preset for "
                                           r"VGGSound/cls_features; valid .*\('UCF', 'main_features'\)"):
         registry.get_preset(registered, "VGGSound", "cls_features")
-    assert cli.main(["train", "--root", ".", "--dataset", "UCF", "--model", "nope",
+    assert cli.main(["train", "--root", str(toy_root), "--dataset", "Toy", "--model", "nope",
                      "--out", "unused"]) == 2
     assert "unknown model 'nope'; expected one of" in capsys.readouterr().err

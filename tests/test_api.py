@@ -52,6 +52,13 @@ def test_readme_python_snippet_runs_as_written(tmp_path):
     assert lines[2] == f"(4, {n_classes})"
     cfg = json.loads((run_dir / "config.json").read_text())
     assert cfg["train"]["epochs"] == 2 and cfg["train"]["seed"] == 0
+    # the same run in this process, which has run TensorFlow before (with the run's pools):
+    # the same bits as the snippet's fresh process
+    again = avca.train(avca.run_config("avca", "Toy", root=tmp_path / "bench", schedule="quick",
+                                       train__seed=0), tmp_path / "again")
+    assert (tmp_path / "again" / "results.json").read_bytes() == \
+        (run_dir / "results.json").read_bytes()
+    assert again.thread_pools == {"intra_op": 1, "inter_op": 1}
 
 
 def test_import_avca_tf_loads_no_tensorflow(tmp_path):

@@ -38,6 +38,12 @@ def _probe(*args, env=None):
     (["train", "--dataset", "Toy", "--out", "o"], "--root (or --tfrecords) is required", ""),
     (["train", "--dataset", "Toy", "--root", "/nonexistent", "--out", "o"],
      "missing folder /nonexistent/Toy", "avca synth --out /nonexistent"),
+    (["ingest", "--root", "r", "--dataset", "Toy", "--features", "main_features", "--out", "o",
+      "--", "--runner=Bogus"], "--runner=Bogus: Unexpected pipeline runner", ""),
+    (["ingest", "--root", "r", "--dataset", "Toy", "--features", "main_features", "--out", "o",
+      "--", "--direct_num_workers=-3"], "--direct_num_workers=-3: expected 0", ""),
+    (["reproduce", "--root", "r", "--table", "3", "--out", __file__],
+     "exists and is not a directory", ""),
 ])
 def test_bad_arguments_fail_before_tensorflow_with_a_hint(args, message, hint):
     r = _probe(*args)

@@ -20,9 +20,10 @@ from avca_tf.data.synthesis.synth import synthesize
 from avca_tf.data.formats.temporal import load_temporal_benchmark
 from avca_tf.models import registry
 from avca_tf.serving.export import load_export_info
-from avca_tf.training.protocol import (CLASSES_FILE, MODEL_DIR, load_run, run_protocol,
-                                       sequence_spec)
-from avca_tf.training.trainer import SequenceDistanceFn
+from avca_tf.inputs import kind_of
+from avca_tf.inputs.sequence import SequenceBatching
+from avca_tf.training.protocol import CLASSES_FILE, MODEL_DIR, load_run, run_protocol
+from avca_tf.training.trainer import DistanceFn
 
 BETA = 0.3
 N_VIDEOS = 6
@@ -45,7 +46,7 @@ def seq_export(tmp_path_factory):
     classes["beta"] = BETA
     classes_file.write_text(json.dumps(classes))
     base = tmp_path_factory.mktemp("serving")
-    assert cli.main(["export", str(run_dir), "--out", str(base), "--top-k", "3"]) == 0
+    assert cli.main(["export", str(run_dir), "--out", str(base), "--top-k", "3", "--keras"]) == 0
     version_dir = os.path.join(base, "avca", "1")
     run = load_run(str(run_dir))
     # reference: the in-process model's evaluation-mode distances of test videos (the
@@ -54,11 +55,12 @@ def seq_export(tmp_path_factory):
     rows = np.argsort(test.video_lengths + test.audio_lengths, kind="stable")
     videos = test.subset("videos", rows[np.linspace(0, len(rows) - 1, N_VIDEOS).astype(int)])
     ids = np.union1d(run.seen_ids, run.unseen_ids)
-    spec = sequence_spec(bench, run.run_config)
-    distances = SequenceDistanceFn(run.model, spec, 16)(videos, run.label_embeddings[ids])
+    batching = kind_of("tcaf").batching(run.run_config, bench)
+    distances = DistanceFn(run.model, 16, batching)(videos, run.label_embeddings[ids])
     seen = np.isin(ids, run.seen_ids)
     return dict(version_dir=version_dir, info=load_export_info(version_dir), run=run,
-                videos=videos, calibrated=distances + np.where(seen, BETA, 0.0), spec=spec)
+                videos=videos, calibrated=distances + np.where(seen, BETA, 0.0),
+                spec=batching.spec)
 
 
 def _padded(seqs, extra, rng):
@@ -145,6 +147,20 @@ def test_sequence_export_scores_do_not_depend_on_padding(seq_export, tmp_path):
         np.testing.assert_allclose(rev[k], out[f"all_{k}"], atol=1e-5, rtol=1e-5, err_msg=k)
     assert (out["reversed_classes"][::-1] == out["all_classes"]).all()
     np.testing.assert_array_equal(out["all_embed"], out["all_embedding"])
+
+
+def test_sequence_export_keras_file_scores_as_the_run(seq_export):
+    """`avca export --keras` of a sequence model: model.keras loads (avca.load_model) and
+    scores the padded evaluation batches as the trained model does."""
+    import avca_tf as avca
+    model = avca.load_model(seq_export["version_dir"])
+    run = seq_export["run"]
+    assert type(model) is type(run.model) and model.get_config() == run.model.get_config()
+    labels = run.label_embeddings[np.union1d(run.seen_ids, run.unseen_ids)]
+    batching = SequenceBatching(seq_export["spec"])
+    np.testing.assert_array_equal(
+        DistanceFn(model, 16, batching)(seq_export["videos"], labels),
+        DistanceFn(run.model, 16, batching)(seq_export["videos"], labels))
 
 
 def test_sequence_export_rejects_bad_inputs(seq_export):

@@ -84,6 +84,7 @@ LAYERS = [
     ("data", "data.formats", "data.text"),
     ("data.batching", "data.synthesis", "media"),
     ("models",),
+    ("inputs",),
     ("training",),
     ("beam",),
     ("evaluation", "serving"),

@@ -8,14 +8,15 @@ import pytest
 
 from avca_tf import cli
 from avca_tf.data.formats.pickle_features import read_class_pickle, write_class_pickle
-from avca_tf.data.batching.sequence_batch import SequenceBatcher, SequenceSampler
+from avca_tf.inputs.sequence_batch import SequenceSampler
+from avca_tf.inputs import kind_of
 from avca_tf.data.synthesis.synth import synthesize
 from avca_tf.data.formats.temporal import (TEMPORAL_STAGES, TemporalLayout, TemporalSplit,
                                    load_temporal_benchmark)
 from avca_tf.data.formats.tfrecord_input import load_benchmark_from_tfrecords
 from avca_tf.errors import BenchmarkError, ConfigError
 from avca_tf.models import registry
-from avca_tf.training.protocol import load_data, run_protocol, sequence_spec
+from avca_tf.training.protocol import load_data, run_protocol
 
 FIELDS = ("audio", "audio_lengths", "video", "video_lengths", "labels", "video_ids", "class_ids")
 
@@ -54,8 +55,9 @@ def test_round_trip_equals_temporal_reader_bit_for_bit(ingested):
     for bench in (ref, got):
         split = bench.protocol(1).train
         sampler = SequenceSampler(split.labels, 8, 3, seed=5)
-        batcher = SequenceBatcher(sequence_spec(bench, cfg), split, bench.label_embeddings)
-        batches.append(batcher(sampler.batch_indices(0, 1), *batcher.tensors))
+        source = kind_of("tcaf").batching(cfg, bench).training_input(
+            split, bench.label_embeddings, True)
+        batches.append(source.gather(sampler.batch_indices(0, 1), *source.tensors))
     for k in batches[0]:
         assert np.array_equal(batches[0][k].numpy(), batches[1][k].numpy()), k
 
@@ -71,9 +73,9 @@ def test_train_from_tfrecords_gives_the_same_results(ingested, tmp_path):
     run_protocol(load_data(from_tfrec), from_tfrec, str(tmp_path / "tfrec"), verbose=0)
     assert ((tmp_path / "pkl" / "results.json").read_bytes()
             == (tmp_path / "tfrec" / "results.json").read_bytes())
-    # averaged TFRecords for a sequence model (and the reverse) are refused, naming the fix
+    # per-step TFRecords for a model of averaged features are refused, naming the fix
     with pytest.raises(ConfigError, match="per-step sequences.*use a model that reads sequences"):
-        load_data(from_tfrec.replace(data__temporal=False))
+        load_data(from_tfrec.replace(model__name="avca", data__temporal=False))
 
 
 @pytest.mark.parametrize("damage", ["mismatch", "nan"])
@@ -106,28 +108,27 @@ def test_streamed_batches_equal_in_memory_batches(ingested, mode):
     import tensorflow as tf
 
     from avca_tf.data.formats.record_index import StreamedSplit
-    from avca_tf.data.batching.sequence_batch import (SequenceSpec, StreamingSequenceBatcher,
-                                             training_input)
-    from avca_tf.data.formats.temporal import concat_temporal
-    from avca_tf.training.trainer import SequenceDistanceFn
+    from avca_tf.inputs.sequence_batch import SequenceSpec
+    from avca_tf.inputs.sequence import SequenceBatching
+    from avca_tf.training.trainer import DistanceFn
     _, out = ingested
     mem = load_benchmark_from_tfrecords(str(out))
     streamed = load_benchmark_from_tfrecords(str(out), stream=True)
-    spec = SequenceSpec(mode=mode, train_video_steps=3, test_video_steps=4)
+    batching = SequenceBatching(SequenceSpec(mode=mode, train_video_steps=3, test_video_steps=4))
     for stage in (1, 2):
         a, b = mem.protocol(stage).train, streamed.protocol(stage).train
         assert isinstance(b, StreamedSplit) and not hasattr(b, "audio")
         for f in ("audio_lengths", "video_lengths", "labels", "video_ids"):
             assert np.array_equal(getattr(a, f), getattr(b, f)), f
-        s_cls, s_batcher = training_input(spec, b, streamed.label_embeddings)
-        assert isinstance(s_batcher, StreamingSequenceBatcher)
-        m_sampler = SequenceSampler(a.labels, 8, 3, seed=5)
-        s_sampler = s_cls(b.labels, 8, 3, 5)
-        m_batcher = SequenceBatcher(spec, a, mem.label_embeddings)
+        s_in = batching.training_input(b, streamed.label_embeddings, True)
+        m_in = batching.training_input(a, mem.label_embeddings, True)
+        assert s_in.streams and not m_in.streams
+        m_sampler = m_in.sampler(a.labels, 8, 3, seed=5)
+        s_sampler = s_in.sampler(b.labels, 8, 3, 5)
         for epoch in (0, 2):
             for m_ind, s_ind in zip(m_sampler.epoch_dataset(epoch), s_sampler.epoch_dataset(epoch)):
-                x = m_batcher(m_ind, *m_batcher.tensors)
-                y = tf.function(s_batcher, reduce_retracing=True)(s_ind, *s_batcher.tensors)
+                x = m_in.gather(m_ind, *m_in.tensors)
+                y = tf.function(s_in.gather, reduce_retracing=True)(s_ind, *s_in.tensors)
                 assert set(x) == set(y)
                 for k in x:
                     assert x[k].dtype == y[k].dtype and np.array_equal(x[k].numpy(),
@@ -137,9 +138,8 @@ def test_streamed_batches_equal_in_memory_batches(ingested, mode):
         model__encoder_hidden=16, model__decoder_hidden=16, model__depth=1, model__heads=2,
         model__head_dim=8, model__mlp_dim=8)
     model = registry.build_model("tcaf", cfg.model, cfg.loss)
-    fn = SequenceDistanceFn(model, spec, batch_size=16)
-    d = [fn(concat_temporal("eval", [bench.protocol(2).eval_seen, bench.protocol(2).eval_unseen]),
-            bench.label_embeddings) for bench in (mem, streamed)]
+    fn = DistanceFn(model, 16, batching)
+    d = [fn(bench.protocol(2).eval_split(), bench.label_embeddings) for bench in (mem, streamed)]
     assert np.array_equal(d[0], d[1])
 
 

@@ -10,11 +10,13 @@ import pytest
 import tensorflow as tf
 
 from avca_tf.config import RunConfig
-from avca_tf.data.batching.sequence_batch import (SequenceBatcher, SequenceSampler, SequenceSpec,
+from avca_tf.inputs.sequence_batch import (SequenceSampler, SequenceSpec,
                                          SequenceTable, sequence_batch)
 from avca_tf.data.synthesis.synth import synthesize
 from avca_tf.data.formats.temporal import TemporalSplit, load_temporal_benchmark
 from avca_tf.errors import ConfigError
+from avca_tf.inputs import kind_of
+from avca_tf.inputs.sequence import SequenceBatching
 from avca_tf.models import registry
 from avca_tf.models.tcaf import reference_quirks
 from avca_tf.training.protocol import run_protocol, stage2_epochs
@@ -101,9 +103,9 @@ def test_sampler_deterministic_and_class_table(temporal_root):
     for key in ("index", "window_u"):
         np.testing.assert_array_equal(a[key].numpy(), b[key].numpy())
     assert not np.array_equal(a["window_u"].numpy(), c["window_u"].numpy())
-    spec = SequenceSpec("max")
-    batcher = SequenceBatcher(spec, train, bench.label_embeddings)
-    batch = batcher(a, *batcher.tensors)
+    source = SequenceBatching(SequenceSpec("max")).training_input(
+        train, bench.label_embeddings, True)
+    batch = source.gather(a, *source.tensors)
     classes = np.unique(train.labels)
     np.testing.assert_array_equal(classes[batch["class_index"].numpy()], batch["label"].numpy())
     np.testing.assert_array_equal(batch["class_text"].numpy(), bench.label_embeddings[classes])
@@ -231,22 +233,21 @@ def test_pad_multiple_buckets_training_batches_only():
 def test_xla_step_with_length_buckets(temporal_root):
     """--jit-compile for a sequence model: batches padded outside XLA to multiples of 8,
     the update compiled per padded shape; the losses are the plain step's (float rounding)."""
-    from avca_tf.training.protocol import sequence_spec
     from avca_tf.training.trainer import Trainer
     bench = load_temporal_benchmark(temporal_root, "UCF", "main_features")
     cfg = tiny(registry.get_preset("tcaf", "UCF", "main_features"), temporal_root).replace(
         data__pad_multiple=8, model__dropout_encoder=0.0, model__dropout_decoder=0.0,
         model__dropout_additional=0.0, model__dropout_transformer=0.0,
         model__dropout_position=0.0)  # no random draws: XLA and TF draw differently
-    spec = sequence_spec(bench, cfg)
-    assert spec.pad_multiple == 8
+    batching = kind_of("tcaf").batching(cfg, bench)
+    assert batching.spec.pad_multiple == 8
     losses = []
     for jit in (False, True):
         c = cfg.replace(train__jit_compile=jit)
         keras.utils.set_random_seed(0)
         model = registry.build_model("tcaf", c.model, c.loss)
         trainer = Trainer(model, c.train, bench.protocol(1).train, bench.label_embeddings,
-                          sequence=spec)
+                          batching=batching)
         losses.append([float(trainer.train_step(trainer.sampler.batch_indices(0, i))["total"])
                        for i in range(3)])
     np.testing.assert_allclose(losses[1], losses[0], rtol=2e-3)
@@ -277,7 +278,6 @@ def test_stage2_quirk_tests_the_best_epochs_stage2_checkpoint(temporal_root, tmp
 
 
 def test_bn_double_update_moves_statistics_twice(temporal_root):
-    from avca_tf.training.protocol import sequence_spec
     from avca_tf.training.trainer import Trainer
     bench = load_temporal_benchmark(temporal_root, "UCF", "main_features")
     cfg = tiny(registry.get_preset("tcaf", "UCF", "main_features"), temporal_root)
@@ -287,7 +287,7 @@ def test_bn_double_update_moves_statistics_twice(temporal_root):
         keras.utils.set_random_seed(0)
         model = registry.build_model("tcaf", c.model)
         trainer = Trainer(model, c.train, bench.protocol(1).train, bench.label_embeddings,
-                          sequence=sequence_spec(bench, c))
+                          batching=kind_of("tcaf").batching(c, bench))
         trainer._step(trainer.sampler.batch_indices(0, 0), *trainer._data)  # eager: no tracing
         means.append(model.projection.w_proj.blocks[0].bn.moving_mean.numpy().copy())
     # W_proj's BN sees the batch text and the class table once per forward; twice with the quirk

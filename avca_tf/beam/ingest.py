@@ -70,102 +70,40 @@ SEQUENCE_CHUNK = 32  # videos per Beam element (a cls video is ~250 KB)
 
 
 def plan(root, dataset: str, feature_set: str, temporal: bool = False) -> dict:
-    """File pairs to read and what metadata.json needs besides counts.
+    """File pairs to read and what metadata.json needs besides counts; `temporal`: the
+    non-averaged layout (one task per listed class, files found as the temporal reader
+    finds them).
 
     Structural problems (missing lists, folders, or the file of a listed
     class) raise BenchmarkError before the job starts; row problems are the
     job's to find.
     """
+    check_choice("dataset", dataset, bm.DATASETS, bm.BenchmarkError)
+    check_choice("feature set", feature_set, bm.FEATURE_SETS, bm.BenchmarkError)
     if temporal:
-        return plan_temporal(root, dataset, feature_set)
-    check_choice("dataset", dataset, bm.DATASETS, bm.BenchmarkError)
-    check_choice("feature set", feature_set, bm.FEATURE_SETS, bm.BenchmarkError)
-    layout = bm.Layout(Path(root), dataset, feature_set)
+        from avca_tf.data.formats.temporal import TEMPORAL_STAGES, TemporalLayout, step_seconds
+        layout, stage_names, find = (TemporalLayout(Path(root), dataset, feature_set),
+                                     TEMPORAL_STAGES, _sequence_tasks)
+    else:
+        layout, stage_names, find = bm.Layout(Path(root), dataset, feature_set), bm.STAGES, \
+            _averaged_tasks
     if not layout.dataset_dir.is_dir():
         raise bm.BenchmarkError(f"missing folder {layout.dataset_dir} (dataset {dataset!r} "
                                 f"under benchmark root {root})")
-    fs = bm.FEATURE_SETS[feature_set]
-    class_names = tuple(sorted(bm.read_name_list(layout.all_class_file)))
-    index = bm.class_index(class_names)
-    tasks, stages, notes = [], {}, []
-    for stage in bm.STAGES:
-        txt = layout.stage_txt(stage)
-        listed = set(bm.stage_class_ids(layout, stage, index))
-        files = {m: _feature_files(layout.stage_dir(m, stage), fs.suffix) for m in bm.MODALITIES}
-        for stem in sorted(set(files["audio"]) | set(files["video"])):
-            cid = index.get(stem)
-            if cid is not None and cid not in listed:
-                notes.append(f"{stage}: not ingested, class {class_names[cid]!r} has feature files "
-                             f"but is not listed in {txt.name}")
-                continue
-            if cid is None:  # rows of an unknown class are rejected by the job
-                name = (files["audio"].get(stem) or files["video"].get(stem)).stem
-            else:
-                name = class_names[cid]
-            tasks.append({"stage": stage, "class_name": name,
-                          "label": -1 if cid is None else cid,
-                          "audio": str(files["audio"].get(stem, "")),
-                          "video": str(files["video"].get(stem, "")),
-                          "audio_dim": fs.audio_dim, "video_dim": fs.video_dim,
-                          "format": fs.file_format})
-        for cid in sorted(listed):
-            for m in bm.MODALITIES:
-                if class_names[cid].lower() not in files[m]:
-                    raise bm.BenchmarkError(
-                        f"missing file {layout.stage_dir(m, stage)}/{class_names[cid]}{fs.suffix} for "
-                        f"class {class_names[cid]!r} listed in {txt}")
-        stages[stage] = {"class_ids": sorted(listed),
-                         "class_names": [class_names[c] for c in sorted(listed)]}
-    own, emb_notes = bm.label_embeddings(layout, class_names, "own")
-    notes.extend(emb_notes)
-    try:
-        perm = [int(i) for i in bm.reference_pairing(layout, class_names)]
-    except bm.BenchmarkError as e:
-        perm = None
-        notes.append(f"label embeddings: reference pairing unavailable ({e})")
-    return {"layout": layout, "class_names": class_names, "tasks": tasks, "stages": stages,
-            "notes": notes, "embeddings": {"own": own}, "reference_permutation": perm,
-            "widths": {"audio": fs.audio_dim, "video": fs.video_dim}}
-
-
-def plan_temporal(root, dataset: str, feature_set: str) -> dict:
-    """plan() of the non-averaged layout: one task per (stage, listed class), files found
-    as the temporal reader finds them (same errors before the job starts)."""
-    from avca_tf.data.formats.temporal import TEMPORAL_STAGES, TemporalLayout, step_seconds
-    check_choice("dataset", dataset, bm.DATASETS, bm.BenchmarkError)
-    check_choice("feature set", feature_set, bm.FEATURE_SETS, bm.BenchmarkError)
-    layout = TemporalLayout(Path(root), dataset, feature_set)
-    if not layout.dataset_dir.is_dir():
-        raise bm.BenchmarkError(f"missing folder {layout.dataset_dir} (dataset {dataset!r} "
-                                f"under benchmark root {root})")
-    if not layout.features_dir.is_dir():
+    if temporal and not layout.features_dir.is_dir():
         raise bm.BenchmarkError(f"missing folder {layout.features_dir} (temporal features of "
                                 f"{feature_set!r}; write them with `avca synth --temporal`)")
     fs = bm.FEATURE_SETS[feature_set]
     class_names = tuple(sorted(bm.read_name_list(layout.all_class_file)))
     index = bm.class_index(class_names)
-    steps = step_seconds(feature_set)
     tasks, stages, notes = [], {}, []
-    for stage in TEMPORAL_STAGES:
-        txt = layout.stage_txt(stage)
+    for stage in stage_names:
+        if stage == "stage_2_train" and not bm.stage2_train_present(layout):
+            notes.append(f"{layout.features_dir}: no stage_2_train folders, not ingested (stage 2 "
+                         "trains on the three stage-1 folders)")
+            continue
         listed = sorted(set(bm.stage_class_ids(layout, stage, index)))
-        files = {}
-        for m in bm.MODALITIES:
-            files[m], _ = bm._stage_files(layout.stage_dir(m, stage), index, class_names,
-                                          layout, suffix=".pkl")
-            for cid in sorted(set(files[m]) - set(listed)):
-                notes.append(f"{stage}: not ingested, class {class_names[cid]!r} has a {m} "
-                             f"pickle but is not listed in {txt.name}")
-        for cid in listed:
-            for m in bm.MODALITIES:
-                if cid not in files[m]:
-                    raise bm.BenchmarkError(
-                        f"missing file {layout.class_file(m, stage, class_names[cid])} for "
-                        f"class {class_names[cid]!r} listed in {txt}")
-            tasks.append({"stage": stage, "class_name": class_names[cid], "label": cid,
-                          "audio": str(files["audio"][cid]), "video": str(files["video"][cid]),
-                          "audio_dim": fs.audio_dim, "video_dim": fs.video_dim,
-                          "steps": list(steps)})
+        tasks += find(layout, stage, listed, class_names, index, notes)
         stages[stage] = {"class_ids": listed, "class_names": [class_names[c] for c in listed]}
     own, emb_notes = bm.label_embeddings(layout, class_names, "own")
     notes.extend(emb_notes)
@@ -174,10 +112,69 @@ def plan_temporal(root, dataset: str, feature_set: str) -> dict:
     except bm.BenchmarkError as e:
         perm = None
         notes.append(f"label embeddings: reference pairing unavailable ({e})")
-    return {"layout": layout, "class_names": class_names, "tasks": tasks, "stages": stages,
-            "notes": notes, "embeddings": {"own": own}, "reference_permutation": perm,
-            "widths": {"audio": fs.audio_dim, "video": fs.video_dim},
-            "temporal": {"audio_step": steps[0], "video_step": steps[1]}}
+    job = {"layout": layout, "class_names": class_names, "tasks": tasks, "stages": stages,
+           "notes": notes, "embeddings": {"own": own}, "reference_permutation": perm,
+           "widths": {"audio": fs.audio_dim, "video": fs.video_dim}}
+    if temporal:
+        steps = step_seconds(feature_set)
+        for task in tasks:
+            task["steps"] = list(steps)
+        job["temporal"] = {"audio_step": steps[0], "video_step": steps[1]}
+    return job
+
+
+def _averaged_tasks(layout, stage, listed, class_names, index, notes) -> list:
+    """One task per class file pair of a stage folder (h5 or pickle per feature set)."""
+    fs = bm.FEATURE_SETS[layout.feature_set]
+    txt = layout.stage_txt(stage)
+    files = {m: _feature_files(layout.stage_dir(m, stage), fs.suffix) for m in bm.MODALITIES}
+    tasks = []
+    for stem in sorted(set(files["audio"]) | set(files["video"])):
+        cid = index.get(stem)
+        if cid is not None and cid not in listed:
+            notes.append(f"{stage}: not ingested, class {class_names[cid]!r} has feature files "
+                         f"but is not listed in {txt.name}")
+            continue
+        if cid is None:  # rows of an unknown class are rejected by the job
+            name = (files["audio"].get(stem) or files["video"].get(stem)).stem
+        else:
+            name = class_names[cid]
+        tasks.append({"stage": stage, "class_name": name, "label": -1 if cid is None else cid,
+                      "audio": str(files["audio"].get(stem, "")),
+                      "video": str(files["video"].get(stem, "")),
+                      "audio_dim": fs.audio_dim, "video_dim": fs.video_dim,
+                      "format": fs.file_format})
+    for cid in listed:
+        for m in bm.MODALITIES:
+            if class_names[cid].lower() not in files[m]:
+                raise bm.BenchmarkError(
+                    f"missing file {layout.stage_dir(m, stage)}/{class_names[cid]}{fs.suffix} for "
+                    f"class {class_names[cid]!r} listed in {txt}")
+    return tasks
+
+
+def _sequence_tasks(layout, stage, listed, class_names, index, notes) -> list:
+    """One task per listed class of a temporal stage folder (its two pickles)."""
+    fs = bm.FEATURE_SETS[layout.feature_set]
+    txt = layout.stage_txt(stage)
+    files = {}
+    for m in bm.MODALITIES:
+        files[m], _ = bm._stage_files(layout.stage_dir(m, stage), index, class_names,
+                                      layout, suffix=".pkl")
+        for cid in sorted(set(files[m]) - set(listed)):
+            notes.append(f"{stage}: not ingested, class {class_names[cid]!r} has a {m} "
+                         f"pickle but is not listed in {txt.name}")
+    tasks = []
+    for cid in listed:
+        for m in bm.MODALITIES:
+            if cid not in files[m]:
+                raise bm.BenchmarkError(
+                    f"missing file {layout.class_file(m, stage, class_names[cid])} for "
+                    f"class {class_names[cid]!r} listed in {txt}")
+        tasks.append({"stage": stage, "class_name": class_names[cid], "label": cid,
+                      "audio": str(files["audio"][cid]), "video": str(files["video"][cid]),
+                      "audio_dim": fs.audio_dim, "video_dim": fs.video_dim})
+    return tasks
 
 
 def _feature_files(folder: Path, suffix: str = ".h5") -> dict:

@@ -40,7 +40,7 @@ from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
 from avca_tf.beam import beam_io
 from avca_tf.config import RunConfig
-from avca_tf.errors import ConfigError
+from avca_tf.errors import AvcaError, ConfigError
 
 RUN_LOCK_WAIT_S = 7 * 24 * 3600.0  # a run of the paper's schedule takes hours
 
@@ -287,6 +287,30 @@ def check_runs(runs: Sequence[SweepRun]) -> None:
             raise ConfigError(f"run name {r.name!r} must be a relative path inside the output root")
 
 
+def remove_dead_sweep_dirs(out_root: str, log=print) -> list[str]:
+    """Removes the `.sweep-<pid>-<time>` work folders of killed sweeps (local roots; the
+    pid is no live process) from `out_root`; returns their names."""
+    import re
+    if "://" in out_root or not os.path.isdir(out_root):
+        return []
+    removed = []
+    for name in sorted(os.listdir(out_root)):
+        m = re.fullmatch(r"\.sweep-(\d+)-\d+", name)
+        if not m:
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+            continue  # a sweep still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        beam_io.delete_tree(join(out_root, name))
+        log(f"[sweep] removed {name}, left by a killed sweep")
+        removed.append(name)
+    return removed
+
+
 def run_sweep(runs: Sequence[SweepRun], out_root: str, beam_args: Sequence[str] = (),
               log: Callable[[str], None] = print, verbose: bool = True) -> list[RunOutcome]:
     """Runs every unfinished run of `runs` as one Beam job; returns an outcome per run
@@ -307,6 +331,7 @@ def run_sweep(runs: Sequence[SweepRun], out_root: str, beam_args: Sequence[str] 
     if todo:
         log(f"[sweep] {len(todo)} of {len(runs)} runs to train on {describe_runner(options)} "
             f"-> {out_root}")
+        remove_dead_sweep_dirs(out_root, log)
         work = join(out_root, f".sweep-{os.getpid()}-{int(time.time())}")
         t0 = time.perf_counter()
         try:
@@ -314,6 +339,14 @@ def run_sweep(runs: Sequence[SweepRun], out_root: str, beam_args: Sequence[str] 
                 build_pipeline(p, todo, out_root, join(work, "outcomes"), verbose)
             for row in beam_io.read_json_lines(join(work, "outcomes*")):
                 outcomes[row["name"]] = RunOutcome(**row)
+        except AvcaError:
+            raise
+        except Exception as e:  # a worker killed or lost, the runner failing
+            first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+            raise beam_io.PipelineError(
+                f"the sweep job failed ({type(e).__name__}: {first}); runs that finished are "
+                f"kept under {out_root}: run the same command again to train the others "
+                "(AVCA_DEBUG=1 shows the runner's traceback)") from e
         finally:
             beam_io.delete_tree(work)
         missing = [r.name for r in todo if r.name not in outcomes]

@@ -5,7 +5,7 @@
 """
 import argparse
 
-from avca_tf.commands.ingest import add_beam_args, check_beam_args
+from avca_tf.commands.ingest import add_beam_args, check, check_beam_args  # noqa: F401 (check)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

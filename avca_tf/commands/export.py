@@ -52,10 +52,10 @@ def run(args) -> int:
     info = load_export_info(path)
     print(f"exported {path}")
     print(f"  signatures: {', '.join(info['signatures'])}")
-    if info.get("inputs") == "sequences":
-        print(f"  inputs: audio [B, T_a, {info['audio_dim']}], audio_lengths [B], "
-              f"video [B, T_v, {info['video_dim']}], video_lengths [B] (padded sequences, any T; "
-              f"{info['sequence']['mode']} batching)")
+    from avca_tf.inputs.signature import SERVING_INPUTS
+    inputs = SERVING_INPUTS[info.get("inputs", "averaged")].describe(info)
+    if inputs:
+        print(f"  inputs: {inputs}")
     print(f"  classes: {len(info['class_names'])} ({sum(info['seen'])} seen, "
           f"beta {info['beta']:.4g}), top-k {info['top_k']}")
     if info.get("text_encoder"):

@@ -21,7 +21,29 @@ def check_beam_args(args) -> list:
     if stray:
         raise ConfigError(f"unexpected arguments {stray}: Beam options look like --name=value "
                           "and go after `--`")
+    check_beam_options(args.beam_args)
     return list(args.beam_args)
+
+
+def check_beam_options(beam_args) -> None:
+    """The runner exists and the DirectRunner's worker count is >= 0, before any work."""
+    from avca_tf.errors import ConfigError
+    if not beam_args:
+        return
+    from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions,
+                                                      StandardOptions)
+    options = PipelineOptions(list(beam_args))
+    runner = options.view_as(StandardOptions).runner
+    if runner:
+        from apache_beam.runners.runner import create_runner
+        try:
+            create_runner(runner)
+        except (ValueError, ImportError) as e:
+            raise ConfigError(f"--runner={runner}: {str(e).splitlines()[0]}") from None
+    workers = options.view_as(DirectOptions).direct_num_workers
+    if workers is not None and workers < 0:
+        raise ConfigError(f"--direct_num_workers={workers}: expected 0 (one worker per core) "
+                          "or a positive number")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ingest the non-averaged per-step features (features/<fs>_non_averaged/"
                              "*.pkl) of sequence models such as TCaF: one Example per video")
     add_beam_args(parser)
+
+
+def check(args) -> None:
+    """Beam options checked before TensorFlow is imported."""
+    check_beam_args(args)
 
 
 def run(args) -> int:

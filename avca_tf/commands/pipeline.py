@@ -26,6 +26,14 @@ def _data_args(p: argparse.ArgumentParser, root_help: str) -> None:
     p.add_argument("--vectors", default=None, metavar="PATH",
                    help="word vectors for the class-embedding job (word2vec/GloVe text or the "
                         "benchmark's npy dict; default: the toy vocabulary or the benchmark's npy)")
+    p.add_argument("--media", default=None, metavar="DIR",
+                   help="class folders of video files: the pipeline starts with a feature "
+                        "extraction component (avca extract); --root then holds the class "
+                        "lists and label embeddings (e.g. the root `avca synth --media` wrote)")
+    p.add_argument("--image-encoder", default="",
+                   help="with --media: keras-hub image preset or local preset directory")
+    p.add_argument("--audio-encoder", default="",
+                   help="with --media: keras-hub Whisper preset or local preset directory")
     p.add_argument("--skip-invalid", action="store_true",
                    help="ingestion skips invalid feature rows (listed in rejects.jsonl)")
 
@@ -91,24 +99,35 @@ def _run_config(args, dataset: str):
     default on the toy benchmark) with the command-line settings."""
     from avca_tf.training.presets import run_config
     schedule = "toy" if dataset == "Toy" and args.preset is None else None
-    return run_config(dataset, args.features, overrides(args, schedule=schedule)).validate()
+    cfg = run_config(dataset, args.features, overrides(args, schedule=schedule)).validate()
+    # the trainer component reads the ingested TFRecords: checked as it will run
+    cfg.replace(data__tfrecords="<ingested examples>").validate()
+    return cfg
 
 
 def _config(args, root: str, dataset: str, run_config, **paths):
     from pipelines.pipeline_config import DataSource, PipelineConfig, absolute
     from avca_tf.beam.embed_classes import benchmark_inputs
     from avca_tf.commands.ingest import check_beam_args
-    temporal = run_config.data.temporal  # sequence models (TCaF) read per-step features
+    from avca_tf.inputs import kind_of
+    temporal = kind_of(run_config.model.name).temporal  # e.g. TCaF reads per-step features
     classes_file, vectors = benchmark_inputs(root, dataset, args.features, args.vectors,
                                              temporal=temporal)
     cfg = PipelineConfig(
         data=DataSource(root=absolute(root), dataset=dataset, feature_set=args.features,
                         vectors_path=absolute(vectors), skip_invalid=args.skip_invalid,
-                        temporal=temporal),
+                        media=absolute(args.media) if args.media else "",
+                        image_encoder=_local(args.image_encoder),
+                        audio_encoder=_local(args.audio_encoder)),
         run_config=run_config, hm_threshold=args.hm_threshold, serving_name=args.serving_name,
         pipeline_name=args.pipeline_name, beam_pipeline_args=tuple(check_beam_args(args)),
         **{k: absolute(v) if v else v for k, v in paths.items()})
     return cfg, absolute(classes_file), absolute(vectors)
+
+
+def _local(preset: str) -> str:
+    """A local preset directory as an absolute path (components run elsewhere); names as given."""
+    return os.path.abspath(preset) if preset and os.path.isdir(preset) else preset
 
 
 def _check_names(args) -> None:
@@ -126,6 +145,12 @@ def _run(args) -> int:
     from pipelines.local_runner import claim_outputs, run_local
     _check_names(args)
     work = args.work_dir
+    if args.media and args.root is None:
+        raise ConfigError("--media needs --root: the benchmark root holding <dataset>/class-split "
+                          "and the label embeddings (for the media toy: the root `avca synth "
+                          "--media` wrote)")
+    if args.media and not os.path.isdir(args.media):
+        raise ConfigError(f"--media {args.media}: not a folder (class folders of video files)")
     if args.root is None:
         if args.dataset not in (None, "Toy") or args.features != "main_features":
             raise ConfigError("without --root the pipeline runs on the toy benchmark "
@@ -133,7 +158,8 @@ def _run(args) -> int:
         dataset = "Toy"
         run_config = _run_config(args, dataset)
         # a sequence model reads per-step toy features
-        root = os.path.join(work, "benchmark-temporal" if run_config.data.temporal
+        from avca_tf.inputs import kind_of
+        root = os.path.join(work, "benchmark-temporal" if kind_of(run_config.model.name).temporal
                             else "benchmark")
     else:
         root, dataset = args.root, args.dataset or "UCF"
@@ -153,7 +179,7 @@ def _run(args) -> int:
         if args.root is None:
             from avca_tf.data.synthesis.synth import toy_benchmark
             toy_benchmark(root, log=lambda m: print(f"[pipeline] {m}", flush=True),
-                          temporal=cfg.data.temporal)
+                          temporal=cfg.temporal)
         print(f"[pipeline] {cfg.name}: {dataset}/{cfg.data.feature_set} from {cfg.data.root}; "
               f"{_describe(cfg.run_config)}", flush=True)
         summary = run_local(cfg, classes_file, vectors)

@@ -35,6 +35,13 @@ def add_arguments(p):
     add_beam_args(p)
 
 
+def check(args) -> None:
+    """Before TensorFlow is imported: Beam options and a --out that can be a directory."""
+    from avca_tf.locking import check_dir_target
+    check_dir_target(args.out, "--out")
+    check_beam_args(args)
+
+
 def run(args) -> int:
     import os
 

@@ -9,7 +9,7 @@ from avca_tf.errors import ConfigError
 
 def add_arguments(p):
     p.add_argument("--features", choices=sorted(FEATURE_SETS),
-                   help="feature set (default: both)")
+                   help="feature set (default: every one)")
     p.add_argument("--models", help="comma-separated model names (default: all registered)")
     p.add_argument("--batch-size", type=int, default=256,
                    help="training batch (positives; as many negatives) for the step FLOPs")
@@ -40,6 +40,7 @@ def run(args) -> int:
               f"negatives; train step = loss fwd + backward (no optimizer update). Seed columns: "
               f"Appendix B.4 (SeLaVi features only). Sequence models (tcaf): fwd = one video of "
               f"`steps a/v` audio/video steps (a typical video of the dataset: median duration "
-              f"at the step rates; ActivityNet its fixed test window), train step = a padded "
-              f"batch of {args.batch_size} such videos, cross-entropy over 30 classes.")
+              f"at the step rates; ActivityNet its fixed test window), loss fwd and train step "
+              f"= a padded batch of {args.batch_size} such videos. Models with a cross-entropy "
+              f"over the training classes (tcaf, clipclap): 30 classes.")
     return 0

@@ -127,14 +127,14 @@ def plan_runs(cfg: ReproduceConfig) -> list:
         raise ConfigError(f"--seeds must be >= 1, got {cfg.seeds}")
     models = table_models(cfg)
     feature_set = spec["feature_set"]
-    from avca_tf.models.registry import takes_sequences
-    datasets = {m: available_datasets(cfg.root, feature_set, takes_sequences(m)) for m in models}
+    from avca_tf.inputs import kind_of
+    datasets = {m: available_datasets(cfg.root, feature_set, kind_of(m).temporal) for m in models}
     if not any(datasets.values()):
         from avca_tf.config import FEATURE_SETS
         folder = FEATURE_SETS[feature_set].folder
         needs = [f"<root>/<DATASET>/features/{folder}" + (
-            "_non_averaged" if sequences and not folder.endswith("_non_averaged") else "")
-            for sequences in sorted({takes_sequences(m) for m in models})]
+            "_non_averaged" if temporal and not folder.endswith("_non_averaged") else "")
+            for temporal in sorted({kind_of(m).temporal for m in models})]
         raise ConfigError(
             f"{cfg.root} holds none of {list(published.DATASETS)} with {feature_set} ("
             f"{table_label(cfg.table)} needs <root>/<DATASET>/class-split/"

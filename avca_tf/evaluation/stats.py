@@ -1,53 +1,45 @@
 """Trainable parameters and FLOPs per model and feature set (`avca stats`)."""
 from __future__ import annotations
 
-from avca_tf.config import FEATURE_SETS
-
 COLUMNS = ("model", "features", "trainable params", "seed params", "steps a/v",
            "fwd MFLOP/sample", "loss fwd GFLOP", "train step GFLOP", "seed GFLOPS")
 
 
-def collect(models, feature_sets, batch_size=256, flops=True, progress=True):
-    """One row dict per (model, feature set), keyed by COLUMNS."""
+def collect(models, feature_sets, batch_size=256, flops=True, progress=True, num_classes=30):
+    """One row dict per (model, feature set), keyed by COLUMNS; models whose architecture
+    differs per dataset (their input kind's `flops_rows`, e.g. TCaF) a row per dataset.
+    Training batches carry `num_classes` training classes where the model uses them."""
     import keras
     from tqdm import tqdm
 
     from avca_tf.evaluation import flops as fl
     from avca_tf.evaluation import published
+    from avca_tf.inputs import kind_of
     from avca_tf.models import build_model, get_preset, presets
-    from avca_tf.models.registry import takes_sequences
 
-    rows = []
     jobs = []
     for fs in feature_sets:
         for m in models:
-            # sequence models' architecture differs per dataset (TCaF): a row per dataset preset
             datasets = sorted({d for mm, d, f in presets() if mm == m and f == fs})
-            if not datasets:  # the model has no settings for this feature set
-                continue
-            per_dataset = takes_sequences(m)
-            jobs += [(m, fs, d) for d in datasets] if per_dataset else [(m, fs, None)]
+            if datasets:  # else the model has no settings for this feature set
+                jobs += [(m, fs, d) for d in kind_of(m).flops_rows(datasets)]
+    rows = []
     for model_name, fs, dataset in tqdm(jobs, desc="models", disable=not progress):
         cfg = get_preset(model_name, dataset or "UCF", fs)
         keras.utils.set_random_seed(0)
         model = build_model(model_name, cfg.model, cfg.loss)
-        a, v = FEATURE_SETS[fs].audio_dim, FEATURE_SETS[fs].video_dim
         selavi = fs == "main_features"
-        sequences = bool(getattr(model, "takes_sequences", False))
         row = {"model": f"{model_name} ({dataset})" if dataset else model_name, "features": fs,
                "trainable params": fl.trainable_params(model),
                "seed params": published.PARAMS_AS_PRINTED.get(model_name, "") if selavi else "",
                "seed GFLOPS": published.GFLOPS.get(model_name, "") if selavi else ""}
-        if flops and sequences:  # at a typical video's length (`steps a/v`), per video
-            ta, tv = fl.typical_steps(cfg)
-            row["steps a/v"] = f"{ta}/{tv}"
-            row["fwd MFLOP/sample"] = fl.sequence_forward_flops(model, a, v, ta, tv) / 1e6
-            row["train step GFLOP"] = fl.sequence_train_step_flops(
-                model, a, v, ta, tv, batch_size, num_classes=30) / 1e9
-        elif flops:
-            row["fwd MFLOP/sample"] = fl.forward_flops(model, a, v) / 1e6
-            row["loss fwd GFLOP"] = fl.loss_forward_flops(model, a, v, batch_size) / 1e9
-            row["train step GFLOP"] = fl.train_step_flops(model, a, v, batch_size) / 1e9
+        if flops:
+            one, batch, steps = kind_of(model_name).flops_inputs(cfg, batch_size, num_classes)
+            if steps:
+                row["steps a/v"] = steps
+            row["fwd MFLOP/sample"] = fl.forward_flops(model, one) / 1e6
+            row["loss fwd GFLOP"] = fl.loss_forward_flops(model, batch) / 1e9
+            row["train step GFLOP"] = fl.train_step_flops(model, batch) / 1e9
         rows.append(row)
         keras.backend.clear_session()
     return rows

@@ -1,6 +1,6 @@
 """Media signatures of an exported model: frames and sound in, classes out.
 
-`MediaSignatures(graph, encoder, sequences)` adds to an export archive:
+`MediaSignatures(graph, encoder)` adds to an export archive:
 - `serving_media`: `frames` [B, F] string (JPEG or PNG per frame, "" past
   `frame_count`), `frame_count` [B] int64, `audio` [B, T] float32 mono samples
   (zero-padded past `audio_length`), `audio_length` [B] int64, `sample_rate`
@@ -14,7 +14,8 @@ Frames are decoded with tf.io.decode_image (core TF ops), then each clip goes
 through the same `MediaEncoder.encode_clip` as `avca extract`: the shared
 preprocessing (avca_tf.media.preprocess), the encoders, window pooling. The
 per-window embeddings become the model's feature inputs: their mean over
-windows (averaged models) or the padded sequences (sequence models), fed to
+windows (averaged models) or the padded sequences (sequence models): the export's input
+kind's `from_windows` (avca_tf/inputs/signature.py), fed to
 the feature signatures' own functions (checks, model, class names).
 
 Frames must be the clip's sampled frames (`frames_per_window` per window at
@@ -39,9 +40,9 @@ MEDIA_SIGNATURES = ("serving_media", "serving_media_wav", "classify_open_media")
 class MediaSignatures(tf.Module):
     """The media endpoints around an export's feature signatures (see the module doc)."""
 
-    def __init__(self, graph, encoder: MediaEncoder, sequences: bool = False):
+    def __init__(self, graph, encoder: MediaEncoder):
         super().__init__(name="media_signatures")
-        self.graph, self.encoder, self.sequences = graph, encoder, sequences
+        self.graph, self.encoder = graph, encoder
         self.spec = encoder.spec
 
     def _decode_frames(self, frames, count):
@@ -87,13 +88,7 @@ class MediaSignatures(tf.Module):
                                  tf.TensorSpec([], tf.int64)))
         tf.debugging.assert_greater(tf.reduce_min(n), tf.constant(0, tf.int64), message=(
             "a clip is shorter than one window (frames and audio)"))
-        if self.sequences:
-            longest = tf.reduce_max(n)
-            return (audio[:, :longest], n, video[:, :longest], n)
-        mask = tf.sequence_mask(n, w, tf.float32)[:, :, None]
-        denom = tf.cast(n, tf.float32)[:, None]
-        return (tf.reduce_sum(audio * mask, axis=1) / denom,
-                tf.reduce_sum(video * mask, axis=1) / denom)
+        return self.graph.inputs.from_windows(audio, video, n)  # the export's input kind
 
     def _float_features(self, frames, frame_count, audio, audio_length, sample_rate):
         checks = [tf.debugging.assert_equal(tf.reduce_all(
@@ -111,9 +106,7 @@ class MediaSignatures(tf.Module):
         return self._features(frames, frame_count, clip_audio)
 
     def _serve(self, features):
-        if self.sequences:
-            return self.graph.sequence_serving_default(*features)
-        return self.graph.serving_default(*features)
+        return self.graph.serve(features)
 
     def serving_media(self, frames, frame_count, audio, audio_length, sample_rate):
         return self._serve(self._float_features(frames, frame_count, audio, audio_length,
@@ -125,9 +118,7 @@ class MediaSignatures(tf.Module):
     def classify_open_media(self, frames, frame_count, audio, audio_length, sample_rate,
                             class_names):
         features = self._float_features(frames, frame_count, audio, audio_length, sample_rate)
-        if self.sequences:
-            return self.graph.sequence_classify_open(*features, class_names)
-        return self.graph.classify_open(*features, class_names)
+        return self.graph.classify_open(features, class_names)
 
     def add_endpoints(self, archive, open_vocab: bool) -> list[str]:
         """Tracks the encoders and adds the media signatures; returns their names."""

@@ -126,7 +126,7 @@ def lc_loss(loss_config: LossConfig) -> LossConfig:
     return dataclasses.replace(loss_config, additional_triplets=False, regression=False)
 
 
-@register_model("avca-no-xatt")
+@register_model("avca-no-xatt", BranchAVCA)
 def build_no_xatt(model_config, loss_config=None):
     return BranchAVCA(model_config, loss_config, MODALITIES, name="avca_no_xatt")
 
@@ -146,17 +146,15 @@ class AVCAWithLc(AVCA):
         self.v_rec.trainable = False
 
 
-@register_model("avca-xatt-lc")
-def build_xatt_lc(model_config, loss_config=None):
-    return AVCAWithLc(model_config, loss_config)
+register_model("avca-xatt-lc", AVCAWithLc)
 
 
-@register_model("avca-visual")
+@register_model("avca-visual", BranchAVCA)
 def build_visual(model_config, loss_config=None):
     return BranchAVCA(model_config, loss_config, ("video",), name="avca_visual")
 
 
-@register_model("avca-audio")
+@register_model("avca-audio", BranchAVCA)
 def build_audio(model_config, loss_config=None):
     return BranchAVCA(model_config, loss_config, ("audio",), name="avca_audio")
 

@@ -129,9 +129,7 @@ class AVCA(ConfiguredModel):
         return ops.cast(self.w_proj(class_embeddings, training=training), "float32")
 
 
-@register_model("avca")
-def build(model_config: ModelConfig, loss_config: LossConfig | None = None) -> AVCA:
-    return AVCA(model_config, loss_config)
+register_model("avca", AVCA)
 
 
 # The authors' run scripts (run_scripts/<DS>-GZSL/avca.sh). All share lr 1e-3, 50 epochs,

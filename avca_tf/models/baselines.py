@@ -47,15 +47,15 @@ def build_avgzslnet(c: ModelConfig, loss_config: LossConfig | None = None):
 
 
 BASELINES = {
-    "ale": _linear("ale"),
-    "sje": _linear("sje"),
-    "devise": _linear("devise"),
-    "apn": build_apn,
-    "cjme": build_cjme,
-    "avgzslnet": build_avgzslnet,
+    "ale": (LinearCompatibility, _linear("ale")),
+    "sje": (LinearCompatibility, _linear("sje")),
+    "devise": (LinearCompatibility, _linear("devise")),
+    "apn": (APN, build_apn),
+    "cjme": (CJME, build_cjme),
+    "avgzslnet": (AVGZSLNet, build_avgzslnet),
 }
-for _name, _build in BASELINES.items():
-    register_model(_name)(_build)
+for _name, (_class, _build) in BASELINES.items():
+    register_model(_name, _class)(_build)
 
 
 def _baseline_dropout(dataset: str) -> float:

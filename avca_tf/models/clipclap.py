@@ -38,7 +38,7 @@ BETA_MAX, BETA_STEPS = 5.0, 76
 class ClipClap(ConfiguredModel):
     """O_enc, O_proj, D_o (audio-visual branch) and W_enc, W_proj, D_w (text branch)."""
 
-    uses_training_classes = True  # the trainer adds class_text / class_index to batches
+    uses_training_classes = True  # cross-entropy over the training classes
     default_name = NAME
 
     def __init__(self, model_config: ModelConfig, loss_config: LossConfig | None = None,
@@ -81,9 +81,7 @@ class ClipClap(ConfiguredModel):
         return self.projection.embed_classes(class_embeddings, training)
 
 
-@register_model(NAME)
-def build(model_config: ModelConfig, loss_config: LossConfig | None = None) -> ClipClap:
-    return ClipClap(model_config, loss_config)
+register_model(NAME, ClipClap)
 
 
 def model_config(audio_dim: int = 1024, video_dim: int = 512, text_dim: int = 1536) -> ModelConfig:

@@ -301,9 +301,9 @@ class FeedForward(layers.Layer):
         super().__init__(**kwargs)
         self.dim, self.hidden, self.dropout = dim, hidden, dropout
         self.ff_in = TorchDense(hidden, name="ff_in")
-        self.drop_hidden = FastDropout(dropout, name="drop_hidden")
+        self.drop_ff_hidden = FastDropout(dropout, name="drop_ff_hidden")
         self.ff_out = TorchDense(dim, name="ff_out")
-        self.drop_out = FastDropout(dropout, name="drop_out")
+        self.drop_ff = FastDropout(dropout, name="drop_ff")
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -312,8 +312,8 @@ class FeedForward(layers.Layer):
 
     def call(self, x, training=False):
         h = ops.gelu(self.ff_in(x), approximate=False)
-        return self.drop_out(self.ff_out(self.drop_hidden(h, training=training)),
-                             training=training)
+        return self.drop_ff(self.ff_out(self.drop_ff_hidden(h, training=training)),
+                            training=training)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.dim,)

@@ -1,13 +1,17 @@
 """The one registry of models and of their run presets.
 
-A model module registers its build function and one preset per (dataset,
-feature set) it has settings for:
+A model module registers its class (built as `MyModel(model_config, loss_config)`,
+or by the build function it decorates) and one preset per (dataset, feature set)
+it has settings for:
 
-    @register_model("mymodel")
-    def build(model_config: ModelConfig, loss_config: LossConfig) -> GZSLModel: ...
+    register_model("mymodel", MyModel)
 
     @register_preset("mymodel", "UCF", "main_features")
     def ucf_main(root: str) -> RunConfig: ...
+
+The class declares what the rest of the library needs to know before building it:
+`input_kind` (avca_tf.inputs: how its batches and serving inputs look) and
+`uses_training_classes` (its batches carry the training classes' vectors).
 
 `get_preset(model, dataset, feature_set, root)` is the one resolver that
 `avca train`, `avca pipeline run`, `avca reproduce`, `avca stats` and the TFX
@@ -30,7 +34,7 @@ from avca_tf.errors import ConfigError, did_you_mean
 # dataset -> the dataset whose presets it uses when a model registers none for it
 DATASET_FALLBACK = {"Toy": "UCF"}
 
-_MODELS: dict[str, Callable] = {}
+_MODELS: dict[str, tuple[type, Callable]] = {}   # name -> (model class, build)
 _PRESETS: dict[tuple[str, str, str], Callable[[str], RunConfig]] = {}
 
 
@@ -43,9 +47,18 @@ def _registrar(table: dict, key, what: str):
     return deco
 
 
-def register_model(name: str):
-    """Decorator: `build(model_config, loss_config) -> GZSLModel` (built) under `name`."""
-    return _registrar(_MODELS, name, "model")
+def register_model(name: str, model_class: type):
+    """Registers `model_class` under `name`, built as `model_class(model_config,
+    loss_config)`; used as a decorator, the decorated `build(model_config, loss_config)`
+    builds it instead (a model whose weights exist on return)."""
+    if name in _MODELS and _MODELS[name][0] is not model_class:
+        raise ConfigError(f"model {name!r} is registered twice")
+    _MODELS[name] = (model_class, model_class)
+
+    def with_build(build: Callable) -> Callable:
+        _MODELS[name] = (model_class, build)
+        return build
+    return with_build
 
 
 def register_preset(model: str, dataset: str, feature_set: str):
@@ -88,15 +101,14 @@ def get_preset(model: str, dataset: str, feature_set: str, root: str = "") -> Ru
                        model=dataclasses.replace(cfg.model, name=model))
 
 
-def takes_sequences(name: str) -> bool:
-    """Whether model `name` reads per-step sequences (its build function's `takes_sequences`)."""
+def model_class(name: str) -> type:
+    """The class of model `name` (its `input_kind`, `uses_training_classes`)."""
     if name not in _MODELS:
         raise _unknown_model(name)
-    return bool(getattr(_MODELS[name], "takes_sequences", False))
+    return _MODELS[name][0]
 
 
 def build_model(name: str, model_config: ModelConfig, loss_config: LossConfig | None = None):
     """Builds the registered model `name` from its configuration."""
-    if name not in _MODELS:
-        raise _unknown_model(name)
-    return _MODELS[name](model_config, loss_config or LossConfig())
+    model_class(name)  # an unknown name raises
+    return _MODELS[name][1](model_config, loss_config or LossConfig())

@@ -27,6 +27,7 @@ from keras import layers, ops
 
 from avca_tf.config import (FEATURE_SETS, DataConfig, LossConfig, ModelConfig, RunConfig,
                             TrainConfig, keras_momentum)
+from avca_tf.data.formats.temporal import step_seconds
 from avca_tf.errors import ConfigError
 from avca_tf.models.base import ConfiguredModel, serializable
 from avca_tf.models.heads import ProjectionHeads
@@ -199,7 +200,8 @@ class MaskedAttentionLayer(layers.Layer):
 class TCaF(ConfiguredModel):
     """Temporal cross-modal attention model (takes padded sequences + masks)."""
 
-    takes_sequences = True
+    input_kind = "sequences"       # padded per-step sequences + masks (avca_tf.inputs.sequence)
+    uses_training_classes = True   # cross-entropy over the training classes
     default_name = "tcaf"
 
     def __init__(self, model_config: ModelConfig, loss_config: LossConfig | None = None, **kwargs):
@@ -313,16 +315,10 @@ class TCaF(ConfiguredModel):
         return self.projection.embed_classes(class_embeddings, training)
 
 
-@register_model("tcaf")
-def build(model_config: ModelConfig, loss_config: LossConfig | None = None) -> TCaF:
-    return TCaF(model_config, loss_config)
-
-
-build.takes_sequences = True  # the protocol checks this before building: needs --temporal data
+register_model("tcaf", TCaF)
 
 
 # ------------------------------------------------------------------- presets
-STEP_SECONDS = {"main_features": (1.0, 1.0), "cls_features": (0.96, 0.64)}
 # (features, dataset) -> lr, plateau on, encoder hidden, dropouts emb/dec/add/trf/pos, depth,
 # heads, head_dim, sequence mode   (the authors' config/best/best_{cls,main}/*.yaml)
 _BEST = {
@@ -344,7 +340,7 @@ def preset(dataset: str, feature_set: str, root: str = "") -> RunConfig:
     lr, plateau, hidden, (d_emb, d_dec, d_add, d_trf, d_pos), depth, heads, head_dim, mode = \
         _BEST[key]
     audio_dim, video_dim = FEATURE_SETS[feature_set].audio_dim, FEATURE_SETS[feature_set].video_dim
-    a_step, v_step = STEP_SECONDS[feature_set]
+    a_step, v_step = step_seconds(feature_set)
     torch_bn = keras_momentum(0.1)
     return RunConfig(
         data=DataConfig(root=root, dataset=dataset, feature_set=feature_set, temporal=True,

@@ -30,7 +30,7 @@ renormalisation -> concatenation -> the model's class projection. Every name
 gets a real embedding (no -inf); outputs `scores`, `best_class`, `best_score`,
 `calibrated` and `token_count`.
 
-Sequence models (`takes_sequences`, e.g. TCaF) take variable-length inputs
+Sequence models (input kind "sequences", e.g. TCaF) take variable-length inputs
 instead of `audio`, `video` in all three signatures: `audio` [B, T_a, d_a] f32
 zero-padded to any T_a, `audio_lengths` [B] int64 (valid steps, 1..T_a), and
 `video`, `video_lengths` the same; the outputs are the same. The padding is
@@ -43,6 +43,7 @@ normalisation (`import tensorflow_text` before loading; TF Serving links them).
 keras-hub's CLIP tokenizer runs core TensorFlow string/lookup ops; a
 SavedModel text tower brings the ops it was exported with.
 """
+import contextlib
 import dataclasses
 import json
 import os
@@ -53,9 +54,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from avca_tf.config import MAX_FEATURE, MAX_VERSION, REQUEST_LIMITS, check_serving_name
+from avca_tf.config import MAX_VERSION, REQUEST_LIMITS, check_serving_name
 from avca_tf.errors import AvcaError
-from avca_tf.io_utils import atomic_path, write_json
+from avca_tf.inputs import kind_of
+from avca_tf.inputs.signature import AveragedInputs, assert_shape
+from avca_tf.io_utils import atomic_path, remove_temporaries, write_json
 from avca_tf.locking import check_dir_target, output_lock
 from avca_tf.models.base import GZSLModel
 from avca_tf.models.distances import pairwise_l2
@@ -151,60 +154,11 @@ class ClassNameEncoder(tf.Module):
         }
 
 
-def _assert_shape(x, dims: tuple, message: str):
-    """Runtime check that `x` has rank len(dims) and the given sizes (None: any).
-
-    Servers feed whatever the request holds, and graph optimisation folds rank
-    ops to the signature's static rank, so the rank is read from the shape
-    vector padded with -1: a tensor of the right rank has -1 right after its
-    last dimension, and indexing never goes out of bounds.
-    """
-    rank = len(dims)
-    padded = tf.concat([tf.shape(x), tf.fill([rank + 1], -1)], 0)
-    ok = tf.equal(padded[rank], -1)
-    for i, size in enumerate(dims):
-        ok = tf.logical_and(ok, padded[i] >= 0 if size is None else tf.equal(padded[i], size))
-    return tf.debugging.assert_equal(ok, True, message=message)
-
-
-def _batch_limit(batch):
-    n = REQUEST_LIMITS["videos"]
-    return tf.debugging.assert_less_equal(tf.cast(batch, tf.int64), tf.constant(n, tf.int64),
-                                          message=f"request: more than {n} videos (the limit "
-                                                  f"per request); send them in several requests")
-
-
-def _check_inputs(audio, video, d_a, d_v):
-    """Runtime checks, so servers that skip the signature's shape check fail clearly.
-
-    Shapes are checked first (the batch check indexes the shape). Non-finite
-    features are refused (InvalidArgument) rather than scored: a NaN feature
-    would give NaN scores next to arbitrary classes.
-    """
-    shapes = [_assert_shape(audio, (None, d_a), f"audio: expected shape [batch, {d_a}] float32"),
-              _assert_shape(video, (None, d_v), f"video: expected shape [batch, {d_v}] float32")]
-    with tf.control_dependencies(shapes):
-        return shapes + [
-            tf.debugging.assert_equal(tf.shape(audio)[0], tf.shape(video)[0], message=(
-                "audio and video: expected the same batch size")),
-            _batch_limit(tf.shape(audio)[0]),
-            *_finite_checks(audio, video)]
-
-
-def _finite_checks(audio, video):
-    """Features must be finite and within +-MAX_FEATURE (1e30 would give -inf/NaN scores)."""
-    return [tf.debugging.assert_equal(
-                tf.reduce_all(tf.math.is_finite(x) & (tf.abs(x) <= MAX_FEATURE)), True,
-                message=f"{name}: expected finite values, got NaN or Inf (or a value beyond "
-                        f"+-{MAX_FEATURE:g})")
-            for name, x in (("audio", audio), ("video", video))]
-
-
 def _names_checks(class_names, empty_ok: bool):
     """class_names: a [C] list (1 <= C <= the limit) of valid UTF-8 names; empty names only
     if `empty_ok` (word vectors: a name without known words scores -inf; a text encoder
     would give an empty name a real, finite score)."""
-    rank = _assert_shape(class_names, (None,), "class_names: expected shape [num_classes] "
+    rank = assert_shape(class_names, (None,), "class_names: expected shape [num_classes] "
                          "string (a list of class names)")
     n = REQUEST_LIMITS["class_names"]
     with tf.control_dependencies([rank]):
@@ -221,103 +175,6 @@ def _names_checks(class_names, empty_ok: bool):
                 empty_ok else [tf.debugging.assert_equal(
                     tf.reduce_all(tf.strings.length(tf.strings.strip(class_names)) > 0), True,
                     message="class_names: expected names with text, got an empty name")])
-
-
-class AveragedInputs:
-    """One feature vector per video and modality: audio [B, d_a], video [B, d_v]."""
-
-    kind = "averaged"
-
-    def __init__(self, d_a: int, d_v: int):
-        self.d_a, self.d_v = d_a, d_v
-
-    def specs(self):
-        return [tf.TensorSpec([None, self.d_a], tf.float32, name="audio"),
-                tf.TensorSpec([None, self.d_v], tf.float32, name="video")]
-
-    def checks(self, audio, video):
-        return _check_inputs(audio, video, self.d_a, self.d_v)
-
-    def model_inputs(self, audio, video):
-        """(audio, video, keywords of model.embed)."""
-        return audio, video, {}
-
-    def info(self) -> dict:
-        return {"inputs": self.kind}
-
-
-class SequenceInputs:
-    """Variable-length sequences of a sequence model: audio [B, T_a, d_a] zero-padded (any
-    T_a) + audio_lengths [B] int64 valid steps, the same for video. The padding is
-    dropped and the evaluation batch of the run's SequenceSpec is built in the graph
-    (`avca_tf.data.batching.sequence_batch.padded_eval_batch`)."""
-
-    kind = "sequences"
-
-    def __init__(self, d_a: int, d_v: int, spec):
-        self.d_a, self.d_v, self.spec = d_a, d_v, spec
-
-    def specs(self):
-        return [tf.TensorSpec([None, None, self.d_a], tf.float32, name="audio"),
-                tf.TensorSpec([None], tf.int64, name="audio_lengths"),
-                tf.TensorSpec([None, None, self.d_v], tf.float32, name="video"),
-                tf.TensorSpec([None], tf.int64, name="video_lengths")]
-
-    def checks(self, audio, audio_lengths, video, video_lengths):
-        shapes = [
-            _assert_shape(audio, (None, None, self.d_a),
-                          f"audio: expected shape [batch, steps, {self.d_a}] float32"),
-            _assert_shape(audio_lengths, (None,), "audio_lengths: expected shape [batch] int64"),
-            _assert_shape(video, (None, None, self.d_v),
-                          f"video: expected shape [batch, steps, {self.d_v}] float32"),
-            _assert_shape(video_lengths, (None,), "video_lengths: expected shape [batch] int64")]
-        with tf.control_dependencies(shapes):
-            batch = tf.shape(audio, out_type=tf.int64)[0]
-            checks = [tf.debugging.assert_equal(
-                tf.stack([tf.shape(t, out_type=tf.int64)[0] for t in
-                          (audio_lengths, video, video_lengths)]), batch, message=(
-                    "audio, audio_lengths, video and video_lengths: expected the same batch "
-                    "size")),
-                tf.debugging.assert_greater(batch, tf.constant(0, tf.int64), message=(
-                    "audio: expected a batch of at least one video")),
-                _batch_limit(batch)]
-            for name, x, lengths in (("audio", audio, audio_lengths),
-                                     ("video", video, video_lengths)):
-                steps = tf.shape(x, out_type=tf.int64)[1]
-                checks.append(tf.debugging.assert_equal(
-                    tf.reduce_all((lengths >= 1) & (lengths <= steps)), True, message=(
-                        f"{name}_lengths: expected values in [1, steps of {name}] (every video "
-                        f"has at least one {name} step)")))
-                limit = REQUEST_LIMITS["steps"]
-                checks.append(tf.debugging.assert_less_equal(
-                    steps, tf.constant(limit, tf.int64), message=(
-                        f"{name}: more than {limit} steps (the limit per video and request); "
-                        f"send a shorter window of the video")))
-            # inside the block: the finite checks' reductions take the signature's rank, and
-            # would fail with an unclear message on a wrong-rank input run before its check
-            checks += _finite_checks(audio, video)
-        return shapes + checks
-
-    def model_inputs(self, audio, audio_lengths, video, video_lengths):
-        from avca_tf.data.batching.sequence_batch import padded_eval_batch
-        b = padded_eval_batch(self.spec, audio, audio_lengths, video, video_lengths)
-        return b["audio"], b["video"], {k: b[k] for k in (
-            "audio_mask", "audio_time", "video_mask", "video_time")}
-
-    def info(self) -> dict:
-        return {"inputs": self.kind, "lengths_dtype": "int64",
-                "sequence": dataclasses.asdict(self.spec)}
-
-
-def model_inputs_for(run_config):
-    """AveragedInputs, or SequenceInputs for a sequence model (its run's SequenceSpec)."""
-    from avca_tf.models.registry import takes_sequences
-    d_a, d_v = run_config.model.audio_dim, run_config.model.video_dim
-    if not takes_sequences(run_config.model.name):
-        return AveragedInputs(d_a, d_v)
-    from avca_tf.data.batching.sequence_batch import spec_from_config
-    return SequenceInputs(d_a, d_v, spec_from_config(run_config.data, run_config.model.audio_step,
-                                                     run_config.model.video_step))
 
 
 class ServingGraph:
@@ -442,36 +299,33 @@ class ServingGraph:
                 "known_token_count": enc["known_token_count"],
                 "oov_tokens": enc["oov_tokens"], "calibrated": calibrated}
 
-    # The signature functions: their parameter names are the signatures' input names.
-    def serving_default(self, audio, video):
-        return self._serve(self._checked((audio, video)))
+    # For endpoints built on top of these (the media signatures, avca_tf.media.serving):
+    # `features` is the tuple of the input kind's tensors in the order of its specs().
+    def serve(self, features):
+        """serving_default's outputs (after the input kind's checks)."""
+        return self._serve(self._checked(features))
 
-    def embed(self, audio, video):
-        return self._embed(self._checked((audio, video)))
+    def classify_open(self, features, class_names):
+        """classify_open's outputs (open-vocabulary exports only)."""
+        return self._classify_open(features, class_names)
 
-    def classify_open(self, audio, video, class_names):
-        return self._classify_open((audio, video), class_names)
-
-    def sequence_serving_default(self, audio, audio_lengths, video, video_lengths):
-        return self._serve(self._checked((audio, audio_lengths, video, video_lengths)))
-
-    def sequence_embed(self, audio, audio_lengths, video, video_lengths):
-        return self._embed(self._checked((audio, audio_lengths, video, video_lengths)))
-
-    def sequence_classify_open(self, audio, audio_lengths, video, video_lengths, class_names):
-        return self._classify_open((audio, audio_lengths, video, video_lengths), class_names)
+    @property
+    def open_vocabulary(self) -> bool:
+        return self.encoder is not None or self.text_encoder is not None
 
     def archive(self):
         """A keras.export.ExportArchive holding the model, tables and signatures."""
         archive = keras.export.ExportArchive()  # tracks the variables the endpoints use
         specs = self.inputs.specs()
-        prefix = "sequence_" if self.inputs.kind == "sequences" else ""
-        archive.add_endpoint("serving_default", getattr(self, prefix + "serving_default"), specs)
-        archive.add_endpoint("embed", getattr(self, prefix + "embed"), specs)
+        archive.add_endpoint("serving_default", self.inputs.endpoint(
+            lambda x: self._serve(self._checked(x))), specs)
+        archive.add_endpoint("embed", self.inputs.endpoint(
+            lambda x: self._embed(self._checked(x))), specs)
         if self.encoder is not None or self.text_encoder is not None:
             archive.track(self.encoder if self.encoder is not None else self.text_encoder)
             archive.track(self.seen_table)
-            archive.add_endpoint("classify_open", getattr(self, prefix + "classify_open"), [
+            archive.add_endpoint("classify_open", self.inputs.endpoint(
+                self._classify_open, class_names=True), [
                 *specs, tf.TensorSpec([None], tf.string, name="class_names")])
         return archive
 
@@ -493,7 +347,7 @@ def export_model(model, d_a: int, d_v: int, vocab: ServingVocabulary, out_dir: s
         archive = graph.archive()
         if media_encoder is not None:
             from avca_tf.media.serving import MediaSignatures
-            media = MediaSignatures(graph, media_encoder, sequences=inputs.kind == "sequences")
+            media = MediaSignatures(graph, media_encoder)
             media_names = media.add_endpoints(archive, open_vocab)
         archive.write_out(out_dir, verbose=False)
     info = dict(info or {})
@@ -646,7 +500,7 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
     else:
         path = word_vectors or _recorded_word_vectors(run)
         vectors = WordVectors.load(path, max_words) if path else None
-    inputs = model_inputs_for(run.run_config)
+    inputs = kind_of(run.run_config.model.name).serving_inputs(run.run_config)
     media_encoder = None
     if media:
         from avca_tf.media.encoders import encoder_from_identity, read_extract_meta
@@ -656,7 +510,9 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
             media_encoder = encoder_from_identity(meta["encoders"])
         except AvcaError as e:
             raise ExportError(f"--media: {e}") from None
-    with output_lock(model_dir, "serving model directory", wait_s=wait_s):
+    with output_lock(model_dir, "serving model directory", wait_s=wait_s), \
+            _remove_if_left_empty(model_dir):
+        remove_temporaries(model_dir)  # of exports killed before they published
         if version is None:
             version = next_version(model_dir)
         out_dir = os.path.join(model_dir, str(version))
@@ -677,6 +533,20 @@ def export_run(run_dir: str, serving_base: str, model_name: str = "avca",
                 run.model.save(os.path.join(tmp, KERAS_FILE))
     write_models_config(os.path.abspath(serving_base), wait_s=wait_s)
     return out_dir
+
+
+@contextlib.contextmanager
+def _remove_if_left_empty(model_dir: str):
+    """A failed first export leaves no empty model directory behind (TF Serving would
+    list a model without versions)."""
+    existed = os.path.isdir(model_dir)
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            with contextlib.suppress(OSError):
+                os.rmdir(model_dir)  # only if empty
+        raise
 
 
 def _recorded_word_vectors(run) -> Optional[str]:

@@ -31,9 +31,10 @@ from avca_tf.errors import ConfigError
 from avca_tf.io_utils import atomic_path, write_json
 from avca_tf.safe_load import load_npy
 from avca_tf.models import build_model
-from avca_tf.training.trainer import (PlateauScheduler, Trainer, evaluate_gzsl,
-                                      get_strategy, make_distance_fn, prepare_process,
-                                      resolve_precision,
+from avca_tf.models.base import load_weights
+from avca_tf.inputs import kind_of
+from avca_tf.training.trainer import (DistanceFn, PlateauScheduler, Trainer, evaluate_gzsl,
+                                      get_strategy, prepare_process, resolve_precision,
                                       set_learning_rate, worker_run_dir)
 
 CONFIG_FILE = "config.json"
@@ -50,54 +51,10 @@ def _metrics_dict(res) -> dict:
     return {"S": float(res.S), "U": float(res.U), "HM": float(res.HM), "ZSL": float(res.ZSL)}
 
 
-def is_temporal(benchmark) -> bool:
-    return hasattr(benchmark, "audio_step")
-
-
-def sequence_spec(benchmark, cfg: RunConfig):
-    """The SequenceSpec of a temporal benchmark (None for averaged features)."""
-    if not is_temporal(benchmark):
-        return None
-    from avca_tf.data.batching.sequence_batch import spec_from_config
-    return spec_from_config(cfg.data, benchmark.audio_step, benchmark.video_step)
-
-
-def check_sequence_steps(benchmark) -> None:
-    """Every video within the sequence-steps limit (config.LIMITS), before memory is taken:
-    one 10,000-step video in a padded batch needs gigabytes of attention."""
-    from avca_tf.config import check_limit
-    for stage, split in benchmark.splits.items():
-        for modality in ("audio", "video"):
-            lengths = getattr(split, f"{modality}_lengths", None)
-            if lengths is None or not len(lengths):
-                continue  # streamed (TFRecord) splits hold no lengths in memory
-            k = int(np.argmax(lengths))
-            check_limit("sequence steps", int(lengths[k]),
-                        f"{benchmark.dataset}/{stage}: video {split.video_ids[k]!r} has "
-                        f"{modality} steps")
-
-
 def validate_benchmark(benchmark, cfg: RunConfig) -> None:
-    """Feature widths match the model; both stages have training samples and unseen classes;
-    sequence models get temporal features at the step rates they were configured for."""
-    from avca_tf.models.registry import takes_sequences
-    sequences = takes_sequences(cfg.model.name)
-    if sequences != is_temporal(benchmark):
-        raise ConfigError(
-            f"model '{cfg.model.name}' reads "
-            f"{'per-step sequences' if sequences else 'one averaged vector per video'} but "
-            f"{benchmark.dataset}/{benchmark.feature_set} was read "
-            f"{'averaged' if sequences else 'as sequences'}; "
-            f"{'pass --temporal' if sequences else 'drop --temporal'}")
-    if sequences:
-        steps = (cfg.model.audio_step, cfg.model.video_step)
-        if steps != (benchmark.audio_step, benchmark.video_step):
-            raise ConfigError(f"model step times {steps} s differ from the {benchmark.feature_set} "
-                              f"step rates {(benchmark.audio_step, benchmark.video_step)} s; use "
-                              f"the preset of this feature set")
-        spec = sequence_spec(benchmark, cfg)  # validates the sequence options
-        if spec.mode == "max":  # batches pad to their longest video: bound the steps
-            check_sequence_steps(benchmark)
+    """The benchmark holds what the model's input kind reads; feature widths match the model;
+    both stages have training samples and unseen classes."""
+    kind_of(cfg.model.name).check_benchmark(benchmark, cfg)
     train = benchmark.splits["stage_1_train"]
     dims = (train.feature_dims if hasattr(train, "feature_dims")  # streamed: no arrays
             else (train.audio.shape[1], train.video.shape[1]))
@@ -149,6 +106,36 @@ def config_diff(a: dict, b: dict, wanted: str = "requested", prefix="") -> list[
     return out
 
 
+def read_run_json(path: str):
+    """A JSON file of a run directory; ConfigError naming the file if it is damaged."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: damaged run file, not JSON ({e}); train into a new --out "
+                          "(or restore the file)") from None
+
+
+def read_run_config(path: str) -> RunConfig:
+    data = read_run_json(path)
+    try:
+        return RunConfig.from_dict(data)
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        raise ConfigError(f"{path}: damaged run configuration ({e}); train into a new --out") \
+            from None
+
+
+def load_weights_file(model, path: str) -> None:
+    """models.base.load_weights (old layouts too) with a ConfigError naming a damaged or
+    truncated file."""
+    try:
+        load_weights(model, path)
+    except Exception as e:  # h5py/keras raise OSError, ValueError, KeyError... for damage
+        raise ConfigError(f"{path}: damaged weights file ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:200] if str(e) else ''}); train again "
+                          "(or restore the file)") from None
+
+
 @contextlib.contextmanager
 def claim_run_dir(run_dir: str, flag: str = "--out"):
     """The one-writer lock of a run directory, taken before any work (also refuses a
@@ -160,14 +147,14 @@ def claim_run_dir(run_dir: str, flag: str = "--out"):
 
 
 def prepare_run_dir(run_dir: str, cfg: RunConfig, resume: bool) -> None:
-    """Creates RUN_DIR/config.json, or checks that RUN_DIR holds this same config."""
+    """Creates RUN_DIR/config.json, or checks that RUN_DIR holds this same config.
+    Temporaries of a killed earlier writer (`.model.tmp-*`, ...) are removed."""
+    from avca_tf.io_utils import remove_temporaries
+    remove_temporaries(run_dir)
     path = os.path.join(run_dir, CONFIG_FILE)
     if os.path.exists(path):
-        with open(path) as f:
-            existing = json.load(f)
         # fields added since the run was written compare by their defaults
-        diff = config_diff(resolved_config(RunConfig.from_dict(existing)).to_dict(),
-                           cfg.to_dict())
+        diff = config_diff(resolved_config(read_run_config(path)).to_dict(), cfg.to_dict())
         if diff:
             raise ConfigError(f"{run_dir} already holds a run with a different configuration "
                               f"({'; '.join(diff)}); choose another --out")
@@ -198,6 +185,24 @@ def _precision(precision: str):
 KEPT_WEIGHTS = "kept.weights.h5"
 
 
+def remove_checkpoint_temporaries(ckpt_dir: str) -> list[str]:
+    """Removes what a killed save left in a checkpoint folder (TF's `ckpt-N_temp*`
+    folders, a half-written kept-weights file); the run directory's lock is held."""
+    import shutil
+    removed = []
+    if not os.path.isdir(ckpt_dir):
+        return removed
+    for name in sorted(os.listdir(ckpt_dir)):
+        p = os.path.join(ckpt_dir, name)
+        if "_temp" in name and name.startswith("ckpt-") and os.path.isdir(p):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(name)
+        elif name == KEPT_WEIGHTS + ".tmp.weights.h5":
+            os.remove(p)
+            removed.append(name)
+    return removed
+
+
 def _add_time(timing, key, t0):
     """timing[key] += the seconds since perf_counter() was t0; returns those seconds."""
     seconds = time.perf_counter() - t0
@@ -222,23 +227,30 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
     val_data = benchmark.protocol(1) if validate else None
     emb = benchmark.label_embeddings
     keras.utils.set_random_seed(cfg.train.seed)
-    spec = sequence_spec(benchmark, cfg)
+    batching = kind_of(cfg.model.name).batching(cfg, benchmark)
     with get_strategy(cfg.train.strategy).scope():  # distributed variables, if any
         model = build_model(cfg.model.name, cfg.model, cfg.loss)
-        trainer = Trainer(model, cfg.train, data.train, emb, sequence=spec)
-    distance_fn = make_distance_fn(model, cfg.train, spec) if validate else None
+        trainer = Trainer(model, cfg.train, data.train, emb, batching=batching)
+    distance_fn = DistanceFn(model, cfg.train.eval_batch_size, batching) if validate else None
     plateau = PlateauScheduler(cfg.train.lr, cfg.train.lr_factor, cfg.train.lr_patience,
                                cfg.train.lr_threshold)
     state = tf.Variable(json.dumps({"epoch": 0, "history": [], "plateau": plateau.state}))
     ckpt = tf.train.Checkpoint(model=[v.value for v in model.variables],
                                optimizer=[v.value for v in trainer.optimizer.variables],
                                state=state)
-    manager = tf.train.CheckpointManager(ckpt, os.path.join(run_dir, "checkpoints", f"stage{stage}"),
-                                         max_to_keep=2, checkpoint_name="ckpt")
+    ckpt_dir = os.path.join(run_dir, "checkpoints", f"stage{stage}")
+    remove_checkpoint_temporaries(ckpt_dir)
+    manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=2, checkpoint_name="ckpt")
     start, history = 0, []
     if resume and manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        saved = json.loads(state.numpy().decode())
+        try:
+            ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            saved = json.loads(state.numpy().decode())
+        except (tf.errors.OpError, ValueError, AssertionError, KeyError) as e:
+            raise ConfigError(
+                f"checkpoint {manager.latest_checkpoint} (files {manager.latest_checkpoint}.*) is "
+                f"damaged ({type(e).__name__}: {str(e).splitlines()[0][:200]}); delete those "
+                "files to resume from the checkpoint before, or train into a new --out") from None
         start, history, plateau.state = saved["epoch"], saved["history"], saved["plateau"]
         if verbose:
             print(f"stage {stage}: resumed after epoch {start} from {manager.latest_checkpoint}")
@@ -286,7 +298,7 @@ def _run_stage(stage, benchmark, cfg: RunConfig, run_dir, epochs, resume, lr_sch
         if on_epoch_end is not None:
             on_epoch_end(stage, entry)
     if keep_epoch is not None and keep_epoch < epochs:
-        model.load_weights(os.path.join(run_dir, "checkpoints", f"stage{stage}", KEPT_WEIGHTS))
+        load_weights_file(model, os.path.join(run_dir, "checkpoints", f"stage{stage}", KEPT_WEIGHTS))
     return model, history
 
 
@@ -340,8 +352,7 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
     prepare_run_dir(run_dir, cfg, resume)
     results_path = os.path.join(run_dir, RESULTS_FILE)
     if resume and os.path.exists(results_path):
-        with open(results_path) as f:
-            return json.load(f)
+        return read_run_json(results_path)
     # the thread pools this process trains with (a run's bits depend on them)
     timing = dict(timing or {}, resumed=bool(resume), thread_pools={
         "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
@@ -365,8 +376,7 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
         t0 = time.perf_counter()
         test_data = benchmark.protocol(2)
         beta = best["beta"]
-        _, test = evaluate_gzsl(make_distance_fn(model, cfg.train, sequence_spec(benchmark, cfg)),
-                                test_data, benchmark.label_embeddings, beta=beta)
+        test = evaluate_test(model, cfg, benchmark, beta)
         _add_time(timing, "test_evaluation_s", t0)
         t0 = time.perf_counter()
         _save_model(run_dir, model, benchmark, test_data, beta)
@@ -395,6 +405,15 @@ def run_protocol(benchmark, cfg: RunConfig, run_dir: str, resume: bool = False,
     return results
 
 
+def evaluate_test(model, cfg: RunConfig, benchmark, beta: float, label_embeddings=None):
+    """The GZSLResult of `model` (a run of `cfg`) on the benchmark's test folders at `beta`
+    (`label_embeddings`: the class vectors it scores against, default the benchmark's)."""
+    distance_fn = DistanceFn(model, cfg.train.eval_batch_size,
+                             kind_of(cfg.model.name).batching(cfg, benchmark))
+    emb = benchmark.label_embeddings if label_embeddings is None else label_embeddings
+    return evaluate_gzsl(distance_fn, benchmark.protocol(2), emb, beta=beta)[1]
+
+
 @dataclass
 class LoadedRun:
     """A finished run, rebuilt from RUN_DIR without reading the benchmark."""
@@ -417,17 +436,24 @@ def load_run(run_dir: str) -> LoadedRun:
     if missing:
         raise ConfigError(f"{run_dir} is not a finished run: missing {missing} "
                           f"(train it with `avca train --out {run_dir}`)")
-    with open(os.path.join(run_dir, CONFIG_FILE)) as f:
-        cfg = RunConfig.from_dict(json.load(f))
-    with open(os.path.join(run_dir, RESULTS_FILE)) as f:
-        results = json.load(f)
-    with open(os.path.join(run_dir, MODEL_DIR, CLASSES_FILE)) as f:
-        classes = json.load(f)
+    cfg = read_run_config(os.path.join(run_dir, CONFIG_FILE))
+    results = read_run_json(os.path.join(run_dir, RESULTS_FILE))
+    classes_path = os.path.join(run_dir, MODEL_DIR, CLASSES_FILE)
+    classes = read_run_json(classes_path)
+    if not isinstance(classes, dict) or not {"class_names", "seen_ids", "unseen_ids",
+                                             "beta"} <= set(classes):
+        raise ConfigError(f"{classes_path}: damaged run file, expected class_names, seen_ids, "
+                          "unseen_ids and beta")
+    emb_path = os.path.join(run_dir, MODEL_DIR, EMBEDDINGS_FILE)
+    try:
+        embeddings = np.asarray(load_npy(emb_path), np.float32)
+    except Exception as e:  # numpy raises many types for damaged files
+        raise ConfigError(f"{emb_path}: damaged run file ({e}); train again") from None
     model = build_model(cfg.model.name, cfg.model, cfg.loss)
-    model.load_weights(os.path.join(run_dir, MODEL_DIR, WEIGHTS_FILE))
+    load_weights_file(model, os.path.join(run_dir, MODEL_DIR, WEIGHTS_FILE))  # old layouts too
     return LoadedRun(model=model, run_config=cfg, results=results,
                      class_names=tuple(classes["class_names"]),
-                     label_embeddings=load_npy(os.path.join(run_dir, MODEL_DIR, EMBEDDINGS_FILE)),
+                     label_embeddings=embeddings,
                      seen_ids=np.asarray(classes["seen_ids"], np.int64),
                      unseen_ids=np.asarray(classes["unseen_ids"], np.int64),
                      beta=float(classes["beta"]))
@@ -437,6 +463,8 @@ def load_data(cfg: RunConfig, stream: bool = True):
     """The Benchmark a RunConfig names: the TFRecords of data.tfrecords, else the h5 files
     under data.root. Sequences from TFRecords are streamed (an index of the records, see
     `avca_tf.data.formats.record_index`) unless `stream` is False."""
+    kind = kind_of(cfg.model.name)
+    kind.check_config(cfg)
     if cfg.data.tfrecords:
         from avca_tf.data.formats.tfrecord_input import load_benchmark_from_tfrecords
         bench = load_benchmark_from_tfrecords(cfg.data.tfrecords,
@@ -444,17 +472,11 @@ def load_data(cfg: RunConfig, stream: bool = True):
         if (bench.dataset, bench.feature_set) != (cfg.data.dataset, cfg.data.feature_set):
             raise ConfigError(f"{cfg.data.tfrecords} holds {bench.dataset}/{bench.feature_set}, "
                               f"not the requested {cfg.data.dataset}/{cfg.data.feature_set}")
-        if is_temporal(bench) != cfg.data.temporal:
-            held = "per-step sequences" if is_temporal(bench) else "averaged features"
-            wanted = "sequences" if cfg.data.temporal else "averaged features"
-            fix = ("ingest the non-averaged layout with `avca ingest --temporal`"
-                   if cfg.data.temporal else "use a model that reads sequences (--model tcaf)")
-            raise ConfigError(f"{cfg.data.tfrecords} holds {held} but the run reads {wanted}; "
-                              f"{fix}")
+        kind.check_benchmark(bench, cfg)
         return bench
     if not cfg.data.root:
         raise ConfigError("--root (or --tfrecords) is required")
-    if cfg.data.temporal:
+    if kind.temporal:
         from avca_tf.data.formats.temporal import load_temporal_benchmark
         return load_temporal_benchmark(cfg.data.root, cfg.data.dataset, cfg.data.feature_set,
                                        text_pairing=cfg.data.text_pairing)
@@ -470,7 +492,9 @@ def train(cfg: RunConfig, run_dir: str, resume: bool = False, verbose: int = 1) 
     prepare_process(cfg.train)  # before any TF op runs
     # collective ops are set up before any other TF op; non-chief workers write beside run_dir
     run_dir = worker_run_dir(os.path.abspath(run_dir), get_strategy(cfg.train.strategy))
-    with claim_run_dir(run_dir):
+    from avca_tf.locking import input_lock
+    with claim_run_dir(run_dir), (input_lock(cfg.data.tfrecords, "TFRecords")
+                                  if cfg.data.tfrecords else contextlib.nullcontext()):
         t0 = time.perf_counter()
         data = load_data(cfg)
         return run_protocol(data, cfg, run_dir, resume=resume, verbose=verbose,
@@ -486,8 +510,5 @@ def reevaluate(run_dir: str, root: str | None = None):
     if root:
         cfg = cfg.replace(data=dataclasses.replace(cfg.data, root=os.path.abspath(root),
                                                    tfrecords=None))
-    bench = load_data(cfg)
-    distance_fn = make_distance_fn(loaded.model, cfg.train, sequence_spec(bench, cfg))
-    _, res = evaluate_gzsl(distance_fn, bench.protocol(2), loaded.label_embeddings,
-                           beta=loaded.beta)
+    res = evaluate_test(loaded.model, cfg, load_data(cfg), loaded.beta, loaded.label_embeddings)
     return res, loaded.results["test"], loaded.beta

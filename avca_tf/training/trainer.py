@@ -3,6 +3,7 @@ coupled L2 weight decay, ReduceLROnPlateau on validation HM, batched evaluation.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -13,9 +14,9 @@ import tensorflow as tf
 
 from avca_tf.config import STRATEGIES, TrainConfig
 from avca_tf.errors import ConfigError
-from avca_tf.training.optimizers import CoupledAdam
-from avca_tf.data.batching.sampling import ClassAwareSampler, gather_batch
+from avca_tf.inputs import input_kind
 from avca_tf.models.layers import matmul_dtype
+from avca_tf.training.optimizers import CoupledAdam
 
 
 class PlateauScheduler:
@@ -150,20 +151,111 @@ def get_strategy(name: str = "default") -> tf.distribute.Strategy:
         return tf.distribute.get_strategy()
     if name not in _STRATEGIES:
         if name == "multi-worker":
-            import json
-            import os
-            try:
-                cluster = json.loads(os.environ.get("TF_CONFIG", "")).get("cluster", {})
-            except ValueError:
-                cluster = {}
-            if not cluster.get("worker") and not cluster.get("chief"):
-                raise ConfigError("--strategy multi-worker needs TF_CONFIG with a cluster and this "
-                                  "process's task, e.g. {\"cluster\": {\"worker\": [\"host1:port\", "
-                                  "\"host2:port\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}")
-            _STRATEGIES[name] = tf.distribute.MultiWorkerMirroredStrategy()
+            cluster, task = check_tf_config()
+            with _worker_watchdog(cluster, task):
+                _STRATEGIES[name] = tf.distribute.MultiWorkerMirroredStrategy()
         else:
             _STRATEGIES[name] = tf.distribute.MirroredStrategy()
     return _STRATEGIES[name]
+
+
+_TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:port", "host2:port"]}, '
+                      '"task": {"type": "worker", "index": 0}}')
+WORKER_WAIT_S = 600.0  # default of AVCA_WORKER_WAIT_S
+
+
+def check_tf_config() -> tuple[dict, dict]:
+    """(cluster, task) of TF_CONFIG for --strategy multi-worker; ConfigError naming what is
+    wrong (not JSON, no workers, a task type the cluster lacks, an index out of range)."""
+    import json
+    import os
+    raw = os.environ.get("TF_CONFIG", "")
+    try:
+        spec = json.loads(raw) if raw else {}
+    except ValueError as e:
+        raise ConfigError(f"TF_CONFIG is not JSON ({e}); expected e.g. {_TF_CONFIG_EXAMPLE}") \
+            from None
+    cluster = spec.get("cluster") if isinstance(spec, dict) else None
+    if not isinstance(cluster, dict) or not (cluster.get("worker") or cluster.get("chief")):
+        raise ConfigError("--strategy multi-worker needs TF_CONFIG with a cluster and this "
+                          f"process's task, e.g. {_TF_CONFIG_EXAMPLE}")
+    for kind, addresses in cluster.items():
+        if not isinstance(addresses, list) or not all(
+                isinstance(a, str) and a.rpartition(":")[2].isdigit() for a in addresses):
+            raise ConfigError(f"TF_CONFIG cluster[{kind!r}]: expected a list of 'host:port', "
+                              f"got {addresses!r}")
+    task = spec.get("task")
+    if not isinstance(task, dict) or "type" not in task or "index" not in task:
+        raise ConfigError(f"TF_CONFIG has no task {{\"type\": ..., \"index\": ...}} naming this "
+                          f"process; expected e.g. {_TF_CONFIG_EXAMPLE}")
+    kind, index = task["type"], task["index"]
+    if kind not in cluster:
+        raise ConfigError(f"TF_CONFIG task type {kind!r} is not in the cluster "
+                          f"({sorted(cluster)})")
+    if not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
+        raise ConfigError(f"TF_CONFIG task index {index!r} is out of range: the cluster has "
+                          f"{len(cluster[kind])} {kind} task(s), indices 0..{len(cluster[kind]) - 1}")
+    return cluster, task
+
+
+# The watchdog process of `_worker_watchdog`: argv = parent pid, seconds, message. It ends
+# when its stdin closes (the parent is past the wait, or gone); at the deadline, or on
+# Ctrl-C (SIGINT reaches the whole foreground process group), it prints the message and
+# kills the parent, which sits in C++ where Python signal handlers never run.
+_WATCHDOG = """
+import os, select, signal, sys
+pid, wait_s, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+def stop(text, *_):
+    print(text, file=sys.stderr, flush=True)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        os._exit(0)
+signal.signal(signal.SIGINT, lambda *a: stop("interrupted while waiting for the other workers"))
+signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+ready, _, _ = select.select([sys.stdin], [], [], wait_s)
+if not ready:
+    stop(message)
+"""
+
+
+@contextlib.contextmanager
+def _worker_watchdog(cluster: dict, task: dict):
+    """Bounds the wait of MultiWorkerMirroredStrategy for the other workers (a silent hang
+    in C++ before: no timeout, SIGTERM taken by TF's preemption notifier, SIGINT never seen
+    by Python). A small watchdog process kills this one after AVCA_WORKER_WAIT_S seconds
+    (default 600) with an `error:` line naming the missing workers, or at once on Ctrl-C."""
+    import os
+    import sys
+    try:
+        wait_s = float(os.environ.get("AVCA_WORKER_WAIT_S", WORKER_WAIT_S))
+        if not wait_s > 0:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"AVCA_WORKER_WAIT_S={os.environ['AVCA_WORKER_WAIT_S']!r}: expected "
+                          "seconds > 0") from None
+    me = f"{task['type']} {task['index']}"
+    peers = ", ".join(f"{k} {i} ({a})" for k, addrs in cluster.items()
+                      for i, a in enumerate(addrs) if (k, i) != (task["type"], task["index"]))
+    message = (f"error: multi-worker training ({me}): the other workers ({peers}) did not all "
+               f"join within {wait_s:.0f}s (AVCA_WORKER_WAIT_S); start every worker of "
+               "TF_CONFIG with the same command, or check their addresses")
+    print(f"multi-worker training ({me}): waiting up to {wait_s:.0f}s (AVCA_WORKER_WAIT_S) for "
+          f"{peers}", file=sys.stderr, flush=True)
+    # posix_spawn, not fork: fork handlers of TF's gRPC would run in this process
+    read_end, write_end = os.pipe()
+    try:
+        pid = os.posix_spawn(sys.executable, [sys.executable, "-c", _WATCHDOG, str(os.getpid()),
+                                              str(wait_s), message], os.environ,
+                             file_actions=[(os.POSIX_SPAWN_DUP2, read_end, 0),
+                                           (os.POSIX_SPAWN_CLOSE, write_end)])
+    finally:
+        os.close(read_end)
+    try:
+        yield
+    finally:
+        os.close(write_end)
+        os.waitpid(pid, 0)
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
@@ -190,11 +282,6 @@ def set_learning_rate(optimizer, lr: float) -> None:
     inner.learning_rate.assign(lr)
 
 
-def takes_sequences(model) -> bool:
-    """Whether `model` reads padded sequences + masks (TCaF) instead of one vector per video."""
-    return bool(getattr(model, "takes_sequences", False))
-
-
 class Trainer:
     """Trains `model` on one Split with class-aware batches.
 
@@ -206,14 +293,14 @@ class Trainer:
     of the R replicas takes its 1/R slice of the sampler's global batch, its
     loss is divided by R, and the optimizer all-reduces (sums) the gradients
     before the unchanged CoupledAdam update.
-    Sequence models (`takes_sequences`) train on a TemporalSplit with padded,
-    masked batches built by `avca_tf.data.batching.sequence_batch` as `sequence` (a
-    SequenceSpec) says; a model's `after_step(batch)`, if it has one, runs after
-    each update.
+    The batches are the `batching`'s (avca_tf.inputs; default: the model's input kind
+    with no run settings, enough for averaged vectors): what it gathers from the
+    sampler's indices and the split's tensors inside the step. A model's
+    `after_step(batch)`, if it has one, runs after each update.
     """
 
     def __init__(self, model, cfg: TrainConfig, split, label_embeddings, seed: int | None = None,
-                 optimizer=None, sequence=None):
+                 optimizer=None, batching=None):
         self.model, self.cfg = model, cfg
         self.strategy = get_strategy(cfg.strategy)
         self.replicas = self.strategy.num_replicas_in_sync
@@ -224,58 +311,29 @@ class Trainer:
             if cfg.jit_compile:
                 raise ConfigError(f"jit_compile is not supported with strategy {cfg.strategy!r}")
         seed = cfg.seed if seed is None else seed
-        if takes_sequences(model):
-            from avca_tf.data.batching.sequence_batch import training_input
-            if sequence is None:
-                raise ValueError("a sequence model needs a SequenceSpec (sequence=...)")
-            sampler_cls, self._gather = training_input(sequence, split, label_embeddings)
-            self._data = self._gather.tensors
-            if getattr(self._gather, "streams", False) and cfg.strategy != "default":
-                raise ConfigError(f"streaming from TFRecords trains with strategy 'default' "
-                                  f"only, got {cfg.strategy!r}")
-        else:
-            sampler_cls = ClassAwareSampler
-            self._gather = self._gather_vectors
-            self._data = (tf.constant(split.audio, tf.float32),
-                          tf.constant(split.video, tf.float32),
-                          tf.constant(split.labels, tf.int64),
-                          tf.constant(label_embeddings, tf.float32))
-            # models with `uses_training_classes` (ClipClap's cross-entropy) also get the
-            # training classes' label vectors (sorted ids) and each label's position there,
-            # under the keys the sequence batches use (class_text, class_index)
-            self._class_set = None
-            if getattr(model, "uses_training_classes", False):
-                ids = np.unique(np.asarray(split.labels))
-                position = np.full(len(label_embeddings), -1, np.int64)
-                position[ids] = np.arange(len(ids))
-                self._class_set = (tf.constant(ids, tf.int64), tf.constant(position, tf.int64))
-        self.sampler = sampler_cls(split.labels, cfg.batch_size, cfg.n_batches, seed,
-                                   split_name=f"training set {split.name}")
+        batching = batching or input_kind(model.input_kind).batching(None, None)
+        source = batching.training_input(split, label_embeddings, model.uses_training_classes)
+        self._gather, self._data = source.gather, source.tensors
+        if source.streams and cfg.strategy != "default":
+            raise ConfigError(f"streaming from TFRecords trains with strategy 'default' "
+                              f"only, got {cfg.strategy!r}")
+        self.sampler = source.sampler(split.labels, cfg.batch_size, cfg.n_batches, seed,
+                                      split_name=f"training set {split.name}")
         with self.strategy.scope():
             self.optimizer = optimizer or make_optimizer(cfg)
             self.optimizer.build(model.trainable_variables)
-        if cfg.strategy == "default":
-            streams = getattr(self._gather, "streams", False)
-            if cfg.jit_compile and takes_sequences(model):
-                # padded lengths vary per batch: gather and pad outside XLA, compile the update
-                # once per padded shape (few with data.pad_multiple buckets)
-                update = tf.function(self._update, jit_compile=True)
-                self._step_fn = tf.function(lambda indices, *data: update(
-                    self._gather(indices, *data)), reduce_retracing=streams)
-            else:
-                # streamed batches bring tables of varying sizes: one trace with unknown sizes
-                self._step_fn = tf.function(self._step, jit_compile=cfg.jit_compile,
-                                            reduce_retracing=streams)
-        else:
+        if cfg.strategy != "default":
             self._step_fn = tf.function(self._distributed_step)
-
-    def _gather_vectors(self, indices, audio, video, labels, label_embeddings):
-        batch = gather_batch(audio, video, labels, label_embeddings, indices)
-        if self._class_set is not None:
-            ids, position = self._class_set
-            batch["class_text"] = tf.gather(label_embeddings, ids)
-            batch["class_index"] = tf.gather(position, batch["label"])
-        return batch
+        elif cfg.jit_compile and batching.gather_outside_xla:
+            # padded lengths vary per batch: gather and pad outside XLA, compile the update
+            # once per padded shape (few with data.pad_multiple buckets)
+            update = tf.function(self._update, jit_compile=True)
+            self._step_fn = tf.function(lambda indices, *data: update(
+                self._gather(indices, *data)), reduce_retracing=source.streams)
+        else:
+            # streamed batches bring tables of varying sizes: one trace with unknown sizes
+            self._step_fn = tf.function(self._step, jit_compile=cfg.jit_compile,
+                                        reduce_retracing=source.streams)
 
     def _step(self, indices, *data):
         return self._update(self._gather(indices, *data))
@@ -341,64 +399,24 @@ class Trainer:
 
 
 class DistanceFn:
-    """Distances [n, C] of samples to all class embeddings, one compiled call per chunk."""
+    """Distances [n, C] of a split's samples to all class embeddings, in the evaluation
+    batches of `batching` (avca_tf.inputs; default: the model's input kind with no run
+    settings), one compiled call per batch."""
 
-    def __init__(self, model, batch_size: int = 8192):
+    def __init__(self, model, batch_size: int = 8192, batching=None):
         self.model, self.batch_size = model, batch_size
-        self._fn = tf.function(
-            lambda a, v, e: model.class_distances(a, v, e, training=False), reduce_retracing=True)
+        self.batching = batching or input_kind(model.input_kind).batching(None, None)
 
-    def __call__(self, audio, video, label_embeddings) -> np.ndarray:
-        emb = tf.constant(label_embeddings, tf.float32)
-        out = []
-        for start in range(0, len(audio), self.batch_size):
-            stop = start + self.batch_size
-            out.append(self._fn(tf.constant(audio[start:stop], tf.float32),
-                                tf.constant(video[start:stop], tf.float32), emb).numpy())
-        return np.concatenate(out).astype(np.float32)
-
-
-class SequenceDistanceFn:
-    """Distances [n, C] of the videos of a TemporalSplit, in padded batches of `batch_size`
-    (the evaluation windows of `spec`), one compiled call per batch."""
-
-    takes_splits = True
-
-    def __init__(self, model, spec, batch_size: int = 64):
-        from avca_tf.data.batching.sequence_batch import sequence_batch
-        self.model, self.spec, self.batch_size = model, spec, batch_size
-
-        def distances(rows, data, emb):
-            b = sequence_batch(spec, data, rows, training=False)
-            return model.class_distances(
-                b["audio"], b["video"], emb, training=False, audio_mask=b["audio_mask"],
-                audio_time=b["audio_time"], video_mask=b["video_mask"],
-                video_time=b["video_time"])
+        def distances(inputs, emb):
+            audio, video, seq = self.batching.model_inputs(inputs)
+            return model.class_distances(audio, video, emb, training=False, **seq)
         self._fn = tf.function(distances, reduce_retracing=True)
 
     def __call__(self, split, label_embeddings) -> np.ndarray:
-        from avca_tf.data.batching.sequence_batch import SequenceTable, is_streamed
-        streamed = is_streamed(split)
-        data = None if streamed else SequenceTable(split).data
         emb = tf.constant(label_embeddings, tf.float32)
-        n, size = len(split), min(self.batch_size, len(split))
-        out = []
-        for start in range(0, n, size):
-            # every call has `size` rows (the last batch repeats its last video), so one trace
-            # serves the whole evaluation; the repeated rows are dropped
-            rows = np.minimum(np.arange(start, start + size), n - 1)
-            if streamed:  # the batch's records only, as rows 0..size-1
-                data, _ = split.table(rows)
-                rows = np.arange(size)
-            out.append(self._fn(tf.constant(rows, tf.int64), data, emb).numpy()[:n - start])
+        out = [self._fn(inputs, emb).numpy()[:n]
+               for inputs, n in self.batching.eval_batches(split, self.batch_size)]
         return np.concatenate(out).astype(np.float32)
-
-
-def make_distance_fn(model, train_cfg: TrainConfig, sequence=None):
-    """DistanceFn, or SequenceDistanceFn for a sequence model (`sequence` its SequenceSpec)."""
-    if takes_sequences(model):
-        return SequenceDistanceFn(model, sequence, train_cfg.eval_batch_size)
-    return DistanceFn(model, train_cfg.eval_batch_size)
 
 
 def evaluate_gzsl(distance_fn, data, label_embeddings, beta: float | None = None, betas=None):
@@ -409,14 +427,7 @@ def evaluate_gzsl(distance_fn, data, label_embeddings, beta: float | None = None
     """
     from avca_tf.metrics import BETAS, gzsl_metrics, search_beta
     labels = np.concatenate([data.eval_seen.labels, data.eval_unseen.labels])
-    if getattr(distance_fn, "takes_splits", False):
-        from avca_tf.data.formats.temporal import concat_temporal
-        distances = distance_fn(concat_temporal("eval", [data.eval_seen, data.eval_unseen]),
-                                label_embeddings)
-    else:
-        audio = np.concatenate([data.eval_seen.audio, data.eval_unseen.audio])
-        video = np.concatenate([data.eval_seen.video, data.eval_unseen.video])
-        distances = distance_fn(audio, video, label_embeddings)
+    distances = distance_fn(data.eval_split(), label_embeddings)
     if beta is None:
         return search_beta(distances, labels, data.seen_class_ids, data.unseen_class_ids,
                            BETAS if betas is None else betas)

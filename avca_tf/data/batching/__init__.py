@@ -1,1 +1,1 @@
-"""Training and evaluation batches: class-aware sampling, padded sequence batches."""
+"""Class-aware sampling of training batches (the averaged and the per-step kinds share it)."""

@@ -20,6 +20,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import h5py
 import numpy as np
@@ -159,10 +160,16 @@ class ProtocolData:
     eval_unseen: Split
     seen_class_ids: np.ndarray    # int64
     unseen_class_ids: np.ndarray  # int64
+    join: Callable = concat_splits  # how this benchmark's splits concatenate
+
+    def eval_split(self):
+        """eval_seen then eval_unseen as one split (what evaluation scores)."""
+        return self.join("eval", [self.eval_seen, self.eval_unseen])
 
 
 @dataclass(frozen=True)
 class Benchmark:
+    temporal = False               # its splits hold per-step sequences (TemporalBenchmark)
     dataset: str
     feature_set: str
     class_names: tuple[str, ...]   # sorted all_class.txt ("original" names)
@@ -191,7 +198,8 @@ class Benchmark:
         else:
             raise ValueError(f"protocol stage must be 1 or 2, got {stage!r}")
         return ProtocolData(train=train, eval_seen=seen, eval_unseen=unseen,
-                            seen_class_ids=seen.class_ids, unseen_class_ids=unseen.class_ids)
+                            seen_class_ids=seen.class_ids, unseen_class_ids=unseen.class_ids,
+                            join=self._concat)
 
 
 def read_utf8(path: Path) -> str:
@@ -458,26 +466,35 @@ def stage_class_ids(layout: Layout, stage: str, index: dict[str, int]) -> list[i
     return ids
 
 
-def read_split(layout: Layout, stage: str, class_names: tuple[str, ...],
-               index: dict[str, int]) -> tuple[Split, list[str]]:
-    """Loads one stage folder (both modalities) for the classes its .txt lists."""
+def listed_files(layout: Layout, stage: str, class_names, index: dict[str, int],
+                 suffix: str | None = None, file_format: str | None = None):
+    """(class ids the stage's .txt lists, sorted int64; per modality {class id: path} of the
+    stage folders' `suffix` files; notes on the files not loaded), for every layout."""
     txt = layout.stage_txt(stage)
     ids = stage_class_ids(layout, stage, index)
-    class_ids = np.array(sorted(ids), dtype=np.int64)
-    fs = FEATURE_SETS[layout.feature_set]
-    dims = {"audio": fs.audio_dim, "video": fs.video_dim}
-    notes: list[str] = []
-    found = {}
+    notes, found = [], {}
     for m in MODALITIES:
-        files, others = _stage_files(layout.stage_dir(m, stage), index, class_names, layout)
+        files, others = _stage_files(layout.stage_dir(m, stage), index, class_names, layout,
+                                     suffix)
         unlisted = sorted(set(files) - set(ids))
         if unlisted:
             notes.append(f"{layout.stage_dir(m, stage)}: not loaded, class not in {txt.name}: "
                          + ", ".join(files[c].name for c in unlisted))
         if others:
-            notes.append(f"{layout.stage_dir(m, stage)}: ignored non-{fs.file_format} files "
+            notes.append(f"{layout.stage_dir(m, stage)}: ignored non-"
+                         f"{file_format or FEATURE_SETS[layout.feature_set].file_format} files "
                          f"{others[:5]}")
         found[m] = files
+    return np.array(sorted(ids), dtype=np.int64), found, notes
+
+
+def read_split(layout: Layout, stage: str, class_names: tuple[str, ...],
+               index: dict[str, int]) -> tuple[Split, list[str]]:
+    """Loads one stage folder (both modalities) for the classes its .txt lists."""
+    txt = layout.stage_txt(stage)
+    class_ids, found, notes = listed_files(layout, stage, class_names, index)
+    fs = FEATURE_SETS[layout.feature_set]
+    dims = {"audio": fs.audio_dim, "video": fs.video_dim}
     arrays = {m: [] for m in MODALITIES}
     labels, vids = [], []
     for cid in class_ids:
@@ -508,6 +525,15 @@ def read_split(layout: Layout, stage: str, class_names: tuple[str, ...],
     return split, notes
 
 
+STAGE1_FOLDERS = ("stage_1_train", "stage_1_val_seen", "stage_1_val_unseen")
+
+
+def stage2_train_present(layout: Layout) -> bool:
+    """False when neither modality has a stage_2_train folder (the authors' ClipClap-GZSL
+    and TCaF loaders never read it; stage 2 is built from the stage-1 folders)."""
+    return any(layout.stage_dir(m, "stage_2_train").is_dir() for m in MODALITIES)
+
+
 def check_seen_unseen_disjoint(layout: Layout, splits: dict, class_names) -> None:
     """Validation and test seen/unseen class lists must not share a class."""
     for a, b in (("stage_1_val_seen", "stage_1_val_unseen"),
@@ -518,29 +544,47 @@ def check_seen_unseen_disjoint(layout: Layout, splits: dict, class_names) -> Non
                                  f"are both in {a}.txt and {b}.txt (seen and unseen must differ)")
 
 
-def load_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "own") -> Benchmark:
-    """Reads and validates `<root>/<dataset>` for one feature set (all six stages)."""
+def read_layout(layout_class, root, dataset: str, feature_set: str, text_pairing: str,
+                stages, read_stage, features_hint: str) -> dict:
+    """What every layout's reader does (the averaged h5 one here, the per-step pickle one in
+    temporal.py): checks the names and folders, reads the class list, the label embeddings
+    and each of `stages` with `read_stage(layout, stage, class_names, index) -> (split,
+    notes)`, checks seen/unseen are disjoint and logs the notes. Returns the Benchmark
+    fields."""
     check_choice("dataset", dataset, DATASETS, BenchmarkError)
     check_choice("feature set", feature_set, FEATURE_SETS, BenchmarkError)
-    layout = Layout(Path(root), dataset, feature_set)
+    layout = layout_class(Path(root), dataset, feature_set)
     if not layout.dataset_dir.is_dir():
         raise BenchmarkError(f"missing folder {layout.dataset_dir} (dataset {dataset!r} "
                              f"under benchmark root {root})")
     if not layout.features_dir.is_dir():
-        raise BenchmarkError(f"missing folder {layout.features_dir} (feature set {feature_set!r})")
+        raise BenchmarkError(f"missing folder {layout.features_dir} ({features_hint})")
     class_names = tuple(sorted(read_name_list(layout.all_class_file)))
     index = class_index(class_names)
     embeddings, notes = label_embeddings(layout, class_names, text_pairing)
     splits = {}
-    for stage in STAGES:
-        splits[stage], stage_notes = read_split(layout, stage, class_names, index)
+    for stage in stages:
+        if stage == "stage_2_train" and not stage2_train_present(layout):
+            # never read by the protocol (stage 2 trains on the three stage-1 folders), and
+            # absent from copies of the authors' layout: built from those folders
+            splits[stage] = concat_splits(stage, [splits[s] for s in STAGE1_FOLDERS])
+            notes.append(f"{layout.features_dir}: no stage_2_train folders; stage 2 trains "
+                         "on the three stage-1 folders (as always)")
+            continue
+        splits[stage], stage_notes = read_stage(layout, stage, class_names, index)
         notes.extend(stage_notes)
     check_seen_unseen_disjoint(layout, splits, class_names)
     for note in notes:
         log.warning(note)
-    return Benchmark(dataset=dataset, feature_set=feature_set, class_names=class_names,
-                     label_embeddings=embeddings, splits=splits, text_pairing=text_pairing,
-                     notes=tuple(notes))
+    return dict(dataset=dataset, feature_set=feature_set, class_names=class_names,
+                label_embeddings=embeddings, splits=splits, text_pairing=text_pairing,
+                notes=tuple(notes))
+
+
+def load_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "own") -> Benchmark:
+    """Reads and validates `<root>/<dataset>` for one feature set (all six stages)."""
+    return Benchmark(**read_layout(Layout, root, dataset, feature_set, text_pairing, STAGES,
+                                   read_split, f"feature set {feature_set!r}"))
 
 
 def stage_table(title: str, header: tuple, rows: list, bench, mispaired=None) -> str:
@@ -566,12 +610,14 @@ def summary(bench: Benchmark, mispaired=None) -> str:
                        header, rows, bench, mispaired)
 
 
-def inspect_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "own"):
-    """(Benchmark, classes the reference pairing gives another vector or None)."""
-    bench = load_benchmark(root, dataset, feature_set, text_pairing)
+def inspect_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "own",
+                      load=load_benchmark, layout_class=Layout):
+    """(Benchmark, classes the reference pairing gives another vector or None); `load` and
+    `layout_class` read another layout (temporal.inspect_temporal_benchmark)."""
+    bench = load(root, dataset, feature_set, text_pairing)
     mispaired = None
     if text_pairing == "reference":
-        own, _ = label_embeddings(Layout(Path(root), dataset, feature_set), bench.class_names,
-                                  "own")
+        own, _ = label_embeddings(layout_class(Path(root), dataset, feature_set),
+                                  bench.class_names, "own")
         mispaired = reference_mispaired(bench.class_names, own, bench.label_embeddings)
     return bench, mispaired

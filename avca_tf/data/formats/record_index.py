@@ -6,7 +6,7 @@ against its steps and the widths) and keeps, per video, only where its record
 lies: shard, byte offset and size, plus its label, id and step counts. The
 videos are ordered as the in-memory reader orders them (class id, then row of
 the class pickles), so row i of a `StreamedSplit` is row i of the
-`TemporalSplit` that `read_temporal_split` builds.
+`TemporalSplit` that `tfrecord_input.read_split` builds.
 
 Class-aware batches draw row numbers from the per-class lists of that order
 (`ClassAwareSampler` over the index's labels) and fetch just those records

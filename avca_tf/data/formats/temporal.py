@@ -17,21 +17,18 @@ of each class span the same duration at the feature set's step rates.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from avca_tf.config import DATASETS, check_choice
 from avca_tf.data.formats.benchmark import (FEATURE_SETS, MODALITIES, Benchmark, Layout,
-                                    _stage_files, check_seen_unseen_disjoint,
-                                    label_embeddings, read_name_list)
+                                            inspect_benchmark, listed_files, read_layout,
+                                            stage_table)
 from avca_tf.data.formats.record_index import concat_streamed
 from avca_tf.data.formats.pickle_features import FPS, read_class_pickle_with_fps
 from avca_tf.errors import BenchmarkError
 
-log = logging.getLogger(__name__)
 
 TEMPORAL_STAGES = ("stage_1_train", "stage_1_val_seen", "stage_1_val_unseen",
                    "stage_2_test_seen", "stage_2_test_unseen")
@@ -124,6 +121,7 @@ def concat_temporal(name: str, parts: list[TemporalSplit]) -> TemporalSplit:
 @dataclass(frozen=True)
 class TemporalBenchmark(Benchmark):
     """A Benchmark whose splits are TemporalSplits; `protocol()` as the averaged one."""
+    temporal = True
     audio_step: float = 1.0    # seconds per audio step
     video_step: float = 1.0    # seconds per video step
 
@@ -177,27 +175,10 @@ def read_temporal_split(layout: TemporalLayout, stage: str, class_names: tuple[s
                         index: dict[str, int]) -> tuple[TemporalSplit, list[str]]:
     """Loads one stage folder (both modalities) for the classes its .txt lists."""
     txt = layout.stage_txt(stage)
-    ids = []
-    for n in read_name_list(txt):
-        if n.lower() not in index:
-            raise BenchmarkError(f"{txt}: class {n!r} is not in {layout.all_class_file}")
-        ids.append(index[n.lower()])
-    class_ids = np.array(sorted(ids), dtype=np.int64)
+    class_ids, found, notes = listed_files(layout, stage, class_names, index, ".pkl", "pkl")
     fs = FEATURE_SETS[layout.feature_set]
     dims = {"audio": fs.audio_dim, "video": fs.video_dim}
     steps = step_seconds(layout.feature_set)
-    notes: list[str] = []
-    found = {}
-    for m in MODALITIES:
-        files, others = _stage_files(layout.stage_dir(m, stage), index, class_names, layout,
-                                     suffix=".pkl")
-        unlisted = sorted(set(files) - set(ids))
-        if unlisted:
-            notes.append(f"{layout.stage_dir(m, stage)}: not loaded, class not in {txt.name}: "
-                         + ", ".join(files[c].name for c in unlisted))
-        if others:
-            notes.append(f"{layout.stage_dir(m, stage)}: ignored non-pkl files {others[:5]}")
-        found[m] = files
     parts = {f: [] for f in ("audio", "audio_lengths", "video", "video_lengths", "labels", "ids")}
     for cid in class_ids:
         cls = class_names[cid]
@@ -227,30 +208,11 @@ def read_temporal_split(layout: TemporalLayout, stage: str, class_names: tuple[s
 def load_temporal_benchmark(root, dataset: str, feature_set: str,
                             text_pairing: str = "own") -> TemporalBenchmark:
     """Reads and validates the temporal layout of `<root>/<dataset>` (five stage folders)."""
-    check_choice("dataset", dataset, DATASETS, BenchmarkError)
-    check_choice("feature set", feature_set, FEATURE_SETS, BenchmarkError)
-    layout = TemporalLayout(Path(root), dataset, feature_set)
-    if not layout.dataset_dir.is_dir():
-        raise BenchmarkError(f"missing folder {layout.dataset_dir} (dataset {dataset!r} "
-                             f"under benchmark root {root})")
-    if not layout.features_dir.is_dir():
-        raise BenchmarkError(f"missing folder {layout.features_dir} (temporal features of "
-                             f"{feature_set!r}; write them with `avca synth --temporal`)")
-    class_names = tuple(sorted(read_name_list(layout.all_class_file)))
-    index = {n.lower(): i for i, n in enumerate(class_names)}
-    embeddings, notes = label_embeddings(layout, class_names, text_pairing)
-    splits = {}
-    for stage in TEMPORAL_STAGES:
-        splits[stage], stage_notes = read_temporal_split(layout, stage, class_names, index)
-        notes.extend(stage_notes)
-    check_seen_unseen_disjoint(layout, splits, class_names)
-    for note in notes:
-        log.warning(note)
+    fields = read_layout(TemporalLayout, root, dataset, feature_set, text_pairing,
+                         TEMPORAL_STAGES, read_temporal_split, f"temporal features of "
+                         f"{feature_set!r}; write them with `avca synth --temporal`")
     a_step, v_step = step_seconds(feature_set)
-    return TemporalBenchmark(dataset=dataset, feature_set=feature_set, class_names=class_names,
-                             label_embeddings=embeddings, splits=splits,
-                             text_pairing=text_pairing, notes=tuple(notes),
-                             audio_step=a_step, video_step=v_step)
+    return TemporalBenchmark(**fields, audio_step=a_step, video_step=v_step)
 
 
 def _steps(lengths) -> str:
@@ -261,7 +223,6 @@ def _steps(lengths) -> str:
 
 def temporal_summary(bench: TemporalBenchmark, mispaired=None) -> str:
     """The per-stage table `avca inspect --temporal` and `avca synth --temporal` print."""
-    from avca_tf.data.formats.benchmark import stage_table
     header = ("stage", "classes", "videos", "audio steps min/med/max", "video steps min/med/max",
               "audio dim", "video dim")
     rows = [(name, len(s.class_ids), len(s), _steps(s.audio_lengths), _steps(s.video_lengths),
@@ -275,11 +236,5 @@ def temporal_summary(bench: TemporalBenchmark, mispaired=None) -> str:
 
 def inspect_temporal_benchmark(root, dataset: str, feature_set: str, text_pairing: str = "own"):
     """(TemporalBenchmark, classes the reference pairing gives another vector or None)."""
-    from avca_tf.data.formats.benchmark import label_embeddings, reference_mispaired
-    bench = load_temporal_benchmark(root, dataset, feature_set, text_pairing)
-    mispaired = None
-    if text_pairing == "reference":
-        own, _ = label_embeddings(TemporalLayout(Path(root), dataset, feature_set),
-                                  bench.class_names, "own")
-        mispaired = reference_mispaired(bench.class_names, own, bench.label_embeddings)
-    return bench, mispaired
+    return inspect_benchmark(root, dataset, feature_set, text_pairing,
+                             load=load_temporal_benchmark, layout_class=TemporalLayout)

@@ -83,27 +83,36 @@ def _read_columns(tfrec_dir: str, stage: str, metadata: dict, keys) -> dict:
 
 
 def read_split(tfrec_dir: str, stage: str, metadata: dict, stream: bool = False) -> Split:
-    """One stage as a Split in the reader's order; checks the record count. `stream`
-    (temporal outputs only): a `record_index.StreamedSplit`, an index of the records."""
-    if metadata.get("temporal"):
-        if stream:
-            return index_temporal_split(tfrec_dir, stage, metadata)
-        return read_temporal_split(tfrec_dir, stage, metadata)
+    """One stage as the Split (or, for `avca ingest --temporal` outputs, the TemporalSplit)
+    its reader builds, in the reader's order: class id, then row of the class's file;
+    checks the record count. `stream` (temporal outputs only): a
+    `record_index.StreamedSplit`, an index of the records."""
+    temporal = bool(metadata.get("temporal"))
+    if temporal and stream:
+        return index_temporal_split(tfrec_dir, stage, metadata)
     widths = metadata["widths"]
-    cols = _read_columns(tfrec_dir, stage, metadata, ("audio", "video", "label", "video_id", "row"))
+    steps = ("audio_steps", "video_steps") if temporal else ()
+    cols = _read_columns(tfrec_dir, stage, metadata,
+                         ("audio", "video", "label", "video_id", "row") + steps)
     n = sum(len(x) for x in cols["label"])
     check_counts(tfrec_dir, stage, metadata, n)
-    if n == 0:
-        audio = np.zeros((0, widths["audio"]), np.float32)
-        video = np.zeros((0, widths["video"]), np.float32)
-        labels, rows, vids = (np.zeros(0, np.int64),) * 2 + (np.zeros(0, object),)
-    else:
-        audio, video, labels, vids, rows = (np.concatenate(cols[k]) for k in
-                                            ("audio", "video", "label", "video_id", "row"))
-    order = np.lexsort((rows, labels))  # class id, then row of the class's h5 file
-    return Split(name=stage, audio=audio[order], video=video[order], labels=labels[order],
-                 video_ids=np.array([v.decode("utf-8") for v in vids[order]], dtype=object),
-                 class_ids=np.asarray(metadata["stages"][stage]["class_ids"], dtype=np.int64))
+    cat = lambda k, dtype: (np.concatenate(cols[k]) if n else np.zeros(0, dtype))  # noqa: E731
+    labels, rows, vids = cat("label", np.int64), cat("row", np.int64), cat("video_id", object)
+    order = np.lexsort((rows, labels))
+    common = dict(name=stage, labels=labels[order],
+                  video_ids=np.array([v.decode("utf-8") for v in vids[order]], dtype=object),
+                  class_ids=np.asarray(metadata["stages"][stage]["class_ids"], dtype=np.int64))
+    if temporal:
+        lengths = {m: cat(f"{m}_steps", np.int64) for m in ("audio", "video")}
+        where = f"{tfrec_dir}/{stage}"
+        return TemporalSplit(
+            **{m: _ragged_rows(cols[m], lengths[m], widths[m], order, where)
+               for m in ("audio", "video")},
+            audio_lengths=lengths["audio"][order], video_lengths=lengths["video"][order],
+            **common)
+    features = {m: (np.concatenate(cols[m]) if n else np.zeros((0, widths[m]), np.float32))
+                for m in ("audio", "video")}
+    return Split(audio=features["audio"][order], video=features["video"][order], **common)
 
 
 def _ragged_rows(parts: list, steps: np.ndarray, width: int, order: np.ndarray, where: str):
@@ -119,29 +128,6 @@ def _ragged_rows(parts: list, steps: np.ndarray, width: int, order: np.ndarray, 
         return np.zeros((0, width), np.float32)
     idx = np.concatenate([np.arange(starts[i], starts[i] + counts[i]) for i in order])
     return values[idx].reshape(-1, width)
-
-
-def read_temporal_split(tfrec_dir: str, stage: str, metadata: dict):
-    """One stage of an `avca ingest --temporal` output as the TemporalSplit the pickle
-    reader builds (class id, then video order of the class's pickles)."""
-    widths = metadata["widths"]
-    cols = _read_columns(tfrec_dir, stage, metadata, ("audio", "audio_steps", "video",
-                                                      "video_steps", "label", "video_id", "row"))
-    n = sum(len(x) for x in cols["label"])
-    check_counts(tfrec_dir, stage, metadata, n)
-    cat = lambda k, dtype: (np.concatenate(cols[k]) if n else np.zeros(0, dtype))  # noqa: E731
-    labels, rows, vids = cat("label", np.int64), cat("row", np.int64), cat("video_id", object)
-    a_steps, v_steps = cat("audio_steps", np.int64), cat("video_steps", np.int64)
-    order = np.lexsort((rows, labels))
-    where = f"{tfrec_dir}/{stage}"
-    return TemporalSplit(
-        name=stage,
-        audio=_ragged_rows(cols["audio"], a_steps, widths["audio"], order, where),
-        audio_lengths=a_steps[order],
-        video=_ragged_rows(cols["video"], v_steps, widths["video"], order, where),
-        video_lengths=v_steps[order], labels=labels[order],
-        video_ids=np.array([v.decode("utf-8") for v in vids[order]], dtype=object),
-        class_ids=np.asarray(metadata["stages"][stage]["class_ids"], dtype=np.int64))
 
 
 def read_class_embeddings(path: str) -> tuple[tuple[str, ...], np.ndarray]:
@@ -201,6 +187,12 @@ def load_benchmark_from_tfrecords(tfrec_dir: str, text_pairing: str = "own",
         raise BenchmarkError(f"{tfrec_dir}/{emb_file}: class names differ from {METADATA}")
     embeddings = embeddings[pairing_permutation(tfrec_dir, text_pairing, meta)]
     splits = {stage: read_split(tfrec_dir, stage, meta, stream) for stage in meta["stages"]}
+    if "stage_2_train" not in splits and not meta.get("temporal"):
+        # a benchmark without stage_2_train folders: as load_benchmark, the stage-1 folders
+        from avca_tf.data.formats.benchmark import STAGE1_FOLDERS, STAGES, concat_splits
+        splits["stage_2_train"] = concat_splits("stage_2_train",
+                                                [splits[s] for s in STAGE1_FOLDERS])
+        splits = {s: splits[s] for s in STAGES if s in splits}
     fields = dict(dataset=meta["dataset"], feature_set=meta["feature_set"],
                   class_names=tuple(meta["class_names"]), label_embeddings=embeddings,
                   splits=splits, text_pairing=text_pairing, notes=tuple(meta["notes"]))

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import tensorflow as tf
 
 from avca_tf.data.batching.sampling import ClassAwareSampler
@@ -170,35 +169,6 @@ class SequenceSampler(ClassAwareSampler):
         return out
 
 
-class SequenceBatcher:
-    """Builds the training batch dict of a sequence model from sampler indices.
-
-    Keys: audio [B, Ta, Da], audio_mask [B, Ta], audio_time [B, Ta], the same
-    for video, text [B, 300], label [B] (class id), class_text [K, 300] (the
-    training classes' label vectors, sorted by id) and class_index [B]
-    (position of the label among them, the cross-entropy target).
-    """
-
-    def __init__(self, spec: SequenceSpec, split, label_embeddings):
-        self.spec = spec
-        class_ids = np.unique(split.labels).astype(np.int64)
-        position = np.full(label_embeddings.shape[0], -1, np.int64)
-        position[class_ids] = np.arange(class_ids.size)
-        self.tensors = (*SequenceTable(split).data, tf.constant(split.labels, tf.int64),
-                        tf.constant(label_embeddings, tf.float32),
-                        tf.constant(class_ids, tf.int64), tf.constant(position, tf.int64))
-
-    def __call__(self, indices, *tensors) -> dict:
-        *data, labels, emb, class_ids, position = tensors
-        rows = indices["index"]
-        batch = sequence_batch(self.spec, tuple(data), rows, training=True,
-                               u=indices.get("window_u"))
-        label = tf.gather(labels, rows)
-        batch.update(label=label, text=tf.gather(emb, label),
-                     class_text=tf.gather(emb, class_ids), class_index=tf.gather(position, label))
-        return batch
-
-
 class StreamingSequenceSampler(SequenceSampler):
     """SequenceSampler over a `record_index.StreamedSplit`: the same row draws, then each
     batch's records are read (one seek per record) and parsed into a table of that batch
@@ -226,41 +196,6 @@ class StreamingSequenceSampler(SequenceSampler):
                 .prefetch(2))
 
 
-class StreamingSequenceBatcher(SequenceBatcher):
-    """SequenceBatcher for streamed batches: the features come with the indices (`table`,
-    the batch's own flat layout, rows 0..B-1), only the class tables are step arguments."""
-
-    streams = True
-
-    def __init__(self, spec: SequenceSpec, split, label_embeddings):
-        self.spec = spec
-        class_ids = np.unique(split.labels).astype(np.int64)
-        position = np.full(label_embeddings.shape[0], -1, np.int64)
-        position[class_ids] = np.arange(class_ids.size)
-        self.tensors = (tf.constant(label_embeddings, tf.float32),
-                        tf.constant(class_ids, tf.int64), tf.constant(position, tf.int64))
-
-    def __call__(self, indices, emb, class_ids, position) -> dict:
-        label = indices["table_labels"]
-        rows = tf.range(tf.shape(label, out_type=tf.int64)[0])
-        batch = sequence_batch(self.spec, tuple(indices["table"]), rows, training=True,
-                               u=indices.get("window_u"))
-        batch.update(label=label, text=tf.gather(emb, label),
-                     class_text=tf.gather(emb, class_ids), class_index=tf.gather(position, label))
-        return batch
-
-
 def is_streamed(split) -> bool:
     """Whether `split` is a `record_index.StreamedSplit` (an index of TFRecords)."""
     return hasattr(split, "serialized")
-
-
-def training_input(spec: SequenceSpec, split, label_embeddings):
-    """(sampler class, batcher) of a sequence model's training split: in-memory
-    (SequenceSampler + SequenceBatcher over the flat arrays) or streamed from TFRecords
-    (StreamingSequenceSampler + StreamingSequenceBatcher, `batcher.streams` True)."""
-    if is_streamed(split):
-        import functools
-        return (functools.partial(StreamingSequenceSampler, split=split),
-                StreamingSequenceBatcher(spec, split, label_embeddings))
-    return SequenceSampler, SequenceBatcher(spec, split, label_embeddings)
