@@ -2,12 +2,14 @@
 state several times in one process and reports the first step whose loss bits differ.
 
     python benchmarks/determinism_probe.py --root UCF_ROOT [--dataset UCF --features main_features]
-        [--steps 400] [--replays 4] [--precision bf16-matmul] [--seed 1] [--inter-op-threads N]
+        [--steps 400] [--replays 4] [--precision auto|bf16-matmul|float32] [--seed 1] \
+        [--intra-op-threads N] [--inter-op-threads N]
 
-The model is the dataset's AVCA preset (with --precision and --inter-op-threads overridden;
-0 is TensorFlow's pool), set up as every training process (`trainer.prepare_process`),
-trained on the stage-2 training data; every replay restores all model and optimizer
-variables (dropout seed counters included) and feeds the same batches. Run it on a busy
+The model is the dataset's AVCA preset (precision "auto" resolved for this CPU; with
+--precision and the thread pools overridden; 0 is TensorFlow's pool), set up as every
+training process (`trainer.prepare_process`), trained on the stage-2 training data;
+every replay restores all model and optimizer variables (dropout seed counters included)
+and feeds the same batches. Run it on a busy
 machine (beside other jobs): a schedule-dependent op shows up as a replay that differs
 (docs/training.md, "Determinism"). Prints one JSON line.
 """
@@ -32,6 +34,8 @@ def main(argv=None):
     p.add_argument("--precision", default=None)
     p.add_argument("--inter-op-threads", type=int, default=None,
                    help="TensorFlow ops run at once (default: the preset's, 1; 0: TF's pool)")
+    p.add_argument("--intra-op-threads", type=int, default=None,
+                   help="threads per TensorFlow op (default: the preset's, 1; 0: TF's pool)")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
 
@@ -40,10 +44,11 @@ def main(argv=None):
     from avca_tf.data.formats.benchmark import load_benchmark
     from avca_tf.models import build_model
     from avca_tf.training.presets import RunOverrides, run_config
-    from avca_tf.training.trainer import Trainer, prepare_process
+    from avca_tf.training.trainer import Trainer, prepare_process, resolve_precision
     cfg = run_config(args.dataset, args.features, RunOverrides(
         precision=args.precision, seed=args.seed, n_batches=args.steps,
-        inter_op_threads=args.inter_op_threads), root=args.root)
+        intra_op_threads=args.intra_op_threads, inter_op_threads=args.inter_op_threads),
+        root=args.root)
     pools = prepare_process(cfg.train)
     bench = load_benchmark(args.root, args.dataset, args.features)
     keras.utils.set_random_seed(cfg.train.seed)
@@ -62,7 +67,7 @@ def main(argv=None):
         differ = np.nonzero(other.view(np.uint32) != losses[0].view(np.uint32))[0]
         first.append(int(differ[0]) if differ.size else None)
     print(json.dumps({"dataset": args.dataset, "features": args.features,
-                      "precision": cfg.train.precision, "intra_op_threads": pools[0],
+                      "precision": resolve_precision(cfg.train.precision), "intra_op_threads": pools[0],
                       "inter_op_threads": pools[1], "steps": args.steps,
                       "replays": args.replays, "first_differing_step": first,
                       "replays_differing": sum(f is not None for f in first),

@@ -34,12 +34,31 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 TOLERANCE = 1e-4
 
+# Inputs are saved as .npz without pickles: a string tensor `k` as `k__bytes` (uint8, all
+# items concatenated), `k__ends` and `k__shape`. FEEDS reads them back (in both processes).
+FEEDS = textwrap.dedent("""
+    def feeds(z):
+        out = {}
+        for k in z.files:
+            if k.endswith("__bytes"):
+                n = k[:-len("__bytes")]
+                data, ends = z[k].tobytes(), z[n + "__ends"]
+                starts = np.concatenate([[0], ends[:-1]]).astype(int)
+                items = [data[a:b] for a, b in zip(starts, ends)]
+                out[n] = tf.constant(np.array(items + [None], dtype=object)[:-1].reshape(
+                    tuple(z[n + "__shape"])))
+            elif not k.endswith(("__ends", "__shape")):
+                out[k] = tf.constant(z[k])
+        return out
+""")
+
 # Runs in the other environment: only tensorflow and tensorflow_text are imported.
 LOADER = textwrap.dedent("""
     import json, sys, traceback
     import numpy as np
     import tensorflow as tf
     import tensorflow_text
+""") + FEEDS + textwrap.dedent("""
     assert not any(m.split(".")[0] in ("avca_tf", "keras_hub") for m in sys.modules)
     def plain(v):  # string outputs as unicode arrays: loadable without pickle
         return v if v.dtype != object else np.array(
@@ -55,12 +74,10 @@ LOADER = textwrap.dedent("""
             report["results"][kind] = {"load": str(e).strip().splitlines()[0][:300]}
             continue
         out = {}
-        for sig, feeds in item["calls"].items():
+        for sig, path in item["calls"].items():
             try:
-                z = np.load(feeds)
-                args = {k: tf.constant(z[k]) for k in z.files}
-                res = model.signatures[sig](**args)
-                np.savez(feeds.replace(".npz", f".{tag}.out.npz"),
+                res = model.signatures[sig](**feeds(np.load(path)))
+                np.savez(path.replace(".npz", f".{tag}.out.npz"),
                          **{k: plain(v.numpy()) for k, v in res.items()})
                 out[sig] = "ok"
             except Exception as e:
@@ -128,23 +145,81 @@ def _build(work: Path) -> dict:
         feats = {k: (v.astype(np.float32) if v.dtype == np.float64 else v)
                  for k, v in feats.items()}
         names = np.array(info["class_names"][:3] + ["playing flute"])
-        calls = {}
-        for sig in info["signatures"]:
-            path = work / f"in{i}_{sig}.npz"
-            np.savez(path, **feats, **({"class_names": names} if sig == "classify_open" else {}))
-            calls[sig] = str(path)
+        calls = {sig: _save_feeds(work / f"in{i}_{sig}.npz", {
+            **feats, **({"class_names": names} if sig == "classify_open" else {})})
+            for sig in info["signatures"]}
         plan[kind] = {"version_dir": str(version), "calls": calls}
+    media = _media_export(work)
+    if media:
+        plan["media (frames + audio, `avca export --media`)"] = media
     (work / "plan.json").write_text(json.dumps(plan, indent=1))
     # the exporting process's outputs
     import tensorflow_text  # noqa: F401
+    ns = {"np": np, "tf": tf}
+    exec(FEEDS, ns)
     for kind, item in plan.items():
         loaded = tf.saved_model.load(item["version_dir"])
         for sig, path in item["calls"].items():
-            z = np.load(path)
-            res = loaded.signatures[sig](**{k: tf.constant(z[k]) for k in z.files})
+            res = loaded.signatures[sig](**ns["feeds"](np.load(path)))
             np.savez(path.replace(".npz", ".export.out.npz"),
                      **{k: _plain(v.numpy()) for k, v in res.items()})
     return plan
+
+
+def _media_export(work: Path) -> dict | None:
+    """The media toy through `avca extract`, a short `avca train` and `avca export --media`;
+    the media signatures' inputs of one clip (PNG frames; float samples or WAV bytes)."""
+    try:
+        from avca_tf.media.preprocess import MediaSpec
+        from avca_tf.media.serving import media_request
+        from avca_tf.media.toy import synthesize_media
+    except ImportError:  # no media support in this checkout
+        return None
+    from avca_tf import cli
+    toy, feats, run, serving = (work / n for n in ("media_toy", "media_feats", "media_run",
+                                                    "media_serving"))
+    enc = toy / "Toy" / "encoders"
+    if not (toy / "Toy").is_dir():
+        synthesize_media(toy, seed=0, scale=0.5)
+    steps = [
+        (feats / "report.json", ["extract", "--dataset", "Toy", "--videos",
+                                 str(toy / "Toy" / "videos"), "--splits", str(toy), "--out",
+                                 str(feats), "--image-encoder", str(enc / "clip"),
+                                 "--audio-encoder", str(enc / "whisper"), "--",
+                                 "--direct_running_mode=in_memory"]),
+        (run / "results.json", ["train", "--root", str(feats), "--dataset", "Toy", "--out",
+                                str(run), "--preset", "toy", "--epochs", "1", "--n-batches",
+                                "5", "-q"]),
+        (serving / "avca" / "1", ["export", str(run), "--out", str(serving), "--media"])]
+    for done, argv in steps:
+        if not done.exists() and cli.main(argv) != 0:
+            raise SystemExit(f"avca {' '.join(argv)} failed")
+    clip = sorted((toy / "Toy" / "videos").rglob("*.mp4"))[0]
+    spec = MediaSpec()
+    calls = {
+        "serving_media": media_request(str(clip), spec, "png", "float"),
+        "serving_media_wav": media_request(str(clip), spec, "png", "wav"),
+        "classify_open_media": {**media_request(str(clip), spec, "png", "float"),
+                                "class_names": np.array(["playing flute", "wood thrush"])},
+    }
+    return {"version_dir": str(serving / "avca" / "1"),
+            "calls": {sig: _save_feeds(work / f"media_{sig}.npz", values)
+                      for sig, values in calls.items()}}
+
+
+def _save_feeds(path, values: dict) -> str:
+    arrays = {}
+    for k, v in values.items():
+        v = np.asarray(v) if not isinstance(v, bytes) else np.array(v, dtype=object)
+        if v.dtype == object or v.dtype.kind in "SU":
+            items = [x if isinstance(x, bytes) else str(x).encode() for x in v.ravel()]
+            arrays[k + "__bytes"] = np.frombuffer(b"".join(items), np.uint8)
+            arrays[k + "__ends"] = np.cumsum([len(x) for x in items]).astype(np.int64)
+            arrays[k + "__shape"] = np.array(v.shape, np.int64)
+        else:
+            arrays[k] = v.astype(np.float32) if v.dtype == np.float64 else v
+    np.savez(path, **arrays)
+    return str(path)
 
 
 def _plain(v):

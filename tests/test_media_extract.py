@@ -286,6 +286,36 @@ def test_served_media_request_equals_extracted_features(media_run, extracted, me
     assert out["open_shape"] == [1, 3]
 
 
+def test_sequence_model_served_media_equals_its_extracted_sequences(extracted, media_toy,
+                                                                     tmp_path):
+    """A sequence model (TCaF) trained on the per-window layout: serving_media builds the
+    padded per-window sequences in the graph, equal to the extracted ones."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (classify_open's ops)
+
+    from avca_tf.data.formats.pickle_features import read_class_pickle
+    from avca_tf.media.preprocess import MediaSpec
+    from avca_tf.media.serving import media_request
+    run, serving = tmp_path / "run", tmp_path / "serving"
+    assert cli.main(["train", "--root", str(extracted), "--dataset", "Toy", "--model", "tcaf",
+                     "--quick", "--out", str(run), "-q"]) == 0
+    assert cli.main(["export", str(run), "--out", str(serving), "--media"]) == 0
+    sm = tf.saved_model.load(str(serving / "avca" / "1"))
+    seq = extracted / "Toy" / "features" / "main_features_non_averaged"
+    pkl = sorted((seq / "audio" / "stage_2_test_unseen").glob("*.pkl"))[0]
+    ids, audio = read_class_pickle(pkl, "audio")
+    _, video = read_class_pickle(seq / "video" / "stage_2_test_unseen" / pkl.name, "video")
+    ref = sm.signatures["serving_default"](
+        audio=tf.constant(audio[0][None]), audio_lengths=tf.constant([len(audio[0])], tf.int64),
+        video=tf.constant(video[0][None]), video_lengths=tf.constant([len(video[0])], tf.int64))
+    clip = media_toy / "Toy" / "videos" / pkl.stem / f"{ids[0]}.mp4"
+    req = media_request(str(clip), MediaSpec())
+    got = sm.signatures["serving_media"](**{k: tf.constant(v.tolist() if v.dtype == object
+                                                           else v) for k, v in req.items()})
+    np.testing.assert_allclose(got["scores"].numpy(), ref["scores"].numpy(), atol=1e-5)
+    assert got["classes"].numpy().tolist() == ref["classes"].numpy().tolist()
+
+
 def test_pipeline_run_media_extracts_first_and_caches(media_toy, tmp_path, capsys):
     """`avca pipeline run --media DIR`: extraction -> ingestion -> ... -> push; a second run
     takes every step from the cache; the extraction's cache key holds the code version and

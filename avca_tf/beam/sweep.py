@@ -40,7 +40,7 @@ from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
 from avca_tf.beam import beam_io
 from avca_tf.config import RunConfig
-from avca_tf.errors import ConfigError
+from avca_tf.errors import AvcaError, ConfigError
 
 RUN_LOCK_WAIT_S = 7 * 24 * 3600.0  # a run of the paper's schedule takes hours
 
@@ -339,6 +339,14 @@ def run_sweep(runs: Sequence[SweepRun], out_root: str, beam_args: Sequence[str] 
                 build_pipeline(p, todo, out_root, join(work, "outcomes"), verbose)
             for row in beam_io.read_json_lines(join(work, "outcomes*")):
                 outcomes[row["name"]] = RunOutcome(**row)
+        except AvcaError:
+            raise
+        except Exception as e:  # a worker killed or lost, the runner failing
+            first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+            raise beam_io.PipelineError(
+                f"the sweep job failed ({type(e).__name__}: {first}); runs that finished are "
+                f"kept under {out_root}: run the same command again to train the others "
+                "(AVCA_DEBUG=1 shows the runner's traceback)") from e
         finally:
             beam_io.delete_tree(work)
         missing = [r.name for r in todo if r.name not in outcomes]

@@ -497,13 +497,14 @@ def main(argv=None):
     for i in range(args.warmup):
         loss = step(batches[i % len(batches)])
     warmup_s = time.perf_counter() - t0
-    rates, k = [], args.warmup
+    rates, cpu, k = [], [], args.warmup
     for _ in range(args.repeats):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         for _ in range(args.steps):
             loss = step(batches[k % len(batches)])
             k += 1
         rates.append(args.steps / (time.perf_counter() - t0))
+        cpu.append((time.process_time() - c0) / args.steps * 1e3)  # all threads' CPU time
     ps = param_summary(model)
     eval_out = {}
     if args.eval_lengths and args.model == "tcaf":
@@ -519,7 +520,7 @@ def main(argv=None):
                step=("optimize_params" if args.optimize_only
                      else "optimize_params + get_embeddings (their loop)"),
                steps_per_s=sorted(rates)[len(rates) // 2], steps_per_s_best=max(rates),
-               warmup_s=warmup_s, final_loss=loss, params=ps["trainable"],
+               cpu_ms_per_step=sorted(cpu)[len(cpu) // 2], warmup_s=warmup_s, final_loss=loss, params=ps["trainable"],
                params_in_optimizer=ps["in_optimizer"], lr=settings.get("lr"),
                load_avg_before=load_before, load_avg_after=os.getloadavg(), **shapes, **eval_out)
     print(json.dumps(out))
