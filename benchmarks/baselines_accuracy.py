@@ -356,8 +356,11 @@ def main(argv=None):
         if os.path.exists(results):
             with open(results) as f:
                 rows = [json.loads(line) for line in f if line.strip()]
-        return rows, {(r["config"], r["method"], r["impl"], r["seed"], r["epochs"],
-                       r["n_batches"]) for r in rows}
+        first = {}  # one row per run (the first written)
+        for r in rows:
+            first.setdefault((r["config"], r["method"], r["impl"], r["seed"], r["epochs"],
+                              r["n_batches"]), r)
+        return list(first.values()), set(first)
     rows, done = read_done()
 
     def selected(cfg, method, impl):
@@ -379,7 +382,9 @@ def main(argv=None):
             continue  # written meanwhile, or with the run of another implementation
         dataset, short = cfg.split("-")
         root = roots.get(cfg, args.root)
-        tag = re.sub(r"[^A-Za-z0-9]+", "_", f"{cfg}_{method}_{impl}_s{seed}_"
+        # the both-beta row comes from the authors' run (the same training): one claim
+        run_impl = THEIRS if impl == THEIRS_BOTH_BETA else impl
+        tag = re.sub(r"[^A-Za-z0-9]+", "_", f"{cfg}_{method}_{run_impl}_s{seed}_"
                      f"{args.epochs}x{args.n_batches}")
         log = os.path.join(args.work, tag + ".log")
         if not claim(os.path.join(args.work, tag + ".claim")):
