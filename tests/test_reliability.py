@@ -27,7 +27,10 @@ def _avca(*argv):
     """The CLI in this process: (exit code, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = cli.main([str(a) for a in argv])
+        try:
+            rc = cli.main([str(a) for a in argv])
+        except SystemExit as e:  # flags refused by the parser, before any work
+            rc = e.code
     return rc, out.getvalue(), err.getvalue()
 
 
@@ -83,7 +86,7 @@ def seeded_run(small_root, tmp_path_factory):
 def test_bad_seed_exits_2_and_writes_nothing(seeded_run):
     for seed, (rc, _, err) in seeded_run["bad"].items():
         assert rc == 2
-        assert err.startswith(f"error: train.seed must be in [0, {2 ** 32 - 1}], got {seed}")
+        assert "seed" in err and f"got {seed}" in err and "Traceback" not in err, err
     assert seeded_run["after_bad"] == []  # no run dir, no lock file
 
 
@@ -135,8 +138,8 @@ def test_pipeline_bad_settings_refused_before_writing(small_root, tmp_path):
     work = tmp_path / "work"
     base = ["pipeline", "run", "--root", small_root, "--dataset", "Toy", "--preset", "quick",
             "--work-dir", work]
-    for extra, expected in ((["--seed", "-5"], "seed must be in [0, 4294967295], got -5"),
-                            (["--lr", "0"], "--lr must be > 0"),
+    for extra, expected in ((["--seed", "-5"], "got -5"),
+                            (["--lr", "0"], "--lr: must be a finite number > 0"),
                             (["--pipeline-root", blocker], f"--pipeline-root {blocker}")):
         rc, _, err = _avca(*base, *extra)
         assert rc == 2 and expected in err, err
@@ -264,7 +267,7 @@ def test_word_vector_header_mismatch_without_worker_traceback(small_root, tmp_pa
                          Layout(small_root, "Toy", "main_features").all_class_file,
                          "--vectors", bad, "--out", tmp_path / "out")
     assert proc.returncode == 2, proc.stderr[-3000:]
-    assert f"\nerror: {bad}: line 2" in proc.stderr
+    assert f"error: {bad}: line 2" in proc.stderr
     assert f"header says {int(dim) + 1} values, line has {dim}" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
