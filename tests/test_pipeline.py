@@ -344,7 +344,7 @@ def test_pipeline_trains_a_baseline_with_its_own_preset(toy_root, tmp_path):
     work = str(tmp_path / "work")
     rc, text = _avca(*_run_args(work, toy_root, "--model", "avgzslnet"))
     assert rc == 0, text
-    pipeline_run = _last_run(work).output("AvcaTrainer", "model_run").uri
+    pipeline_run = _last_run(work, "avgzslnet-toy-main").output("AvcaTrainer", "model_run").uri
     rc, text = _avca("train", "--root", toy_root, "--dataset", "Toy", "--model", "avgzslnet",
                      *TRAIN, "--out", tmp_path / "train", "-q")
     assert rc == 0, text
