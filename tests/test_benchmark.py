@@ -5,6 +5,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+
+from avca_tf.safe_load import load_npy
 import pytest
 
 from avca_tf.data.formats.benchmark import (FEATURE_SETS, STAGES, Layout, label_embeddings, load_benchmark,
@@ -95,8 +97,7 @@ def test_real_splits_load(loaded, real_splits, dataset, feature_set):
 def test_every_class_gets_its_own_vector_and_reference_reproduces_defect(
         real_roots, loaded, real_splits, dataset):
     b = loaded(dataset, "main_features")
-    emb = np.load(real_splits / "w2v_features" / f"word_embeddings_{NPY[dataset]}_normed.npy",
-                  allow_pickle=True).item()
+    emb = load_npy(real_splits / "w2v_features" / f"word_embeddings_{NPY[dataset]}_normed.npy")
     names_csv = next((real_splits / dataset / "class-split").glob("*_w2v_class_names.csv"))
     with open(names_csv, newline="", encoding="utf-8") as f:
         manual = {r["original"]: r["manual"] for r in csv.DictReader(f)}
@@ -212,7 +213,7 @@ def test_missing_class_lists_and_root(toy, tmp_path):
 
 
 def test_class_without_label_embedding(toy):
-    emb = np.load(toy.embeddings_file, allow_pickle=True).item()
+    emb = load_npy(toy.embeddings_file)
     name = _names(toy.all_class_file)[5]
     manual = next(r["manual"] for r in csv.DictReader(open(toy.names_csv)) if r["original"] == name)
     del emb[manual]
@@ -230,7 +231,7 @@ def test_class_missing_from_name_mapping(toy):
 
 
 def test_bad_embedding_vector(toy):
-    emb = np.load(toy.embeddings_file, allow_pickle=True).item()
+    emb = load_npy(toy.embeddings_file)
     key = sorted(emb)[0]
     emb[key] = np.full(300, np.nan, np.float32)
     np.save(toy.embeddings_file, emb, allow_pickle=True)

@@ -9,6 +9,8 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+
+from avca_tf.safe_load import load_npy
 import pytest
 import tensorflow as tf
 
@@ -87,8 +89,8 @@ def test_embed_classes_job_writes_the_clip_clap_text_files(encoders, encoder, tm
                      "--clip", encoders[0], "--clap", encoders[1], "--out", str(out),
                      "--clip-prompts", str(tmp_path / "clip.txt"),
                      "--clap-prompts", str(tmp_path / "clap.txt")]) == 0
-    clip = np.load(out / "word_embeddings_ucf_normed.npy", allow_pickle=True).item()
-    clap = np.load(out / "wavcaps_word_embeddings_ucf_normed.npy", allow_pickle=True).item()
+    clip = load_npy(out / "word_embeddings_ucf_normed.npy")
+    clap = load_npy(out / "wavcaps_word_embeddings_ucf_normed.npy")
     assert sorted(clip) == sorted(clap) == ["Apply Eye Makeup", "Playing Cello"]
     expected = encoder.encode(["Apply Eye Makeup"])[0]
     np.testing.assert_allclose(np.concatenate([clip["Apply Eye Makeup"],

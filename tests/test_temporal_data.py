@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import numpy as np
+
+from avca_tf.safe_load import load_pickle
 import pytest
 
 from avca_tf.data.formats.pickle_features import (read_class_pickle, read_class_pickle_with_fps,
@@ -49,8 +51,7 @@ def test_pickle_roundtrip_sequences_and_vectors(tmp_path):
     write_class_pickle(tmp_path / "a.pkl", ["v1", "v2"], seqs)
     ids, got = read_class_pickle(tmp_path / "a.pkl", "audio")
     assert ids == ["v1", "v2"] and all(np.array_equal(a, b) for a, b in zip(seqs, got))
-    with open(tmp_path / "a.pkl", "rb") as f:
-        raw = pickle.load(f)
+    raw = load_pickle(tmp_path / "a.pkl")
     # one fps per video, as the authors' files (their loaders index fps[i])
     assert raw["video_names"] == [b"v1", b"v2"] and raw["fps"] == [25, 25]
     assert read_class_pickle_with_fps(tmp_path / "a.pkl", "audio")[2] == 25
@@ -121,8 +122,7 @@ def test_synth_temporal_cls_step_rates(tmp_path, real_splits):
 
 
 def _rewrite(path, **changes):
-    with open(path, "rb") as f:
-        obj = pickle.load(f)
+    obj = load_pickle(path)
     for key, fn in changes.items():
         obj[key] = fn(obj[key])
     with open(path, "wb") as f:
