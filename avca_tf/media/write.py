@@ -53,10 +53,8 @@ def write_clip(path, frames: Optional[np.ndarray], audio: Optional[np.ndarray], 
                 else:
                     frame.pts = k
                     frame.time_base = Fraction(1, fps)
-                for packet in vs.encode(frame):
-                    container.mux(packet)
-            for packet in vs.encode(None):
-                container.mux(packet)
+                _mux(container, vs, frame)
+            _mux(container, vs, None)  # flush
         if as_ is not None:
             fmt = as_.codec_context.codec.audio_formats[0].name
             x = np.clip(np.asarray(audio, np.float32), -1.0, 1.0)
@@ -71,10 +69,8 @@ def write_clip(path, frames: Optional[np.ndarray], audio: Optional[np.ndarray], 
                 frame.sample_rate = sample_rate
                 frame.pts = start
                 frame.time_base = Fraction(1, sample_rate)
-                for packet in as_.encode(frame):
-                    container.mux(packet)
-            for packet in as_.encode(None):
-                container.mux(packet)
+                _mux(container, as_, frame)
+            _mux(container, as_, None)  # flush
     finally:
         container.close()
     return path
@@ -94,3 +90,9 @@ def wav_bytes(samples, sample_rate: int) -> bytes:
         w.setframerate(int(sample_rate))
         w.writeframes(pcm.tobytes())
     return buf.getvalue()
+
+
+def _mux(container, stream, frame):
+    """Encode one frame (None: flush the encoder) and write its packets."""
+    for packet in stream.encode(frame):
+        container.mux(packet)
